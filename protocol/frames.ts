@@ -1,0 +1,193 @@
+import type { ErrorCode } from "./errors.ts";
+import { FlockError } from "./errors.ts";
+import type { Role } from "./ticket.ts";
+
+/**
+ * The handshake on every transport (TCP, TLS, WebSocket-as-stream):
+ *
+ *   client → relay   MAGIC ("FLK1")
+ *   relay  → client  frame {type:"challenge", version, relay, nonce}
+ *   client → relay   frame {type:"hello", ...}          (ticket mode or direct mode)
+ *   relay  → client  frame {type:"waiting"}?  then  {type:"paired", ...} | {type:"error", ...}
+ *   ...then raw spliced bytes both ways.
+ *
+ * A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON.
+ */
+export const PROTOCOL_VERSION = 1;
+export const MAGIC = new Uint8Array([0x46, 0x4c, 0x4b, 0x31]); // "FLK1"
+/** WebSocket subprotocol: carries the version, never the ticket. */
+export const WS_SUBPROTOCOL = "flock.v1";
+/** Largest handshake frame either side accepts (a ticket plus an RSA-4096 certificate fit). */
+export const MAX_FRAME_BYTES = 16 * 1024;
+export const FRAME_HEADER_BYTES = 4;
+
+export interface ChallengeFrame {
+  type: "challenge";
+  version: number;
+  relay: string;
+  /** base64url, 32 random bytes, fresh per connection. */
+  nonce: string;
+}
+
+/** Ticket mode. On TLS the client certificate is the proof; elsewhere `cert` + `sig`. */
+export interface TicketHelloFrame {
+  type: "hello";
+  ticket: string;
+  /** base64 (standard) DER of the party's relay certificate. */
+  cert?: string;
+  /** base64url signature over helloProofInput(nonce, ticket) with the relay key. */
+  sig?: string;
+}
+
+/** Seed-compatible direct mode: no ticket, the relay certificate names the party. */
+export interface DirectHelloFrame {
+  type: "direct";
+  dest: string;
+  tag: string;
+  cert?: string;
+  sig?: string;
+}
+
+export interface WaitingFrame {
+  type: "waiting";
+}
+
+export interface PairedFrame {
+  type: "paired";
+  /** `user/party` of the peer. */
+  peer: string;
+  role: Role;
+  pair: string;
+}
+
+export interface ErrorFrame {
+  type: "error";
+  code: ErrorCode;
+  message: string;
+}
+
+export type ClientFrame = TicketHelloFrame | DirectHelloFrame;
+export type RelayFrame = ChallengeFrame | WaitingFrame | PairedFrame | ErrorFrame;
+export type Frame = ClientFrame | RelayFrame;
+
+/**
+ * The bytes a party signs to prove it holds its relay key: bound to this connection's
+ * nonce and to this ticket (or direct request), so a captured proof is useless elsewhere.
+ */
+export function helloProofInput(nonce: string, binding: string): Uint8Array {
+  return new TextEncoder().encode(`flock-hello-v1\n${nonce}\n${binding}`);
+}
+
+export function encodeFrame(frame: Frame): Uint8Array {
+  const body = new TextEncoder().encode(JSON.stringify(frame));
+  if (body.length > MAX_FRAME_BYTES) throw new FlockError("HELLO_TOO_LARGE");
+  const out = new Uint8Array(FRAME_HEADER_BYTES + body.length);
+  new DataView(out.buffer).setUint32(0, body.length, false);
+  out.set(body, FRAME_HEADER_BYTES);
+  return out;
+}
+
+/**
+ * Incremental decoder: feed chunks, take whole frames out. It checks the declared
+ * length against the cap before buffering the body, so an attacker cannot make the
+ * relay hold more than MAX_FRAME_BYTES for one connection.
+ */
+export class FrameDecoder {
+  private buffer = new Uint8Array(0);
+
+  push(chunk: Uint8Array): void {
+    const next = new Uint8Array(this.buffer.length + chunk.length);
+    next.set(this.buffer);
+    next.set(chunk, this.buffer.length);
+    this.buffer = next;
+    if (this.buffer.length >= FRAME_HEADER_BYTES) this.declaredLength();
+  }
+
+  /** The next whole frame as parsed JSON, or undefined if more bytes are needed. */
+  next(): unknown {
+    if (this.buffer.length < FRAME_HEADER_BYTES) return undefined;
+    const length = this.declaredLength();
+    if (this.buffer.length < FRAME_HEADER_BYTES + length) return undefined;
+    const body = this.buffer.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
+    this.buffer = this.buffer.slice(FRAME_HEADER_BYTES + length);
+    try {
+      return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body));
+    } catch {
+      throw new FlockError("BAD_FRAME");
+    }
+  }
+
+  /** Bytes received after the last whole frame (e.g. the peer's first spliced bytes). */
+  rest(): Uint8Array {
+    const out = this.buffer;
+    this.buffer = new Uint8Array(0);
+    return out;
+  }
+
+  private declaredLength(): number {
+    const length = new DataView(this.buffer.buffer, this.buffer.byteOffset).getUint32(0, false);
+    if (length > MAX_FRAME_BYTES) throw new FlockError("HELLO_TOO_LARGE");
+    return length;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+const optionalString = (v: unknown) => v === undefined || typeof v === "string";
+
+/** Validates the shape of a client's hello; anything else is BAD_FRAME. */
+export function parseClientFrame(value: unknown): ClientFrame {
+  if (isObject(value)) {
+    if (
+      value.type === "hello" &&
+      typeof value.ticket === "string" &&
+      optionalString(value.cert) &&
+      optionalString(value.sig)
+    ) {
+      return value as unknown as TicketHelloFrame;
+    }
+    if (
+      value.type === "direct" &&
+      typeof value.dest === "string" &&
+      typeof value.tag === "string" &&
+      optionalString(value.cert) &&
+      optionalString(value.sig)
+    ) {
+      return value as unknown as DirectHelloFrame;
+    }
+  }
+  throw new FlockError("BAD_FRAME");
+}
+
+/** Validates the shape of a relay's frame; anything else is BAD_FRAME. */
+export function parseRelayFrame(value: unknown): RelayFrame {
+  if (isObject(value)) {
+    switch (value.type) {
+      case "challenge":
+        if (
+          typeof value.nonce === "string" &&
+          typeof value.relay === "string" &&
+          typeof value.version === "number"
+        )
+          return value as unknown as ChallengeFrame;
+        break;
+      case "waiting":
+        return { type: "waiting" };
+      case "paired":
+        if (
+          typeof value.peer === "string" &&
+          (value.role === "client" || value.role === "server") &&
+          typeof value.pair === "string"
+        )
+          return value as unknown as PairedFrame;
+        break;
+      case "error":
+        if (typeof value.code === "string" && typeof value.message === "string")
+          return value as unknown as ErrorFrame;
+        break;
+    }
+  }
+  throw new FlockError("BAD_FRAME");
+}

@@ -1,0 +1,2 @@
+-- placeholder replaced by the registry migration
+SELECT 1;
