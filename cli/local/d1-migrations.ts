@@ -1,0 +1,46 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Miniflare } from "miniflare";
+
+type D1Database = Awaited<ReturnType<Miniflare["getD1Database"]>>;
+
+/** wrangler's bookkeeping table; using its name and shape lets `wrangler d1 migrations apply --local` agree with us. */
+export const MIGRATIONS_TABLE = "d1_migrations";
+
+const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE}(
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  name       TEXT UNIQUE,
+  applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+);`;
+
+/** Migration file names in the order wrangler applies them: every `*.sql`, sorted by name. */
+export async function migrationNames(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.endsWith(".sql")).sort();
+}
+
+/**
+ * Applies the migrations of `dir` that the table does not list yet, each in one batch
+ * (a transaction) together with its bookkeeping row, so a failed migration leaves no trace.
+ * Returns the names applied now.
+ */
+export async function applyMigrations(db: D1Database, dir: string): Promise<string[]> {
+  await db.prepare(CREATE_MIGRATIONS_TABLE).run();
+  const applied = await db.prepare(`SELECT name FROM ${MIGRATIONS_TABLE}`).all<{ name: string }>();
+  const done = new Set(applied.results.map((row) => row.name));
+  const now: string[] = [];
+  for (const name of await migrationNames(dir)) {
+    if (done.has(name)) continue;
+    const sql = await readFile(join(dir, name), "utf8");
+    try {
+      await db.batch([
+        db.prepare(sql),
+        db.prepare(`INSERT INTO ${MIGRATIONS_TABLE} (name) VALUES (?)`).bind(name),
+      ]);
+    } catch (error) {
+      const cause = (error as { cause?: Error }).cause ?? error;
+      throw new Error(`Migration ${name} failed: ${(cause as Error).message}`);
+    }
+    now.push(name);
+  }
+  return now;
+}
