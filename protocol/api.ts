@@ -84,3 +84,51 @@ export interface RelayReportResponse {
 /** A relay that has not reported for this long gets no new tickets. */
 export const RELAY_LIVE_SECONDS = 30;
 export const RELAY_REPORT_INTERVAL_SECONDS = 10;
+
+/** How the OpenWhisk proxy picks a backend for each invocation of a user's action. */
+export const ROUTING_POLICIES = ["round-robin", "random", "least-latency"] as const;
+export type RoutingPolicy = (typeof ROUTING_POLICIES)[number];
+
+/** A registered OpenWhisk deployment. Its credentials are stored encrypted and never returned. */
+export interface BackendInfo {
+  name: string;
+  apihost: string;
+  /** The user whose calls it serves; absent = shared by every user. */
+  user?: string;
+  insecure: boolean;
+  createdAt: string;
+  /** Moving average of measured call times; absent until the first call. */
+  latencyMs?: number;
+  /** Set while the backend is skipped after a failure. */
+  backoffUntil?: string;
+}
+
+/** POST /v1/backends body. `auth` is the backend's `uuid:key`. */
+export interface BackendInput {
+  name: string;
+  apihost: string;
+  auth: string;
+  user?: string;
+  insecure?: boolean;
+  policy?: RoutingPolicy;
+}
+
+/** PUT /v1/users/:user/backend-policy body and answer item. */
+export interface RoutingPolicyInfo {
+  user: string;
+  policy: RoutingPolicy;
+}
+
+/** A caller key for the OpenWhisk API, as listed (the key itself is shown only once). */
+export interface WskKeyInfo {
+  uuid: string;
+  user: string;
+  createdAt: string;
+}
+
+/** POST /v1/users/:user/wsk-keys answer: `uuid:key` is the wsk `--auth` value. */
+export interface IssuedWskKey {
+  item: WskKeyInfo;
+  uuid: string;
+  key: string;
+}
