@@ -1,0 +1,231 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import { FlockError } from "../protocol/errors.ts";
+import { CHANNEL_PATTERN, DEFAULT_CHANNEL, isValidName } from "../protocol/names.ts";
+import { partyRef, type Role } from "../protocol/ticket.ts";
+import type { Transport } from "./dial.ts";
+import { DEFAULT_TRANSPORT, dialRelay, isTransport } from "./dial.ts";
+import { relayHandshake } from "./handshake.ts";
+import type { IdentityMaterials, PartyIdentity } from "./identity.ts";
+import { createIdentity, loadIdentity } from "./identity.ts";
+import { securePeerChannel } from "./peer-tls.ts";
+import { backoffMs, isRetryable } from "./retry.ts";
+import { fetchTicket } from "./ticket-client.ts";
+
+/**
+ * Functions cold-start at different times and the data plane holds a waiting side for its
+ * pairing timeout (60 s), so the default leaves room for one full wait and a retry.
+ */
+export const DEFAULT_CONNECT_DEADLINE_MS = 120_000;
+
+export interface ConnectOptions {
+  /** Peer party name; defaults to the identity's `dest` (DEST). */
+  dest?: string;
+  channel?: string;
+  transport?: Transport;
+  /** Defaults to `loadIdentity(process.env)`. */
+  identity?: IdentityMaterials | PartyIdentity;
+  deadlineMs?: number;
+  /** Progress, e.g. for status lines; called synchronously, must not throw. */
+  onEvent?: (event: ConnectEvent) => void;
+}
+
+export type ConnectEvent =
+  | { type: "ticket"; relay: string; role: Role; pair: string }
+  | { type: "dialed"; transport: Transport; host: string; port: number }
+  | { type: "waiting" }
+  | { type: "paired"; peer: string; role: Role }
+  | { type: "retry"; error: FlockError; attempt: number; delayMs: number };
+
+/** An open end-to-end channel and what was learned while opening it. */
+export interface Channel {
+  socket: TLSSocket;
+  /** `user/party` of the peer, proven by its certificate. */
+  peer: string;
+  role: Role;
+  pair: string;
+  relay: string;
+  transport: Transport;
+}
+
+/** End-to-end mutual TLS with `dest`: the contract's `connect`, a Duplex to the peer. */
+export async function connect(options: ConnectOptions = {}): Promise<TLSSocket> {
+  return (await openChannel(options)).socket;
+}
+
+/**
+ * Ticket → dial → handshake → paired → end-to-end mTLS, retried with a fresh ticket and
+ * backoff until the deadline for failures that can cure themselves.
+ */
+export async function openChannel(options: ConnectOptions = {}): Promise<Channel> {
+  const plan = planConnection(options);
+  const deadline = Date.now() + plan.deadlineMs;
+  let lastError: FlockError | undefined;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await attemptBefore(deadline, (track) => attemptOnce(plan, track), lastError);
+    } catch (error) {
+      const flockError = asFlockError(error);
+      if (flockError.code === "CONNECT_TIMEOUT" || !isRetryable(flockError.code)) throw flockError;
+      lastError = flockError;
+      const delayMs = backoffMs(attempt);
+      if (Date.now() + delayMs >= deadline) throw timeoutError(plan.deadlineMs, lastError);
+      plan.onEvent({ type: "retry", error: flockError, attempt: attempt + 1, delayMs });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
+interface Plan {
+  identity: PartyIdentity;
+  dest: string;
+  channel: string;
+  transport: Transport;
+  deadlineMs: number;
+  onEvent: (event: ConnectEvent) => void;
+}
+
+function planConnection(options: ConnectOptions): Plan {
+  const identity = !options.identity
+    ? loadIdentity()
+    : "user" in options.identity && "party" in options.identity
+      ? (options.identity as PartyIdentity)
+      : createIdentity(options.identity);
+  const dest = options.dest ?? identity.dest;
+  if (dest === undefined)
+    throw new FlockError("CONFIG_INVALID", "No destination party: pass `dest` or set DEST.");
+  if (!isValidName(dest))
+    throw new FlockError("CONFIG_INVALID", `Destination "${dest}" is not a valid party name.`);
+  const channel = options.channel ?? DEFAULT_CHANNEL;
+  if (!CHANNEL_PATTERN.test(channel)) {
+    throw new FlockError(
+      "CONFIG_INVALID",
+      `Channel "${channel}" is not 1-64 letters, digits, '.', '-' or '_'.`,
+    );
+  }
+  const transport = options.transport ?? DEFAULT_TRANSPORT;
+  if (!isTransport(transport))
+    throw new FlockError("CONFIG_INVALID", `Unknown transport "${String(transport)}".`);
+  const deadlineMs = options.deadlineMs ?? DEFAULT_CONNECT_DEADLINE_MS;
+  if (!(deadlineMs > 0))
+    throw new FlockError("CONFIG_INVALID", "The connect deadline must be a positive number of ms.");
+  return { identity, dest, channel, transport, deadlineMs, onEvent: options.onEvent ?? (() => {}) };
+}
+
+/** Registers a stream to destroy if the deadline passes; `signal` aborts the ticket request. */
+interface Track {
+  (resource: Duplex): void;
+  signal: AbortSignal;
+}
+
+/**
+ * Runs one attempt, but gives up at the deadline: every stream the attempt opened is
+ * destroyed, so nothing is left dangling, and the caller gets CONNECT_TIMEOUT.
+ */
+function attemptBefore<T>(
+  deadline: number,
+  run: (track: Track) => Promise<T>,
+  lastError: FlockError | undefined,
+): Promise<T> {
+  const resources: Duplex[] = [];
+  const abort = new AbortController();
+  const remaining = deadline - Date.now();
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => {
+        abort.abort();
+        for (const r of resources) r.destroy();
+        reject(timeoutError(remaining, lastError));
+      },
+      Math.max(0, remaining),
+    );
+    const track = Object.assign(
+      (resource: Duplex) => {
+        if (abort.signal.aborted) resource.destroy();
+        else resources.push(resource);
+      },
+      { signal: abort.signal },
+    );
+    run(track).then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
+  const { identity, dest, channel, transport, onEvent } = plan;
+  const ticket = await fetchTicket(identity, { dest, channel }, track.signal);
+  onEvent({ type: "ticket", relay: ticket.relay.name, role: ticket.role, pair: ticket.pair });
+
+  const stream = await dialAnyHost(ticket.relay, transport, identity, track);
+  const paired = await relayHandshake(
+    stream,
+    {
+      ticket: ticket.ticket,
+      relayCertDer: new Uint8Array(new X509Certificate(identity.relayCert).raw),
+      relayKey: createPrivateKey(identity.relayKey),
+    },
+    { onWaiting: () => onEvent({ type: "waiting" }) },
+  );
+  const expectedPeer = partyRef(identity.user, dest);
+  if (paired.peer !== expectedPeer) {
+    stream.destroy();
+    throw new FlockError(
+      "PEER_IDENTITY_MISMATCH",
+      `The data plane paired this party with ${paired.peer}, not ${expectedPeer}.`,
+    );
+  }
+  onEvent({ type: "paired", peer: paired.peer, role: paired.role });
+
+  const socket = await securePeerChannel(stream, paired.role, identity, { user: identity.user, party: dest });
+  return {
+    socket,
+    peer: expectedPeer,
+    role: paired.role,
+    pair: paired.pair,
+    relay: ticket.relay.name,
+    transport,
+  };
+}
+
+/** Hosts are tried in the worker's order; the first that answers is used. */
+async function dialAnyHost(
+  relay: { name: string; hosts: string[]; port: number },
+  transport: Transport,
+  identity: PartyIdentity,
+  track: Track,
+): Promise<Duplex> {
+  let lastError: unknown;
+  for (const host of relay.hosts) {
+    try {
+      const stream = await dialRelay({ name: relay.name, host, port: relay.port }, transport, identity);
+      track(stream);
+      return stream;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError ?? new FlockError("DIAL_FAILED", `Data plane ${relay.name} has no address.`);
+}
+
+function timeoutError(deadlineMs: number, lastError: FlockError | undefined): FlockError {
+  const last = lastError ? ` Last failure: ${lastError.message} (${lastError.code})` : "";
+  return new FlockError(
+    "CONNECT_TIMEOUT",
+    `No end-to-end channel within ${Math.round(deadlineMs)} ms.${last}`,
+    lastError ? { cause: lastError } : undefined,
+  );
+}
+
+function asFlockError(error: unknown): FlockError {
+  if (error instanceof FlockError) return error;
+  return new FlockError("INTERNAL", error instanceof Error ? error.message : String(error), { cause: error });
+}

@@ -1,0 +1,160 @@
+import * as net from "node:net";
+import { isIP } from "node:net";
+import type { Duplex } from "node:stream";
+import * as tls from "node:tls";
+import { createWebSocketStream, WebSocket } from "ws";
+import { FlockError } from "../protocol/errors.ts";
+import { WS_SUBPROTOCOL } from "../protocol/frames.ts";
+import { relayUri } from "../protocol/names.ts";
+import { sanUris } from "./identity.ts";
+
+export const TRANSPORTS = ["tcp", "tls", "ws", "wss"] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+/**
+ * TCP by default: the end-to-end mTLS is the only encryption needed, so bytes are
+ * encrypted once. TLS and WSS add the relay certificate check at the cost of a second layer.
+ */
+export const DEFAULT_TRANSPORT: Transport = "tcp";
+/** Reaching one data plane address, including its TLS or WebSocket handshake. */
+export const DIAL_TIMEOUT_MS = 10_000;
+
+export function isTransport(value: unknown): value is Transport {
+  return typeof value === "string" && (TRANSPORTS as readonly string[]).includes(value);
+}
+
+export interface RelayAddress {
+  /** Relay name: its server certificate must carry `urn:flock:relay:<name>`. */
+  name: string;
+  host: string;
+  port: number;
+}
+
+/** Client credentials for the TLS and WSS legs: the party's relay certificate. */
+export interface RelayCredentials {
+  relayCa: string;
+  relayCert: string;
+  relayKey: string;
+}
+
+/** Opens a byte stream to a data plane; the Flock handshake runs on it next. */
+export async function dialRelay(
+  address: RelayAddress,
+  transport: Transport,
+  credentials: RelayCredentials,
+): Promise<Duplex> {
+  switch (transport) {
+    case "tcp":
+      return dialTcp(address);
+    case "tls":
+      return dialTls(address, credentials);
+    case "ws":
+    case "wss":
+      return dialWebSocket(address, transport, credentials);
+  }
+}
+
+function dialFailed(address: RelayAddress, transport: Transport, cause: unknown): FlockError {
+  const reason = cause instanceof Error ? `: ${cause.message}` : "";
+  return new FlockError(
+    "DIAL_FAILED",
+    `Could not reach data plane ${address.name} at ${address.host}:${address.port} over ${transport}${reason}.`,
+    { cause },
+  );
+}
+
+/**
+ * The relay is authenticated by name, not by host: a data plane may sit behind an address
+ * that is not in its certificate, but only the relay CA can issue `urn:flock:relay:<name>`.
+ */
+function checkRelayIdentity(relay: string) {
+  return (_host: string, cert: tls.PeerCertificate): Error | undefined => {
+    if (sanUris(cert.subjectaltname).includes(relayUri(relay))) return undefined;
+    return new Error(`the data plane certificate does not name ${relayUri(relay)}`);
+  };
+}
+
+function tlsOptions(address: RelayAddress, credentials: RelayCredentials): tls.ConnectionOptions {
+  return {
+    ca: credentials.relayCa,
+    cert: credentials.relayCert,
+    key: credentials.relayKey,
+    // SNI must be a host name; an IP address there is refused by some servers.
+    ...(isIP(address.host) ? {} : { servername: address.host }),
+    checkServerIdentity: checkRelayIdentity(address.name),
+  };
+}
+
+/** Resolves once `ready` fires; an error, close or timeout first rejects and destroys the socket. */
+function whenReady(
+  socket: net.Socket,
+  ready: string,
+  address: RelayAddress,
+  transport: Transport,
+): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const fail = (cause: unknown) => {
+      cleanup();
+      socket.destroy();
+      reject(dialFailed(address, transport, cause));
+    };
+    const onError = (error: Error) => fail(error);
+    const onClose = () => fail(new Error("connection closed"));
+    const onTimeout = () => fail(new Error(`no answer within ${DIAL_TIMEOUT_MS} ms`));
+    const onReady = () => {
+      cleanup();
+      socket.setTimeout(0);
+      resolve(socket);
+    };
+    const cleanup = () => {
+      socket.off("error", onError).off("close", onClose).off("timeout", onTimeout).off(ready, onReady);
+    };
+    socket.setTimeout(DIAL_TIMEOUT_MS);
+    socket.once("error", onError).once("close", onClose).once("timeout", onTimeout).once(ready, onReady);
+  });
+}
+
+function dialTcp(address: RelayAddress): Promise<Duplex> {
+  const socket = net.connect({ host: address.host, port: address.port });
+  socket.setNoDelay(true);
+  return whenReady(socket, "connect", address, "tcp");
+}
+
+function dialTls(address: RelayAddress, credentials: RelayCredentials): Promise<Duplex> {
+  const socket = tls.connect({ host: address.host, port: address.port, ...tlsOptions(address, credentials) });
+  socket.setNoDelay(true);
+  return whenReady(socket, "secureConnect", address, "tls");
+}
+
+function webSocketUrl(address: RelayAddress, transport: "ws" | "wss"): string {
+  const host = isIP(address.host) === 6 ? `[${address.host}]` : address.host;
+  return `${transport}://${host}:${address.port}/`;
+}
+
+function dialWebSocket(
+  address: RelayAddress,
+  transport: "ws" | "wss",
+  credentials: RelayCredentials,
+): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(webSocketUrl(address, transport), WS_SUBPROTOCOL, {
+      handshakeTimeout: DIAL_TIMEOUT_MS,
+      perMessageDeflate: false,
+      ...(transport === "wss" ? tlsOptions(address, credentials) : {}),
+    });
+    const fail = (cause: unknown) => {
+      ws.off("open", onOpen);
+      ws.terminate();
+      reject(dialFailed(address, transport, cause));
+    };
+    const onError = (error: Error) => fail(error);
+    const onOpen = () => {
+      ws.off("error", onError);
+      if (ws.protocol !== WS_SUBPROTOCOL) {
+        fail(new Error(`the server did not accept subprotocol ${WS_SUBPROTOCOL}`));
+        return;
+      }
+      resolve(createWebSocketStream(ws));
+    };
+    ws.once("error", onError).once("open", onOpen);
+  });
+}

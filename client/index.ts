@@ -1,0 +1,16 @@
+/** The party SDK: what runs inside a function to reach a peer through a Flock data plane. */
+export type { ErrorCode } from "../protocol/errors.ts";
+export { FlockError } from "../protocol/errors.ts";
+export type { Channel, ConnectEvent, ConnectOptions } from "./connect.ts";
+export { connect, DEFAULT_CONNECT_DEADLINE_MS, openChannel } from "./connect.ts";
+export type { Transport } from "./dial.ts";
+export { DEFAULT_TRANSPORT, TRANSPORTS } from "./dial.ts";
+export type { IdentityMaterials, PartyIdentity } from "./identity.ts";
+export {
+  BUNDLE_ENV,
+  createIdentity,
+  decodeIdentityBundle,
+  encodeIdentityBundle,
+  IDENTITY_ENV,
+  loadIdentity,
+} from "./identity.ts";

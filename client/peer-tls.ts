@@ -1,0 +1,162 @@
+import type { Duplex } from "node:stream";
+import * as tls from "node:tls";
+import { FlockError } from "../protocol/errors.ts";
+import { partyUri } from "../protocol/names.ts";
+import type { Role } from "../protocol/ticket.ts";
+import { partyOf } from "./identity.ts";
+
+/** Credentials of the end-to-end TLS: the party certificate and the user CA, never the relay's. */
+export interface PeerCredentials {
+  userCa: string;
+  partyCert: string;
+  partyKey: string;
+}
+
+export interface ExpectedPeer {
+  user: string;
+  party: string;
+}
+
+/**
+ * After its own check each side sends one byte inside the TLS channel, and hands the
+ * socket out only when the peer's byte says "accepted". TLS 1.3 finishes the client's
+ * handshake before the server has looked at the client certificate, so without this a
+ * client could resolve and then see a bare close; with it both sides learn the verdict,
+ * and a refusal is PEER_IDENTITY_MISMATCH on both, not a retryable hang-up. The relay
+ * cannot forge the byte: it travels inside the end-to-end TLS.
+ */
+const VERDICT_ACCEPTED = 0x01;
+const VERDICT_REFUSED = 0x00;
+
+/**
+ * End-to-end mutual TLS over a paired relay stream. Both roles request and verify the
+ * peer certificate against the user CA and require the SAN URI `urn:flock:party:<user>:<dest>`;
+ * the relay's certificates play no part. TLS 1.3 only: both ends are this SDK.
+ *
+ * `rejectUnauthorized` is off so that the check (chain *and* name) happens here and the
+ * verdict can be told to the peer; no application byte is read or written before it.
+ */
+export function securePeerChannel(
+  stream: Duplex,
+  role: Role,
+  credentials: PeerCredentials,
+  expected: ExpectedPeer,
+): Promise<tls.TLSSocket> {
+  const common = {
+    cert: credentials.partyCert,
+    key: credentials.partyKey,
+    ca: credentials.userCa,
+    minVersion: "TLSv1.3" as const,
+    rejectUnauthorized: false,
+  };
+  const socket =
+    role === "client"
+      ? tls.connect({ ...common, socket: stream, servername: expected.party })
+      : new tls.TLSSocket(stream, {
+          isServer: true,
+          requestCert: true,
+          rejectUnauthorized: false,
+          secureContext: tls.createSecureContext(common),
+        });
+  // A server-side TLSSocket over a stream takes half-open from the stream; say it here for both.
+  socket.allowHalfOpen = true;
+  return exchangeVerdicts(socket, role === "client" ? "secureConnect" : "secure", expected);
+}
+
+function exchangeVerdicts(
+  socket: tls.TLSSocket,
+  secureEvent: "secureConnect" | "secure",
+  expected: ExpectedPeer,
+): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let ownCheckPassed = false;
+
+    const finish = (error?: FlockError) => {
+      if (settled) return;
+      settled = true;
+      socket
+        .off(secureEvent, onSecure)
+        .off("readable", onReadable)
+        .off("error", onError)
+        .off("end", onEnd)
+        .off("close", onEnd);
+      if (error) {
+        socket.destroy();
+        reject(error);
+      } else {
+        resolve(socket);
+      }
+    };
+
+    const onSecure = () => {
+      const problem = peerProblem(socket, expected);
+      if (problem) {
+        // Tell the peer why it is being dropped, then go: it gets the same code, not a hang-up.
+        socket.end(Buffer.from([VERDICT_REFUSED]));
+        finish(new FlockError("PEER_IDENTITY_MISMATCH", problem));
+        return;
+      }
+      ownCheckPassed = true;
+      socket.write(Buffer.from([VERDICT_ACCEPTED]));
+      onReadable();
+    };
+
+    const onReadable = () => {
+      if (!ownCheckPassed || settled) return;
+      const verdict = socket.read(1) as Buffer | null;
+      if (verdict === null) return;
+      if (verdict[0] === VERDICT_ACCEPTED) finish();
+      else
+        finish(
+          new FlockError("PEER_IDENTITY_MISMATCH", "The peer refused this party's end-to-end certificate."),
+        );
+    };
+
+    const onError = (error: Error & { code?: string }) => {
+      // A TLS alert or garbage where TLS was expected means the other end is not a Flock
+      // peer of this user (a relay standing in for it, or another user's CA); a reset is a
+      // peer that went away and may come back.
+      if (error.code?.startsWith("ERR_SSL_") || error.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+        finish(
+          new FlockError("PEER_IDENTITY_MISMATCH", `The end-to-end TLS handshake failed: ${error.message}.`, {
+            cause: error,
+          }),
+        );
+      } else {
+        finish(
+          new FlockError("PEER_CLOSED", `The peer connection failed: ${error.message}.`, { cause: error }),
+        );
+      }
+    };
+    const onEnd = () =>
+      finish(
+        new FlockError(
+          "PEER_CLOSED",
+          "The peer closed the connection before the end-to-end handshake finished.",
+        ),
+      );
+
+    socket
+      .once(secureEvent, onSecure)
+      .on("readable", onReadable)
+      .on("error", onError)
+      .on("end", onEnd)
+      .on("close", onEnd);
+  });
+}
+
+/** Why the peer's certificate is not acceptable, or undefined when it is. */
+function peerProblem(socket: tls.TLSSocket, expected: ExpectedPeer): string | undefined {
+  const want = partyUri(expected.user, expected.party);
+  if (!socket.authorized) {
+    return `The peer's end-to-end certificate is not signed by this user's CA (${String(socket.authorizationError)}); expected ${want}.`;
+  }
+  const cert = socket.getPeerCertificate();
+  const named = partyOf(cert);
+  if (!named || named.user !== expected.user || named.party !== expected.party) {
+    const got = named ? partyUri(named.user, named.party) : "no party URI";
+    return `The peer's end-to-end certificate names ${got}; expected ${want}.`;
+  }
+  return undefined;
+}

@@ -1,0 +1,90 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { TicketRequestBody, TicketResponse } from "../protocol/api.ts";
+import { certificateThumbprint } from "../protocol/encoding.ts";
+import { FlockError, isErrorCode } from "../protocol/errors.ts";
+import type { SignedRequestAlg } from "../protocol/signed-request.ts";
+import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../protocol/signed-request.ts";
+import type { PartyIdentity } from "./identity.ts";
+
+/** One ticket request; the worker answers in milliseconds, so this only bounds a hung connection. */
+export const TICKET_REQUEST_TIMEOUT_MS = 10_000;
+const TICKETS_PATH = "/v1/tickets";
+
+/**
+ * Asks the worker for a ticket to `dest`. The request is a JWS signed with the party's
+ * relay key, so the worker needs no shared secret with the function.
+ */
+export async function fetchTicket(
+  identity: PartyIdentity,
+  request: TicketRequestBody,
+  signal?: AbortSignal,
+): Promise<TicketResponse> {
+  const key = createPrivateKey(identity.relayKey);
+  const kid = await certificateThumbprint(new Uint8Array(new X509Certificate(identity.relayCert).raw));
+  const body = await signRequest(key, signingAlg(key.asymmetricKeyType), kid, "POST", TICKETS_PATH, request);
+  const url = new URL(TICKETS_PATH, identity.url);
+  const timeout = AbortSignal.timeout(TICKET_REQUEST_TIMEOUT_MS);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": SIGNED_REQUEST_CONTENT_TYPE, accept: "application/json" },
+      body,
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
+  } catch (error) {
+    throw new FlockError("DIAL_FAILED", `Could not reach the Flock control plane at ${url.origin}.`, {
+      cause: error,
+    });
+  }
+  const text = await response.text();
+  if (!response.ok) throw errorFromResponse(response.status, text);
+  const ticket = parseJson(text);
+  if (!isTicketResponse(ticket)) {
+    throw new FlockError(
+      "INTERNAL",
+      `The control plane at ${url.origin} answered a ticket of an unknown shape.`,
+    );
+  }
+  return ticket;
+}
+
+function signingAlg(keyType: string | undefined): SignedRequestAlg {
+  if (keyType === "ec") return "ES256";
+  if (keyType === "rsa") return "RS256";
+  throw new FlockError("CONFIG_INVALID", `The relay key is of type ${keyType}; Flock uses EC P-256 or RSA.`);
+}
+
+/** Worker errors are `{error, code}`; anything else (a proxy's HTML page) keeps its status in the message. */
+export function errorFromResponse(status: number, text: string): FlockError {
+  const body = parseJson(text) as { error?: unknown; code?: unknown } | undefined;
+  if (body && isErrorCode(body.code)) {
+    return new FlockError(body.code, typeof body.error === "string" ? body.error : undefined);
+  }
+  return new FlockError("INTERNAL", `The control plane answered HTTP ${status} without a Flock error body.`);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isTicketResponse(value: unknown): value is TicketResponse {
+  if (typeof value !== "object" || value === null) return false;
+  const t = value as Partial<TicketResponse>;
+  return (
+    typeof t.ticket === "string" &&
+    (t.role === "client" || t.role === "server") &&
+    typeof t.peer === "string" &&
+    typeof t.relay === "object" &&
+    t.relay !== null &&
+    typeof t.relay.name === "string" &&
+    Array.isArray(t.relay.hosts) &&
+    t.relay.hosts.every((h) => typeof h === "string") &&
+    t.relay.hosts.length > 0 &&
+    Number.isInteger(t.relay.port)
+  );
+}
