@@ -1,7 +1,12 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { generateSecrets, generateTicketJwk } from "./cli/local/secrets.ts";
 
 const migrations = await readD1Migrations("worker/migrations");
+// Fresh secrets per run, as `flock dev` makes them. A second, non-signing ticket key is
+// published too, as during a key rotation, so tests cover "first signs, all published".
+const secrets = await generateSecrets();
+const ticketKeys = [...JSON.parse(secrets.TICKET_KEYS), await generateTicketJwk()];
 
 export default defineConfig({
   test: {
@@ -11,7 +16,11 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { TEST_MIGRATIONS: migrations },
+              bindings: {
+                TEST_MIGRATIONS: migrations,
+                ...secrets,
+                TICKET_KEYS: JSON.stringify(ticketKeys),
+              },
             },
           }),
         ],

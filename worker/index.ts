@@ -1,8 +1,30 @@
 import { Hono } from "hono";
+import { requestId } from "hono/request-id";
 import type { AppEnv } from "./env.ts";
+import { limitBody, MAX_JSON_BODY_BYTES } from "./middleware/body-limit.ts";
+import { handleError, handleNotFound } from "./middleware/error-handler.ts";
+import { health } from "./routes/health.ts";
+import { parties } from "./routes/parties.ts";
+import { relayCa } from "./routes/relay-ca.ts";
+import { relays } from "./routes/relays.ts";
+import { tickets } from "./routes/tickets.ts";
+import { users } from "./routes/users.ts";
+import { wellKnown } from "./routes/well-known.ts";
 
 const app = new Hono<AppEnv>();
 
-app.get("/healthz", (c) => c.json({ ok: true }));
+app.use(requestId());
+app.use("/v1/*", limitBody(MAX_JSON_BODY_BYTES));
+
+app.route("/", health);
+app.route("/", wellKnown);
+app.route("/", relayCa);
+app.route("/v1/users", users);
+app.route("/v1", parties);
+app.route("/v1/relays", relays);
+app.route("/v1/tickets", tickets);
+
+app.notFound(handleNotFound);
+app.onError(handleError);
 
 export default app;

@@ -1,0 +1,137 @@
+import type { Page, RelayInfo, RelayLoad } from "../../protocol/api.ts";
+import { RELAY_LIVE_SECONDS } from "../../protocol/api.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import { isUniqueViolation } from "./constraint.ts";
+import { type PageQuery, toPage } from "./pagination.ts";
+import { isoFromSeconds } from "./time.ts";
+
+export interface RelayRow {
+  name: string;
+  hosts: string;
+  port: number;
+  cert: string;
+  fingerprint: string;
+  not_after: number;
+  created_at: number;
+  last_report_at: number | null;
+  load: string | null;
+}
+
+/** What ticket issuing needs of a relay. */
+export interface RelayEndpoint {
+  name: string;
+  hosts: string[];
+  port: number;
+}
+
+const COLUMNS = "name, hosts, port, cert, fingerprint, not_after, created_at, last_report_at, load";
+
+export function isLive(row: RelayRow, now: number): boolean {
+  return row.last_report_at !== null && row.last_report_at > now - RELAY_LIVE_SECONDS;
+}
+
+export function toRelayEndpoint(row: RelayRow): RelayEndpoint {
+  return { name: row.name, hosts: JSON.parse(row.hosts) as string[], port: row.port };
+}
+
+export function toRelayInfo(row: RelayRow, now: number): RelayInfo {
+  const info: RelayInfo = {
+    ...toRelayEndpoint(row),
+    fingerprint: row.fingerprint,
+    createdAt: isoFromSeconds(row.created_at),
+    live: isLive(row, now),
+  };
+  if (row.last_report_at !== null) info.lastReportAt = isoFromSeconds(row.last_report_at);
+  if (row.load !== null) info.load = JSON.parse(row.load) as RelayLoad;
+  return info;
+}
+
+export interface NewRelay extends RelayEndpoint {
+  cert: string;
+  fingerprint: string;
+  notAfter: number;
+}
+
+export async function insertRelay(db: D1Database, relay: NewRelay, now: number): Promise<RelayInfo> {
+  const row: RelayRow = {
+    name: relay.name,
+    hosts: JSON.stringify(relay.hosts),
+    port: relay.port,
+    cert: relay.cert,
+    fingerprint: relay.fingerprint,
+    not_after: relay.notAfter,
+    created_at: now,
+    last_report_at: null,
+    load: null,
+  };
+  try {
+    await db
+      .prepare(`INSERT INTO relays (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .bind(
+        row.name,
+        row.hosts,
+        row.port,
+        row.cert,
+        row.fingerprint,
+        row.not_after,
+        row.created_at,
+        row.last_report_at,
+        row.load,
+      )
+      .run();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new FlockError("RELAY_EXISTS");
+    throw error;
+  }
+  return toRelayInfo(row, now);
+}
+
+export async function findRelay(db: D1Database, name: string): Promise<RelayRow | undefined> {
+  const row = await db.prepare(`SELECT ${COLUMNS} FROM relays WHERE name = ?`).bind(name).first<RelayRow>();
+  return row ?? undefined;
+}
+
+export async function findRelayByFingerprint(
+  db: D1Database,
+  fingerprint: string,
+): Promise<RelayRow | undefined> {
+  const row = await db
+    .prepare(`SELECT ${COLUMNS} FROM relays WHERE fingerprint = ?`)
+    .bind(fingerprint)
+    .first<RelayRow>();
+  return row ?? undefined;
+}
+
+export async function listRelays(db: D1Database, query: PageQuery, now: number): Promise<Page<RelayInfo>> {
+  const { results } = await db
+    .prepare(`SELECT ${COLUMNS} FROM relays WHERE name > ? ORDER BY name LIMIT ?`)
+    .bind(query.after[0], query.limit + 1)
+    .all<RelayRow>();
+  return toPage(
+    results,
+    query,
+    (row) => [row.name],
+    (row) => toRelayInfo(row, now),
+  );
+}
+
+/** Relays that reported within RELAY_LIVE_SECONDS, by name. */
+export async function listLiveRelays(db: D1Database, now: number): Promise<RelayRow[]> {
+  const { results } = await db
+    .prepare(`SELECT ${COLUMNS} FROM relays WHERE last_report_at > ? ORDER BY name`)
+    .bind(now - RELAY_LIVE_SECONDS)
+    .all<RelayRow>();
+  return results;
+}
+
+export async function recordRelayReport(
+  db: D1Database,
+  name: string,
+  load: RelayLoad,
+  now: number,
+): Promise<void> {
+  await db
+    .prepare("UPDATE relays SET load = ?, last_report_at = ? WHERE name = ?")
+    .bind(JSON.stringify(load), now, name)
+    .run();
+}

@@ -1,0 +1,20 @@
+/**
+ * Records a signed request's jti for its signer. Returns false if it was already there:
+ * the request is a replay. Expired nonces are swept on the way, so the table holds at
+ * most one skew window of requests.
+ */
+export async function claimRequestNonce(
+  db: D1Database,
+  signer: string,
+  jti: string,
+  expiresAt: number,
+  now: number,
+): Promise<boolean> {
+  const [, insert] = await db.batch([
+    db.prepare("DELETE FROM request_nonces WHERE expires_at < ?").bind(now),
+    db
+      .prepare("INSERT INTO request_nonces (signer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+      .bind(signer, jti, expiresAt),
+  ]);
+  return (insert?.meta.changes ?? 0) === 1;
+}

@@ -1,0 +1,64 @@
+/** Audit rows of issued tickets. */
+export interface TicketRecord {
+  jti: string;
+  user: string;
+  party: string;
+  dest: string;
+  pair: string;
+  relay: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+interface TicketRow {
+  jti: string;
+  user_name: string;
+  party: string;
+  dest: string;
+  pair: string;
+  relay: string;
+  issued_at: number;
+  expires_at: number;
+}
+
+function toTicketRecord(row: TicketRow): TicketRecord {
+  return {
+    jti: row.jti,
+    user: row.user_name,
+    party: row.party,
+    dest: row.dest,
+    pair: row.pair,
+    relay: row.relay,
+    issuedAt: row.issued_at,
+    expiresAt: row.expires_at,
+  };
+}
+
+export async function insertTicket(db: D1Database, ticket: TicketRecord): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO tickets (jti, user_name, party, dest, pair, relay, issued_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .bind(
+      ticket.jti,
+      ticket.user,
+      ticket.party,
+      ticket.dest,
+      ticket.pair,
+      ticket.relay,
+      ticket.issuedAt,
+      ticket.expiresAt,
+    )
+    .run();
+}
+
+export async function findTicket(db: D1Database, jti: string): Promise<TicketRecord | undefined> {
+  const row = await db
+    .prepare(
+      "SELECT jti, user_name, party, dest, pair, relay, issued_at, expires_at FROM tickets WHERE jti = ?",
+    )
+    .bind(jti)
+    .first<TicketRow>();
+  return row ? toTicketRecord(row) : undefined;
+}

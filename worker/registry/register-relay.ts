@@ -1,0 +1,73 @@
+import type { IssuedCertificate, RelayInfo } from "../../protocol/api.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import { relayUri } from "../../protocol/names.ts";
+import { findRelay, insertRelay } from "../db/relays.ts";
+import { assertCsrNames, parseCsr } from "../pki/csr.ts";
+import { isIpAddress, issueRelayCertificate, type RelayCa } from "../pki/relay-ca.ts";
+
+/** Enough for a few addresses per transport; every one becomes a SAN in the server certificate. */
+export const MAX_RELAY_HOSTS = 16;
+const MAX_HOST_CHARS = 253;
+const HOSTNAME_PATTERN =
+  /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV4_PATTERN = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV6_PATTERN = /^[0-9A-Fa-f:.]{2,45}$/;
+
+export interface RelayRegistration {
+  name: string;
+  hosts: unknown;
+  port: unknown;
+  csr: unknown;
+}
+
+/** Signs a data plane's server certificate from its CSR and records the relay. The name is already valid. */
+export async function registerRelay(
+  db: D1Database,
+  ca: RelayCa,
+  input: RelayRegistration,
+  now: number,
+): Promise<IssuedCertificate<RelayInfo>> {
+  const hosts = parseHosts(input.hosts);
+  const port = parsePort(input.port);
+  if (await findRelay(db, input.name)) throw new FlockError("RELAY_EXISTS");
+  const request = await parseCsr(input.csr);
+  assertCsrNames(request.csr, {
+    commonName: input.name,
+    organizationalUnit: "flock-relay",
+    uri: relayUri(input.name),
+  });
+  const leaf = await issueRelayCertificate(ca, request, input.name, hosts, now);
+  const item = await insertRelay(
+    db,
+    { name: input.name, hosts, port, cert: leaf.pem, fingerprint: leaf.fingerprint, notAfter: leaf.notAfter },
+    now,
+  );
+  return { item, certificate: leaf.pem, relayCa: ca.pem };
+}
+
+export function parseHosts(value: unknown): string[] {
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    value.length > MAX_RELAY_HOSTS ||
+    !value.every((host) => typeof host === "string" && host.length <= MAX_HOST_CHARS && isHost(host))
+  ) {
+    throw new FlockError(
+      "BAD_REQUEST",
+      `hosts must be 1-${MAX_RELAY_HOSTS} host names or IP addresses the data plane is reached at.`,
+    );
+  }
+  return [...new Set(value as string[])];
+}
+
+function isHost(host: string): boolean {
+  if (isIpAddress(host)) return IPV4_PATTERN.test(host) || IPV6_PATTERN.test(host);
+  return HOSTNAME_PATTERN.test(host);
+}
+
+export function parsePort(value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 65535) {
+    throw new FlockError("BAD_REQUEST", "port must be an integer from 1 to 65535.");
+  }
+  return value;
+}

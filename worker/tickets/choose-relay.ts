@@ -1,0 +1,50 @@
+import { sha256 } from "../../protocol/encoding.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import { TICKET_TTL_SECONDS } from "../../protocol/ticket.ts";
+import { assignPair, findPairAssignment } from "../db/pair-assignments.ts";
+import { findRelay, listLiveRelays, type RelayRow } from "../db/relays.ts";
+
+/** How long one side of a pair may wait at the data plane for the other (the data plane's default). */
+export const PAIRING_TIMEOUT_SECONDS = 60;
+/** A pair keeps its relay while either side may still hold a ticket or wait for its peer. */
+export const PAIR_ASSIGNMENT_SECONDS = TICKET_TTL_SECONDS + PAIRING_TIMEOUT_SECONDS;
+
+/**
+ * Picks the data plane for a pair. Both sides must land on the same one even if relays
+ * come and go between their two requests: an assignment to a still-live relay is reused
+ * (and extended); otherwise rendezvous hashing over the live relays picks one, so sides
+ * that see the same live set agree even without the assignment, and adding a relay moves
+ * only the pairs it wins.
+ */
+export async function chooseRelay(db: D1Database, pair: string, now: number): Promise<RelayRow> {
+  const live = await listLiveRelays(db, now);
+  if (live.length === 0) throw new FlockError("NO_RELAY_AVAILABLE");
+  const existing = await findPairAssignment(db, pair, now);
+  const kept = live.find((relay) => relay.name === existing?.relay);
+  const wanted = kept ?? (await highestRandomWeight(pair, live));
+  const winner = await assignPair(db, pair, wanted.name, existing?.relay, now + PAIR_ASSIGNMENT_SECONDS, now);
+  if (winner === wanted.name) return wanted;
+  // Another request for this pair assigned it first; meet the peer there.
+  return live.find((relay) => relay.name === winner) ?? (await relayNamed(db, winner));
+}
+
+async function relayNamed(db: D1Database, name: string): Promise<RelayRow> {
+  const relay = await findRelay(db, name);
+  if (!relay) throw new FlockError("NO_RELAY_AVAILABLE");
+  return relay;
+}
+
+/** Rendezvous (HRW) hashing: the relay with the largest hash of (pair, relay) wins. */
+export async function highestRandomWeight(pair: string, relays: RelayRow[]): Promise<RelayRow> {
+  let best: { relay: RelayRow; weight: string } | undefined;
+  for (const relay of relays) {
+    const weight = hex(await sha256(`flock-hrw-v1\0${pair}\0${relay.name}`));
+    if (!best || weight > best.weight) best = { relay, weight };
+  }
+  if (!best) throw new FlockError("NO_RELAY_AVAILABLE");
+  return best.relay;
+}
+
+function hex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

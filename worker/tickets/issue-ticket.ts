@@ -1,0 +1,94 @@
+import { SignJWT } from "jose";
+import type { TicketRequestBody, TicketResponse } from "../../protocol/api.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import { assertName, CHANNEL_PATTERN, DEFAULT_CHANNEL } from "../../protocol/names.ts";
+import {
+  pairId,
+  partyRef,
+  roleFor,
+  TICKET_ALG,
+  TICKET_ISSUER,
+  TICKET_TTL_SECONDS,
+  TICKET_TYPE,
+  type TicketClaims,
+} from "../../protocol/ticket.ts";
+import { findParty, type PartyRow } from "../db/parties.ts";
+import { toRelayEndpoint } from "../db/relays.ts";
+import { insertTicket } from "../db/tickets.ts";
+import { isoFromSeconds } from "../db/time.ts";
+import { chooseRelay } from "./choose-relay.ts";
+import type { TicketKeys } from "./ticket-keys.ts";
+
+/** Validates the body a party signed into its ticket request. */
+export function parseTicketRequestBody(value: unknown): TicketRequestBody {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new FlockError("BAD_REQUEST", "The signed body must be an object {dest, channel?}.");
+  }
+  const body = value as Record<string, unknown>;
+  const dest = assertName(body.dest, "destination party");
+  if (body.channel === undefined) return { dest };
+  if (typeof body.channel !== "string" || !CHANNEL_PATTERN.test(body.channel)) {
+    throw new FlockError(
+      "BAD_REQUEST",
+      "channel must be 1-64 characters of letters, digits, '.', '-' and '_'.",
+    );
+  }
+  return { dest, channel: body.channel };
+}
+
+/**
+ * Issues a ticket for an authenticated, active caller. The destination is looked up only
+ * among the caller's own user's parties, so another user's party cannot even be named.
+ */
+export async function issueTicket(
+  db: D1Database,
+  keys: TicketKeys,
+  caller: PartyRow,
+  request: TicketRequestBody,
+  now: number,
+): Promise<TicketResponse> {
+  const user = caller.user_name;
+  if (request.dest === caller.name) throw new FlockError("SAME_PARTY");
+  const dest = await findParty(db, user, request.dest);
+  if (!dest) throw new FlockError("UNKNOWN_DEST");
+  if (dest.status === "revoked") throw new FlockError("DEST_REVOKED");
+
+  const channel = request.channel ?? DEFAULT_CHANNEL;
+  const pair = await pairId(user, caller.name, dest.name, channel);
+  const relay = await chooseRelay(db, pair, now);
+  const claims: TicketClaims = {
+    iss: TICKET_ISSUER,
+    aud: relay.name,
+    sub: partyRef(user, caller.name),
+    peer: partyRef(user, dest.name),
+    pair,
+    chn: channel,
+    role: roleFor(caller.name, dest.name),
+    iat: now,
+    nbf: now,
+    exp: now + TICKET_TTL_SECONDS,
+    jti: crypto.randomUUID(),
+    cnf: { "x5t#S256": caller.fingerprint },
+  };
+  const ticket = await new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: TICKET_ALG, typ: TICKET_TYPE, kid: keys.signing.kid })
+    .sign(keys.signing.key);
+  await insertTicket(db, {
+    jti: claims.jti,
+    user,
+    party: caller.name,
+    dest: dest.name,
+    pair,
+    relay: relay.name,
+    issuedAt: now,
+    expiresAt: claims.exp,
+  });
+  return {
+    ticket,
+    expiresAt: isoFromSeconds(claims.exp),
+    pair,
+    role: claims.role,
+    peer: claims.peer,
+    relay: toRelayEndpoint(relay),
+  };
+}
