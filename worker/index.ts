@@ -3,13 +3,16 @@ import { requestId } from "hono/request-id";
 import type { AppEnv } from "./env.ts";
 import { limitBody, MAX_JSON_BODY_BYTES } from "./middleware/body-limit.ts";
 import { handleError, handleNotFound } from "./middleware/error-handler.ts";
+import { backendPolicies, backends } from "./routes/backends.ts";
 import { health } from "./routes/health.ts";
+import { openwhisk } from "./routes/openwhisk.ts";
 import { parties } from "./routes/parties.ts";
 import { relayCa } from "./routes/relay-ca.ts";
 import { relays } from "./routes/relays.ts";
 import { tickets } from "./routes/tickets.ts";
 import { users } from "./routes/users.ts";
 import { wellKnown } from "./routes/well-known.ts";
+import { wskKeys } from "./routes/wsk-keys.ts";
 
 const app = new Hono<AppEnv>();
 
@@ -23,6 +26,10 @@ app.route("/v1/users", users);
 app.route("/v1", parties);
 app.route("/v1/relays", relays);
 app.route("/v1/tickets", tickets);
+app.route("/v1/backends", backends);
+app.route("/v1/users", backendPolicies);
+app.route("/v1/users", wskKeys);
+app.route("/api/v1", openwhisk);
 
 app.notFound(handleNotFound);
 app.onError(handleError);

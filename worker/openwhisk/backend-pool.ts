@@ -1,0 +1,44 @@
+/** The backends one user's call may use, with credentials opened for this request only. */
+import type { RoutingPolicy } from "../../protocol/api.ts";
+import { loadRoutingTable } from "./backend-store.ts";
+import type { RoutedBackend } from "./call-context.ts";
+import { backendKey, openCredential } from "./credential-cipher.ts";
+import { orderCandidates } from "./routing-policy.ts";
+
+/**
+ * Round-robin position per user, kept in the isolate: exact rotation within an isolate,
+ * approximate across isolates, and no D1 write on the invoke path.
+ */
+const roundRobin = new Map<string, number>();
+/** Bounds the counter map; a forgotten user just restarts its rotation. */
+export const MAX_ROUND_ROBIN_USERS = 10_000;
+
+export async function loadBackends(
+  db: D1Database,
+  secret: string,
+  user: string,
+): Promise<{ policy: RoutingPolicy; backends: RoutedBackend[] }> {
+  const { policy, rows } = await loadRoutingTable(db, user);
+  const key = await backendKey(secret);
+  const backends = await Promise.all(
+    rows.map(async (row) => ({
+      name: row.name,
+      apihost: row.apihost,
+      auth: await openCredential(key, row.auth_sealed, row.name),
+      latencyMs: row.latency_ms,
+      backoffUntil: row.backoff_until,
+    })),
+  );
+  return { policy, backends };
+}
+
+export function routingOrder(
+  user: string,
+  policy: RoutingPolicy,
+  backends: RoutedBackend[],
+): RoutedBackend[] {
+  const counter = roundRobin.get(user) ?? 0;
+  if (roundRobin.size >= MAX_ROUND_ROBIN_USERS && !roundRobin.has(user)) roundRobin.clear();
+  roundRobin.set(user, counter + 1);
+  return orderCandidates(policy, backends, { nowMs: Date.now(), counter, random: Math.random });
+}

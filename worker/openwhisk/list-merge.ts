@@ -1,0 +1,155 @@
+/**
+ * Lists span every backend of the user (OPENWHISK-API.md §4.6): each backend is asked for
+ * its first skip+limit rows, the rows are merged (entities deduplicated by name, newest
+ * first; activations by start, newest first) and the requested window is cut out.
+ */
+import { attempt, type CallContext, discard, type ProxyResult } from "./call-context.ts";
+import { CORS_HEADERS, OW_MESSAGES, owError } from "./envelope.ts";
+
+/** The controller's list paging (RestApiCommons; conf query-limit). */
+export const LIST_DEFAULT_LIMIT = 30;
+export const LIST_MAX_LIMIT = 200;
+/** Guards against a backend answering a list with an unbounded body. */
+export const MAX_LIST_BODY_BYTES = 8 * 1024 * 1024;
+
+export type Paging = { limit: number; skip: number };
+
+/** Same checks and texts as the controller, so a bad value fails here as it would there. */
+export function parsePaging(search: string, collection: string): Paging | { error: string } {
+  const query = new URLSearchParams(search);
+  const read = (name: string, fallback: number, max: number): number | string => {
+    const raw = query.get(name);
+    if (raw === null) return fallback;
+    if (!/^-?\d+$/.test(raw)) return `The value '${raw}' is not an integer for ${collection}.`;
+    const value = Number(raw);
+    if (value < 0 || value > max)
+      return `The value '${raw}' is not in the range of 0 to ${max} for ${collection}.`;
+    return value;
+  };
+  const limit = read("limit", LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT);
+  if (typeof limit === "string") return { error: limit };
+  const skip = read("skip", 0, Number.MAX_SAFE_INTEGER);
+  if (typeof skip === "string") return { error: skip };
+  return { limit: limit === 0 ? LIST_MAX_LIMIT : limit, skip };
+}
+
+type Row = Record<string, unknown>;
+
+export function mergeEntities(lists: Row[][], paging: Paging): Row[] {
+  const byName = new Map<string, Row>();
+  for (const list of lists) {
+    for (const row of list) {
+      const key = `${String(row.namespace)}/${String(row.name)}`;
+      const seen = byName.get(key);
+      if (!seen || Number(row.updated ?? 0) > Number(seen.updated ?? 0)) byName.set(key, row);
+    }
+  }
+  return [...byName.values()]
+    .sort(
+      (a, b) =>
+        Number(b.updated ?? 0) - Number(a.updated ?? 0) || String(a.name).localeCompare(String(b.name)),
+    )
+    .slice(paging.skip, paging.skip + paging.limit);
+}
+
+export function mergeActivations(lists: Row[][], paging: Paging): Row[] {
+  return lists
+    .flat()
+    .sort((a, b) => Number(b.start ?? 0) - Number(a.start ?? 0))
+    .slice(paging.skip, paging.skip + paging.limit);
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  const length = Number(response.headers.get("content-length") ?? 0);
+  if (length > MAX_LIST_BODY_BYTES) {
+    discard(response);
+    throw new Error("list body too large");
+  }
+  const text = await response.text();
+  if (text.length > MAX_LIST_BODY_BYTES) throw new Error("list body too large");
+  return JSON.parse(text);
+}
+
+function jsonResponse(body: unknown, requestId: string): Response {
+  return new Response(JSON.stringify(body), {
+    status: 200,
+    headers: { "content-type": "application/json", "x-request-id": requestId, ...CORS_HEADERS },
+  });
+}
+
+/**
+ * Asks every backend with `search` rewritten, keeps the 200 answers, and builds one answer
+ * from their bodies; if no backend answered 200, the first answer is passed on as is.
+ */
+async function gather(
+  ctx: CallContext,
+  search: string,
+  combine: (bodies: unknown[]) => unknown,
+): Promise<ProxyResult> {
+  const results = await Promise.all(ctx.backends.map((backend) => attempt(ctx, backend, { search })));
+  const attempts = results.map((r) => r.attempt);
+  const ok: Array<{ backend: string; body: unknown }> = [];
+  let fallback: { backend: string; response: Response } | undefined;
+  for (const [i, r] of results.entries()) {
+    const backend = ctx.backends[i]?.name ?? "";
+    if (r.outcome.kind !== "answer") continue;
+    if (r.outcome.response.status !== 200) {
+      if (fallback) discard(r.outcome.response);
+      else fallback = { backend, response: r.outcome.response };
+      continue;
+    }
+    try {
+      ok.push({ backend, body: await readJson(r.outcome.response) });
+    } catch {
+      const a = attempts[i];
+      if (a) a.outcome = "unreachable";
+    }
+  }
+  if (ok.length > 0) {
+    if (fallback) discard(fallback.response);
+    return {
+      response: jsonResponse(combine(ok.map((o) => o.body)), ctx.request.requestId),
+      backends: ok.map((o) => o.backend),
+      attempts,
+    };
+  }
+  if (fallback) return { response: fallback.response, backends: [fallback.backend], attempts };
+  return { response: owError(503, OW_MESSAGES.noBackend, ctx.request.requestId), backends: [], attempts };
+}
+
+const arrays = (bodies: unknown[]): Row[][] => bodies.map((b) => (Array.isArray(b) ? (b as Row[]) : []));
+const counts = (bodies: unknown[], key: string): number[] =>
+  bodies.map((b) => Number((b as Record<string, unknown> | null)?.[key] ?? 0));
+
+/** actions, packages, triggers, rules: entities exist on every backend, so counts take the largest. */
+export function listEntities(ctx: CallContext, collection: string, paging: Paging): Promise<ProxyResult> {
+  const query = new URLSearchParams(ctx.request.search);
+  if (query.get("count") === "true") {
+    return gather(ctx, `?${query}`, (bodies) => ({
+      [collection]: Math.max(0, ...counts(bodies, collection)),
+    }));
+  }
+  query.set("skip", "0");
+  query.set("limit", String(Math.min(LIST_MAX_LIMIT, paging.skip + paging.limit)));
+  return gather(ctx, `?${query}`, (bodies) => mergeEntities(arrays(bodies), paging));
+}
+
+/** Activations are disjoint across backends, so counts add up. */
+export function listActivations(ctx: CallContext, paging: Paging): Promise<ProxyResult> {
+  const query = new URLSearchParams(ctx.request.search);
+  if (query.get("count") === "true") {
+    return gather(ctx, `?${query}`, (bodies) => ({
+      activations: counts(bodies, "activations").reduce((a, b) => a + b, 0),
+    }));
+  }
+  query.set("skip", "0");
+  query.set("limit", String(Math.min(LIST_MAX_LIMIT, paging.skip + paging.limit)));
+  return gather(ctx, `?${query}`, (bodies) => mergeActivations(arrays(bodies), paging));
+}
+
+/** GET /namespaces: the union of what the backends call this user's namespaces. */
+export function listNamespaces(ctx: CallContext): Promise<ProxyResult> {
+  return gather(ctx, ctx.request.search, (bodies) => [
+    ...new Set(bodies.flatMap((b) => (Array.isArray(b) ? b.filter((n) => typeof n === "string") : []))),
+  ]);
+}

@@ -1,0 +1,163 @@
+/**
+ * The OpenWhisk API under /api/v1 (OPENWHISK-API.md §1, §2, §4): callers authenticate with
+ * wsk keys issued by this worker; their calls go to their backends, with the backends' own
+ * credentials. Errors use OpenWhisk's `{error, code}` envelope, not Flock's.
+ */
+import { Hono } from "hono";
+import type { Bindings, Variables } from "../env.ts";
+import { activationBackend, readActivation, rememberActivation } from "../openwhisk/activation-affinity.ts";
+import { parseApiPath } from "../openwhisk/api-path.ts";
+import { loadBackends, routingOrder } from "../openwhisk/backend-pool.ts";
+import type { CallContext, ProxyResult } from "../openwhisk/call-context.ts";
+import { authenticateCaller } from "../openwhisk/caller-auth.ts";
+import { CORS_HEADERS, OW_MESSAGES, owError, tooLargeMessage, transactionId } from "../openwhisk/envelope.ts";
+import { fanOut } from "../openwhisk/fan-out.ts";
+import { listActivations, listEntities, listNamespaces, parsePaging } from "../openwhisk/list-merge.ts";
+import { MAX_ENTITY_BODY_BYTES, MAX_INVOKE_BODY_BYTES, readBoundedBody } from "../openwhisk/request-body.ts";
+import { invokeWithFailover, readFirstFound } from "../openwhisk/routed-call.ts";
+import { healthStatements, logCall, withTrace } from "../openwhisk/trace.ts";
+import {
+  BLOCKING_INVOKE_TIMEOUT_MS,
+  ENTITY_WRITE_TIMEOUT_MS,
+  UPSTREAM_TIMEOUT_MS,
+} from "../openwhisk/upstream.ts";
+
+type OpenWhiskEnv = { Bindings: Bindings; Variables: Variables & { owRequestId: string } };
+
+/** Collections whose POST starts an activation (action invoke, trigger fire). */
+const ACTIVATING_COLLECTIONS = new Set(["actions", "triggers"]);
+
+export const API_INFO = {
+  description: "OpenWhisk API",
+  api_version: "1.0.0",
+  api_version_path: "v1",
+  build: "flock",
+  buildno: "flock",
+  swagger_paths: { ui: "/docs", "api-docs": "/api-docs" },
+};
+
+export const openwhisk = new Hono<OpenWhiskEnv>();
+
+openwhisk.use("*", async function openWhiskEnvelope(c, next) {
+  // The app's requestId middleware already took the caller's X-Request-ID (or made one) and
+  // will stamp it on the answer; the controller additionally refuses ids starting with sid_.
+  const id = transactionId(c.get("requestId"));
+  c.set("owRequestId", id);
+  c.header("x-request-id", id);
+  await next();
+  for (const [name, value] of Object.entries(CORS_HEADERS)) c.res.headers.set(name, value);
+  if (!c.res.headers.has("x-request-id")) c.res.headers.set("x-request-id", c.var.owRequestId);
+});
+
+openwhisk.onError((error, c) => {
+  console.error(
+    JSON.stringify({ event: "openwhisk.error", requestId: c.var.owRequestId, error: String(error) }),
+  );
+  return owError(500, "The server failed; the request id in the logs says where.", c.var.owRequestId);
+});
+
+openwhisk.options("*", (c) => c.body(null, 200));
+
+openwhisk.get("/", (c) => c.json(API_INFO));
+
+function timeoutFor(method: string, search: string): number {
+  if (method === "POST") {
+    return new URLSearchParams(search).get("blocking") === "true"
+      ? BLOCKING_INVOKE_TIMEOUT_MS
+      : UPSTREAM_TIMEOUT_MS;
+  }
+  return method === "GET" ? UPSTREAM_TIMEOUT_MS : ENTITY_WRITE_TIMEOUT_MS;
+}
+
+openwhisk.all("/namespaces/*", serveNamespaces);
+openwhisk.all("/namespaces", serveNamespaces);
+openwhisk.all("*", (c) => owError(404, OW_MESSAGES.notFound, c.var.owRequestId));
+
+async function serveNamespaces(c: import("hono").Context<OpenWhiskEnv>): Promise<Response> {
+  const started = Date.now();
+  const requestId = c.var.owRequestId;
+  const method = c.req.method;
+  const url = new URL(c.req.url);
+  const path = url.pathname.slice(url.pathname.indexOf("/namespaces"));
+  const auth = await authenticateCaller(c.env.DB, c.req.header("authorization"), requestId);
+  if ("response" in auth) return auth.response;
+  const { user } = auth;
+
+  const target = parseApiPath(path);
+  if (target.kind === "unknown") return owError(404, OW_MESSAGES.notFound, requestId);
+  if (target.kind !== "entity" && method !== "GET")
+    return owError(405, OW_MESSAGES.methodNotAllowed, requestId);
+  if (target.kind === "entity" && method === "POST" && !ACTIVATING_COLLECTIONS.has(target.collection)) {
+    return owError(405, OW_MESSAGES.methodNotAllowed, requestId);
+  }
+
+  // Size before lookup, as the controller checks (auth → 413 → 404).
+  let body: Uint8Array | undefined;
+  if (method === "POST" || method === "PUT") {
+    const limit = method === "POST" ? MAX_INVOKE_BODY_BYTES : MAX_ENTITY_BODY_BYTES;
+    const read = await readBoundedBody(c.req.raw, limit);
+    if ("tooLarge" in read) return owError(413, tooLargeMessage(read.tooLarge, limit), requestId);
+    body = read.bytes;
+  }
+
+  const { policy, backends } = await loadBackends(c.env.DB, c.env.BACKEND_SECRET_KEY, user);
+  if (backends.length === 0) return owError(503, OW_MESSAGES.noBackendRegistered, requestId);
+  const ctx: CallContext = {
+    user,
+    policy,
+    backends,
+    request: {
+      method,
+      path,
+      search: url.search,
+      headers: c.req.raw.headers,
+      requestId,
+      body,
+      timeoutMs: timeoutFor(method, url.search),
+    },
+  };
+
+  let result: ProxyResult;
+  if (target.kind === "namespaces") {
+    result = await listNamespaces(ctx);
+  } else if (target.kind === "list") {
+    const paging = parsePaging(url.search, target.collection);
+    if ("error" in paging) return owError(400, paging.error, requestId);
+    result =
+      target.collection === "activations"
+        ? await listActivations(ctx, paging)
+        : await listEntities(ctx, target.collection, paging);
+  } else if (target.kind === "activation") {
+    result = await readActivation(ctx, await activationBackend(c.env.DB, user, target.id));
+  } else if (method === "POST") {
+    result = await invokeWithFailover(ctx, routingOrder(user, policy, backends));
+  } else if (method === "GET") {
+    result = await readFirstFound(ctx, routingOrder(user, policy, backends));
+  } else if (method === "PUT" || method === "DELETE") {
+    result = await fanOut(ctx);
+  } else {
+    return owError(405, OW_MESSAGES.methodNotAllowed, requestId);
+  }
+
+  const now = Date.now();
+  const writes = [
+    ...healthStatements(c.env.DB, result.attempts, now),
+    ...(result.activations ?? []).flatMap((a) => rememberActivation(c.env.DB, user, a.id, a.backend, now)),
+  ];
+  if (writes.length > 0) runAfterResponse(c, c.env.DB.batch(writes));
+  const response = withTrace(result);
+  logCall({ requestId, user, method, path, status: response.status, result, totalMs: now - started });
+  return response;
+}
+
+/** D1 bookkeeping must not delay the answer; outside a request context (tests) it just runs. */
+function runAfterResponse(c: import("hono").Context<OpenWhiskEnv>, work: Promise<unknown>): void {
+  const logged = work.catch((error: unknown) =>
+    console.error(JSON.stringify({ event: "openwhisk.bookkeeping_failed", error: String(error) })),
+  );
+  try {
+    c.executionCtx.waitUntil(logged);
+  } catch {
+    // No execution context: the promise still runs to completion on its own.
+  }
+}
