@@ -8,6 +8,7 @@ import type {
 } from "../protocol/api.ts";
 import { FlockError, isErrorCode } from "../protocol/errors.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE } from "../protocol/signed-request.ts";
+import { type ConfigSources, resolveConfig } from "./config.ts";
 import { UserError } from "./output.ts";
 
 /** One worker call may take this long before the CLI gives up on it. */
@@ -177,4 +178,9 @@ function answerError(url: string, method: string, path: string, status: number, 
   }
   const snippet = text.slice(0, 200).replace(/\s+/g, " ").trim();
   return new UserError(`${method} ${url}${path} answered HTTP ${status}${snippet ? `: ${snippet}` : ""}`);
+}
+
+/** A client for the admin API with URL and token from flags > env > `.flock/config.json`. */
+export async function adminClient(sources: ConfigSources = {}): Promise<ApiClient> {
+  return new ApiClient(await resolveConfig(sources));
 }

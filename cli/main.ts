@@ -1,4 +1,11 @@
 import { Command, CommanderError } from "commander";
+import { registerCreateCommands } from "./commands/create.ts";
+import { registerDeleteCommands } from "./commands/delete.ts";
+import { registerDevCommand } from "./commands/dev.ts";
+import { registerListCommands } from "./commands/list.ts";
+import { registerLoginCommand } from "./commands/login.ts";
+import { registerRevokeCommands } from "./commands/revoke.ts";
+import { registerTicketCommand } from "./commands/ticket.ts";
 import { EXIT_USAGE, reportError } from "./output.ts";
 
 const program = new Command("flock")
@@ -8,7 +15,15 @@ const program = new Command("flock")
   .exitOverride();
 
 // One registrar per command file; each adds its commands to `program`.
-const registrars: Array<(program: Command) => void> = [];
+const registrars: Array<(program: Command) => void> = [
+  registerDevCommand,
+  registerLoginCommand,
+  registerCreateCommands,
+  registerListCommands,
+  registerRevokeCommands,
+  registerDeleteCommands,
+  registerTicketCommand,
+];
 for (const register of registrars) register(program);
 
 try {

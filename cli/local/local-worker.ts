@@ -1,6 +1,6 @@
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { UserError } from "../output.ts";
 import { applyMigrations } from "./d1-migrations.ts";
@@ -64,6 +64,8 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
   const mf = new Miniflare({
     scriptPath,
     modules: true,
+    // Module names are paths relative to this root; the default (cwd) breaks when the CLI runs elsewhere.
+    modulesRoot: dirname(scriptPath),
     compatibilityDate: settings.compatibilityDate,
     compatibilityFlags: settings.compatibilityFlags,
     d1Databases: { [settings.d1Binding]: settings.d1DatabaseId },
