@@ -153,8 +153,19 @@ function dialWebSocket(
         fail(new Error(`the server did not accept subprotocol ${WS_SUBPROTOCOL}`));
         return;
       }
-      resolve(createWebSocketStream(ws));
+      resolve(deferWebSocketClose(createWebSocketStream(ws)));
     };
     ws.once("error", onError).once("open", onOpen);
   });
+}
+
+/**
+ * A WebSocket has no half-close: closing it ends both directions. The end-to-end TLS
+ * carries its own (close_notify), so ending the write side must not close the WebSocket,
+ * or the peer's answer to an `end()` would be lost. The socket closes when the TLS socket
+ * on top destroys this stream, which it does once both directions are done.
+ */
+export function deferWebSocketClose(stream: Duplex): Duplex {
+  stream._final = (callback) => callback();
+  return stream;
 }

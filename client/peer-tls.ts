@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import type { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import { FlockError } from "../protocol/errors.ts";
@@ -27,6 +28,8 @@ export interface ExpectedPeer {
  */
 const VERDICT_ACCEPTED = 0x01;
 const VERDICT_REFUSED = 0x00;
+/** A refused peer gets this long to receive the refusal before the socket is destroyed. */
+export const REFUSAL_LINGER_MS = 2_000;
 
 /**
  * End-to-end mutual TLS over a paired relay stream. Both roles request and verify the
@@ -60,19 +63,22 @@ export function securePeerChannel(
         });
   // A server-side TLSSocket over a stream takes half-open from the stream; say it here for both.
   socket.allowHalfOpen = true;
-  return exchangeVerdicts(socket, role === "client" ? "secureConnect" : "secure", expected);
+  const userCa = new X509Certificate(credentials.userCa);
+  return exchangeVerdicts(socket, role === "client" ? "secureConnect" : "secure", () =>
+    peerProblem(socket, userCa, expected),
+  );
 }
 
 function exchangeVerdicts(
   socket: tls.TLSSocket,
   secureEvent: "secureConnect" | "secure",
-  expected: ExpectedPeer,
+  checkPeer: () => string | undefined,
 ): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let ownCheckPassed = false;
 
-    const finish = (error?: FlockError) => {
+    const finish = (error?: FlockError, options: { keepSocket?: boolean } = {}) => {
       if (settled) return;
       settled = true;
       socket
@@ -82,7 +88,7 @@ function exchangeVerdicts(
         .off("end", onEnd)
         .off("close", onEnd);
       if (error) {
-        socket.destroy();
+        if (!options.keepSocket) socket.destroy();
         reject(error);
       } else {
         resolve(socket);
@@ -90,11 +96,10 @@ function exchangeVerdicts(
     };
 
     const onSecure = () => {
-      const problem = peerProblem(socket, expected);
+      const problem = checkPeer();
       if (problem) {
-        // Tell the peer why it is being dropped, then go: it gets the same code, not a hang-up.
-        socket.end(Buffer.from([VERDICT_REFUSED]));
-        finish(new FlockError("PEER_IDENTITY_MISMATCH", problem));
+        refuse(socket);
+        finish(new FlockError("PEER_IDENTITY_MISMATCH", problem), { keepSocket: true });
         return;
       }
       ownCheckPassed = true;
@@ -146,13 +151,44 @@ function exchangeVerdicts(
   });
 }
 
-/** Why the peer's certificate is not acceptable, or undefined when it is. */
-function peerProblem(socket: tls.TLSSocket, expected: ExpectedPeer): string | undefined {
+/**
+ * Tells the peer it was refused, so it raises the same code instead of seeing a bare hang-up,
+ * and destroys the socket once the byte is out (or after a linger, if the peer stalls).
+ * Errors on this abandoned socket are expected and ignored.
+ */
+function refuse(socket: tls.TLSSocket): void {
+  socket.on("error", () => {});
+  const linger = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+  linger.unref();
+  socket.end(Buffer.from([VERDICT_REFUSED]), () => {
+    clearTimeout(linger);
+    socket.destroy();
+  });
+}
+
+/**
+ * Why the peer's certificate is not acceptable, or undefined when it is. The chain is checked
+ * here, not through `socket.authorized`: a server-side TLSSocket made over a stream (not by a
+ * tls.Server) never sets it. Party certificates are signed by the user CA directly, so the
+ * chain is one link; OpenSSL has already checked that the peer holds the certificate's key.
+ */
+function peerProblem(
+  socket: tls.TLSSocket,
+  userCa: X509Certificate,
+  expected: ExpectedPeer,
+): string | undefined {
   const want = partyUri(expected.user, expected.party);
-  if (!socket.authorized) {
-    return `The peer's end-to-end certificate is not signed by this user's CA (${String(socket.authorizationError)}); expected ${want}.`;
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) return `The peer presented no end-to-end certificate; expected ${want}.`;
+  if (!cert.checkIssued(userCa) || !cert.verify(userCa.publicKey)) {
+    return `The peer's end-to-end certificate is not signed by this user's CA; expected ${want}.`;
   }
-  const cert = socket.getPeerCertificate();
+  const now = Date.now();
+  for (const c of [cert, userCa]) {
+    if (now < Date.parse(c.validFrom) || now > Date.parse(c.validTo)) {
+      return `The peer's end-to-end certificate or the user CA is outside its validity period; expected ${want}.`;
+    }
+  }
   const named = partyOf(cert);
   if (!named || named.user !== expected.user || named.party !== expected.party) {
     const got = named ? partyUri(named.user, named.party) : "no party URI";

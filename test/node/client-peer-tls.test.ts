@@ -1,0 +1,146 @@
+import type { AddressInfo, Server, Socket } from "node:net";
+import { createServer, connect as netConnect } from "node:net";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createWebSocketStream, WebSocket, WebSocketServer } from "ws";
+import { deferWebSocketClose } from "../../client/dial.ts";
+import type { PeerCredentials } from "../../client/peer-tls.ts";
+import { securePeerChannel } from "../../client/peer-tls.ts";
+import type { TestCa } from "../helpers/system.ts";
+import { issuePartyCertificate, makeCa } from "../helpers/system.ts";
+
+let userCa: TestCa;
+let alice: PeerCredentials;
+let bob: PeerCredentials;
+
+const credentials = async (ca: TestCa, user: string, party: string, trust = ca): Promise<PeerCredentials> => {
+  const leaf = await issuePartyCertificate(ca, user, party);
+  return { userCa: trust.pem, partyCert: leaf.cert, partyKey: leaf.key };
+};
+
+beforeAll(async () => {
+  userCa = await makeCa("acme");
+  alice = await credentials(userCa, "acme", "alice");
+  bob = await credentials(userCa, "acme", "bob");
+});
+
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Two ends of one byte stream, as a relay splice would give them: a TCP connection or a WebSocket. */
+async function streamPair(kind: "tcp" | "ws"): Promise<[Duplex, Duplex]> {
+  if (kind === "tcp") {
+    const server: Server = createServer();
+    cleanups.push(() => new Promise((done) => server.close(() => done())));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const accepted = new Promise<Socket>((resolve) => server.once("connection", resolve));
+    const client = netConnect((server.address() as AddressInfo).port, "127.0.0.1");
+    cleanups.push(() => void client.destroy());
+    const serverSide = await accepted;
+    cleanups.push(() => void serverSide.destroy());
+    return [client, serverSide];
+  }
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  cleanups.push(() => new Promise((done) => wss.close(() => done())));
+  await new Promise((resolve) => wss.once("listening", resolve));
+  const serverSide = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
+  const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
+  cleanups.push(() => ws.terminate());
+  await new Promise((resolve) => ws.once("open", resolve));
+  return [
+    deferWebSocketClose(createWebSocketStream(ws)),
+    deferWebSocketClose(createWebSocketStream(await serverSide)),
+  ];
+}
+
+function readAll(socket: Duplex): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.once("end", () => resolve(Buffer.concat(chunks).toString()));
+    socket.once("error", reject);
+  });
+}
+
+describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
+  const secure = async (clientCreds: PeerCredentials, serverCreds: PeerCredentials) => {
+    const [a, b] = await streamPair(kind);
+    const results = await Promise.allSettled([
+      securePeerChannel(a, "client", clientCreds, { user: "acme", party: "bob" }),
+      securePeerChannel(b, "server", serverCreds, { user: "acme", party: "alice" }),
+    ]);
+    for (const r of results) if (r.status === "fulfilled") cleanups.push(() => void r.value.destroy());
+    return results;
+  };
+
+  it("verifies both names, carries bytes both ways and propagates half-close", async () => {
+    const [client, server] = (await secure(alice, bob)).map((r) => {
+      if (r.status === "rejected") throw r.reason;
+      return r.value as TLSSocket;
+    }) as [TLSSocket, TLSSocket];
+    const serverGot = readAll(server);
+    client.end("question");
+    expect(await serverGot).toBe("question");
+    // The client's write side is closed; its read side still works.
+    const clientGot = readAll(client);
+    server.end("answer");
+    expect(await clientGot).toBe("answer");
+  });
+
+  it("uses bytes already read and put back on the stream (the ClientHello that came with PAIRED)", async () => {
+    const [a, b] = await streamPair(kind);
+    const client = securePeerChannel(a, "client", alice, { user: "acme", party: "bob" });
+    const clientHello = await new Promise<Buffer>((resolve) => b.once("data", resolve));
+    b.pause();
+    b.unshift(clientHello);
+    const [c, s] = await Promise.all([
+      client,
+      securePeerChannel(b, "server", bob, { user: "acme", party: "alice" }),
+    ]);
+    cleanups.push(
+      () => void c.destroy(),
+      () => void s.destroy(),
+    );
+    const got = readAll(s);
+    c.end("after the hello");
+    expect(await got).toBe("after the hello");
+  });
+
+  it("refuses a peer whose certificate comes from another user's CA, on both sides", async () => {
+    const mallory = await credentials(await makeCa("mallory"), "acme", "bob", userCa);
+    const [client, server] = await secure(alice, mallory);
+    expect(client).toMatchObject({ status: "rejected", reason: { code: "PEER_IDENTITY_MISMATCH" } });
+    expect(server).toMatchObject({ status: "rejected", reason: { code: "PEER_IDENTITY_MISMATCH" } });
+  });
+
+  it("refuses a peer of the right CA that names another party, on both sides", async () => {
+    const carol = await credentials(userCa, "acme", "carol");
+    const [client, server] = await secure(carol, bob);
+    expect(server).toMatchObject({
+      status: "rejected",
+      reason: {
+        code: "PEER_IDENTITY_MISMATCH",
+        message: expect.stringContaining("urn:flock:party:acme:carol"),
+      },
+    });
+    expect(client).toMatchObject({ status: "rejected", reason: { code: "PEER_IDENTITY_MISMATCH" } });
+  });
+
+  it("ends the other side when the underlying stream dies mid-stream", async () => {
+    const [a, b] = await streamPair(kind);
+    const [client, server] = await Promise.all([
+      securePeerChannel(a, "client", alice, { user: "acme", party: "bob" }),
+      securePeerChannel(b, "server", bob, { user: "acme", party: "alice" }),
+    ]);
+    cleanups.push(() => void client.destroy());
+    const ended = new Promise((resolve) => client.once("end", () => resolve("end")).once("error", resolve));
+    client.resume();
+    server.write("partial");
+    // The peer's process dies: no close_notify, just the transport going away.
+    server.destroy();
+    expect(await ended).toBeDefined();
+  });
+});
