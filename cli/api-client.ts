@@ -21,6 +21,8 @@ export interface ApiClientOptions {
   /** Admin bearer token; absent for the public and signed endpoints. */
   token?: string;
   timeoutMs?: number;
+  /** Items asked for per page when following cursors. */
+  pageSize?: number;
 }
 
 export interface RequestOptions {
@@ -40,11 +42,13 @@ export class ApiClient {
   readonly url: string;
   private readonly token: string | undefined;
   private readonly timeoutMs: number;
+  private readonly pageSize: number;
 
   constructor(options: ApiClientOptions) {
     this.url = options.url.replace(/\/+$/, "");
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? API_REQUEST_TIMEOUT_MS;
+    this.pageSize = options.pageSize ?? LIST_PAGE_LIMIT;
   }
 
   async request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
@@ -83,9 +87,7 @@ export class ApiClient {
     let cursor: string | undefined;
     do {
       const want =
-        options.limit === undefined
-          ? LIST_PAGE_LIMIT
-          : Math.min(LIST_PAGE_LIMIT, options.limit - items.length);
+        options.limit === undefined ? this.pageSize : Math.min(this.pageSize, options.limit - items.length);
       const query = new URLSearchParams({ limit: String(want) });
       if (cursor) query.set("cursor", cursor);
       const page = await this.request<Page<T>>("GET", `${path}?${query}`);
