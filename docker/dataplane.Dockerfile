@@ -1,0 +1,27 @@
+# Flock data plane. Build from the repository root:
+#   docker build -f docker/dataplane.Dockerfile -t flock-dataplane .
+# Run with the relay's certificates mounted (made by `flock create relay`):
+#   docker run -p 6000:6000 -p 9464:9464 -v $PWD/certs:/app/certs:ro \
+#     -e FLOCK_URL=https://flock.example.workers.dev -e RELAY_NAME=relay-1 flock-dataplane
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Runtime dependencies only; tsx (a runtime dependency) runs the TypeScript sources.
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY cli ./cli
+COPY client ./client
+COPY dataplane ./dataplane
+COPY protocol ./protocol
+# The node image's unprivileged user; the relay needs no root (ports above 1024).
+USER node
+EXPOSE 6000 9464
+ENV RELAY_NAME=relay-1 RELAY_PORT=6000 METRICS_PORT=9464
+STOPSIGNAL SIGTERM
+CMD ["sh", "-c", "exec node bin/flock.js relay start --name \"$RELAY_NAME\" --host 0.0.0.0 --port \"$RELAY_PORT\" --metrics-port \"$METRICS_PORT\""]
