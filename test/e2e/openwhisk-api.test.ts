@@ -40,7 +40,7 @@ afterAll(async () => {
 async function settledActivation(id: string): Promise<Record<string, unknown>> {
   for (let i = 0; i < 100; i++) {
     const res = await world.call(`/namespaces/_/activations/${id}`, { apiKey: aliceKey });
-    if (res.status === 200) return (await res.json()) as Record<string, unknown>;
+    if (res.status === 200) return (await res.json()) as unknown as Record<string, unknown>;
     await res.body?.cancel();
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -146,7 +146,8 @@ describe("actions", () => {
       exec: { kind: "nodejs:20", code: HELLO_CODE, binary: false },
       limits: { timeout: 60000, memory: 256, logs: 10, concurrency: 1 },
     });
-    const bare = (await ow.actions.get({ name: "hello", code: false })) as { exec: Record<string, unknown> };
+    const getWithoutCode = { name: "hello", code: false } as unknown as { name: string };
+    const bare = (await ow.actions.get(getWithoutCode)) as unknown as { exec: Record<string, unknown> };
     expect(bare.exec.code).toBeUndefined();
   });
 
@@ -263,7 +264,7 @@ describe("invoke", () => {
       name: "hello",
       params: { name: "John" },
       blocking: true,
-    })) as Record<string, unknown>;
+    })) as unknown as Record<string, unknown>;
     expect(record).toMatchObject({
       name: "hello",
       namespace: "guest",
@@ -365,10 +366,7 @@ describe("activations", () => {
       body: JSON.stringify({ name: "Direct" }),
     });
     const { activationId } = (await direct.json()) as { activationId: string };
-    const record = (await world.client(aliceKey).activations.get({ name: activationId })) as Record<
-      string,
-      unknown
-    >;
+    const record: unknown = await world.client(aliceKey).activations.get({ name: activationId });
     expect(record).toMatchObject({ activationId, response: { result: { payload: "Hello Direct" } } });
   });
 
@@ -395,7 +393,9 @@ describe("activations", () => {
     expect(await ow.activations.list({ count: true })).toEqual({
       activations: a.activations.size + b.activations.size,
     });
-    const firstTwo = (await ow.activations.list({ limit: 2, skip: 1 })) as Array<{ start: number }>;
+    const firstTwo = (await ow.activations.list({ limit: 2, skip: 1 })) as unknown as Array<{
+      start: number;
+    }>;
     expect(firstTwo.map((r) => r.start)).toEqual(expected.slice(1, 3));
   });
 });
