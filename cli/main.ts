@@ -1,9 +1,12 @@
 import { Command, CommanderError } from "commander";
+import { registerConnectCommand } from "./commands/connect.ts";
 import { registerCreateCommands } from "./commands/create.ts";
 import { registerDeleteCommands } from "./commands/delete.ts";
 import { registerDevCommand } from "./commands/dev.ts";
+import { registerEnvCommand } from "./commands/env.ts";
 import { registerListCommands } from "./commands/list.ts";
 import { registerLoginCommand } from "./commands/login.ts";
+import { registerPingCommand } from "./commands/ping.ts";
 import { registerRevokeCommands } from "./commands/revoke.ts";
 import { registerTicketCommand } from "./commands/ticket.ts";
 import { EXIT_USAGE, reportError } from "./output.ts";
@@ -23,6 +26,9 @@ const registrars: Array<(program: Command) => void> = [
   registerRevokeCommands,
   registerDeleteCommands,
   registerTicketCommand,
+  registerConnectCommand,
+  registerEnvCommand,
+  registerPingCommand,
 ];
 for (const register of registrars) register(program);
 

@@ -165,7 +165,7 @@ async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
   const ticket = await fetchTicket(identity, { dest, channel }, track.signal);
   onEvent({ type: "ticket", relay: ticket.relay.name, role: ticket.role, pair: ticket.pair });
 
-  const stream = await dialAnyHost(ticket.relay, transport, identity, track);
+  const stream = await dialAnyHost(ticket.relay, transport, identity, track, onEvent);
   const paired = await relayHandshake(
     stream,
     {
@@ -202,12 +202,14 @@ async function dialAnyHost(
   transport: Transport,
   identity: PartyIdentity,
   track: Track,
+  onEvent: (event: ConnectEvent) => void,
 ): Promise<Duplex> {
   let lastError: unknown;
   for (const host of relay.hosts) {
     try {
       const stream = await dialRelay({ name: relay.name, host, port: relay.port }, transport, identity);
       track(stream);
+      onEvent({ type: "dialed", transport, host, port: relay.port });
       return stream;
     } catch (error) {
       lastError = error;

@@ -1,0 +1,121 @@
+import type { Readable, Writable } from "node:stream";
+import type { Command } from "commander";
+import { InvalidArgumentError } from "commander";
+import type { Channel, ConnectEvent, ConnectOptions } from "../../client/connect.ts";
+import { DEFAULT_CONNECT_DEADLINE_MS, openChannel } from "../../client/connect.ts";
+import type { Transport } from "../../client/dial.ts";
+import { DEFAULT_TRANSPORT, isTransport, TRANSPORTS } from "../../client/dial.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import { integerIn } from "../command-group.ts";
+import type { IdentityFlags } from "./env.ts";
+import { identityFromFlagsOrEnv } from "./env.ts";
+
+export interface PartyCommandFlags extends IdentityFlags {
+  dest?: string;
+  channel?: string;
+  transport: Transport;
+  timeout: number;
+  quiet?: boolean;
+}
+
+/** Options shared by the party commands that open a channel (`connect`, `ping`). */
+export function withChannelOptions(command: Command): Command {
+  return command
+    .option("--dest <party>", "the peer party (default: $DEST)")
+    .option("--channel <channel>", "separates several pairs between the same two parties")
+    .option(
+      `--transport <${TRANSPORTS.join("|")}>`,
+      "how to reach the data plane",
+      parseTransport,
+      DEFAULT_TRANSPORT,
+    )
+    .option("--user <user>", "use certs/<user>/<party>/ instead of the environment")
+    .option("--party <party>", "use certs/<user>/<party>/ instead of the environment")
+    .option("--url <url>", "worker URL (default: $FLOCK_URL or .flock/config.json)")
+    .option(
+      "--timeout <ms>",
+      "give up if no channel is up within this many ms",
+      integerIn(1, 24 * 3_600_000),
+      DEFAULT_CONNECT_DEADLINE_MS,
+    )
+    .option("--quiet", "no status lines on stderr");
+}
+
+function parseTransport(value: string): Transport {
+  if (!isTransport(value)) throw new InvalidArgumentError(`expected one of ${TRANSPORTS.join(", ")}.`);
+  return value;
+}
+
+/** Status lines go to stderr so stdout carries only the peer's bytes. */
+export function statusPrinter(quiet: boolean | undefined): (event: ConnectEvent) => void {
+  if (quiet) return () => {};
+  return (event) => {
+    const line =
+      event.type === "ticket"
+        ? `ticket for data plane ${event.relay} (role ${event.role})`
+        : event.type === "dialed"
+          ? `dialled ${event.host}:${event.port} over ${event.transport}`
+          : event.type === "waiting"
+            ? "waiting for the peer"
+            : event.type === "paired"
+              ? `paired with ${event.peer}`
+              : `${event.error.code}: ${event.error.message} — retrying in ${event.delayMs} ms`;
+    process.stderr.write(`flock: ${line}\n`);
+  };
+}
+
+export async function openChannelFromFlags(flags: PartyCommandFlags): Promise<Channel> {
+  const identity = await identityFromFlagsOrEnv(flags);
+  const options: ConnectOptions = {
+    identity,
+    transport: flags.transport,
+    deadlineMs: flags.timeout,
+    onEvent: statusPrinter(flags.quiet),
+    ...(flags.dest ? { dest: flags.dest } : {}),
+    ...(flags.channel ? { channel: flags.channel } : {}),
+  };
+  const channel = await openChannel(options);
+  if (!flags.quiet) {
+    process.stderr.write(
+      `flock: connected to ${channel.peer} through ${channel.relay} (${channel.transport})\n`,
+    );
+  }
+  return channel;
+}
+
+/**
+ * Copies `input` to the peer and the peer to `output` until both directions are done.
+ * The end of `input` becomes a half-close, so the peer can still answer; `output` is not
+ * ended (it is stdout) but flushed before this resolves.
+ */
+export function relayStdio(channel: Channel, input: Readable, output: Writable): Promise<void> {
+  const { socket } = channel;
+  return new Promise((resolve, reject) => {
+    socket.once("error", (error) =>
+      reject(
+        error instanceof FlockError
+          ? error
+          : new FlockError("PEER_CLOSED", `The channel to ${channel.peer} failed: ${error.message}.`),
+      ),
+    );
+    // The TLS socket closes once both directions have ended; only then is the copy complete.
+    socket.once("close", (hadError) => {
+      if (!hadError) output.write("", () => resolve());
+    });
+    input.pipe(socket);
+    socket.pipe(output, { end: false });
+  });
+}
+
+export function registerConnectCommand(program: Command): void {
+  withChannelOptions(
+    program
+      .command("connect")
+      .description(
+        "open an end-to-end mTLS channel to a peer party: stdin goes to it, its bytes come out on stdout",
+      ),
+  ).action(async (flags: PartyCommandFlags) => {
+    const channel = await openChannelFromFlags(flags);
+    await relayStdio(channel, process.stdin, process.stdout);
+  });
+}
