@@ -1,6 +1,7 @@
 import { certificateThumbprint } from "../../protocol/encoding.ts";
 import { partyUri, relayUri } from "../../protocol/names.ts";
 import type { KeyKind, VerifiedCsr } from "./csr.ts";
+import { hostKind } from "./hosts.ts";
 import { pemToDer, x509 } from "./x509.ts";
 
 /** Leaf certificates live at most a year (contract: ≤ 365 days) and never outlive the CA. */
@@ -73,7 +74,7 @@ export function issueRelayCertificate(
     subject: `CN=${relay}, OU=flock-relay`,
     sans: [
       { type: "url", value: relayUri(relay) },
-      ...hosts.map((host) => ({ type: isIpAddress(host) ? ("ip" as const) : ("dns" as const), value: host })),
+      ...hosts.map((host) => ({ type: hostKind(host) ?? "dns", value: host })),
     ],
     usages: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
   });
@@ -134,8 +135,4 @@ function randomSerialHex(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   bytes[0] = (bytes[0] ?? 0) & 0x7f;
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-export function isIpAddress(host: string): boolean {
-  return /^(?:\d{1,3}\.){3}\d{1,3}$/.test(host) || host.includes(":");
 }

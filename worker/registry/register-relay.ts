@@ -3,15 +3,11 @@ import { FlockError } from "../../protocol/errors.ts";
 import { relayUri } from "../../protocol/names.ts";
 import { findRelay, insertRelay } from "../db/relays.ts";
 import { assertCsrNames, parseCsr } from "../pki/csr.ts";
-import { isIpAddress, issueRelayCertificate, type RelayCa } from "../pki/relay-ca.ts";
+import { hostKind } from "../pki/hosts.ts";
+import { issueRelayCertificate, type RelayCa } from "../pki/relay-ca.ts";
 
 /** Enough for a few addresses per transport; every one becomes a SAN in the server certificate. */
 export const MAX_RELAY_HOSTS = 16;
-const MAX_HOST_CHARS = 253;
-const HOSTNAME_PATTERN =
-  /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const IPV4_PATTERN = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6_PATTERN = /^[0-9A-Fa-f:.]{2,45}$/;
 
 export interface RelayRegistration {
   name: string;
@@ -50,7 +46,7 @@ export function parseHosts(value: unknown): string[] {
     !Array.isArray(value) ||
     value.length === 0 ||
     value.length > MAX_RELAY_HOSTS ||
-    !value.every((host) => typeof host === "string" && host.length <= MAX_HOST_CHARS && isHost(host))
+    !value.every((host) => typeof host === "string" && hostKind(host) !== undefined)
   ) {
     throw new FlockError(
       "BAD_REQUEST",
@@ -58,11 +54,6 @@ export function parseHosts(value: unknown): string[] {
     );
   }
   return [...new Set(value as string[])];
-}
-
-function isHost(host: string): boolean {
-  if (isIpAddress(host)) return IPV4_PATTERN.test(host) || IPV6_PATTERN.test(host);
-  return HOSTNAME_PATTERN.test(host);
 }
 
 export function parsePort(value: unknown): number {
