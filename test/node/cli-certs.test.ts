@@ -77,7 +77,7 @@ describe.each<KeyType>(["ec", "rsa"])("certificates with %s party keys", (keyTyp
     const p1 = parties.p1 as { key: KeyMaterial; cert: string };
     const server = createServer(
       { key: p1.key.privateKeyPem, cert: p1.cert, ca: caPem, requestCert: true, rejectUnauthorized: true },
-      (socket) => socket.end(socket.getPeerCertificate().subjectaltname),
+      (socket) => socket.end(socket.getPeerCertificate().subjectaltname ?? ""),
     );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     try {
