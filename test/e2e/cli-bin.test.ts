@@ -1,0 +1,201 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { access, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startTestWorker, type TestWorker } from "../helpers/local-worker.ts";
+
+const FLOCK_BIN = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The CLI as a user runs it; FLOCK_* from the test's own environment never leak in. */
+function flock(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FLOCK_BIN, ...args], {
+      cwd,
+      env: { ...base, NO_COLOR: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("flock binary", () => {
+  let worker: TestWorker;
+  let cwd: string;
+  let otherCwd: string;
+  let admin: Record<string, string>;
+
+  beforeAll(async () => {
+    worker = await startTestWorker();
+    cwd = await mkdtemp(join(tmpdir(), "flock-bin-"));
+    otherCwd = await mkdtemp(join(tmpdir(), "flock-bin-other-"));
+    admin = { FLOCK_URL: worker.url, FLOCK_TOKEN: worker.adminToken };
+  });
+  afterAll(async () => {
+    await worker?.cleanup();
+    for (const dir of [cwd, otherCwd]) if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("--help exits 0 everywhere and lists the commands", async () => {
+    const root = await flock(["--help"], cwd);
+    expect(root.code).toBe(0);
+    for (const command of ["dev", "login", "create", "list", "revoke", "delete", "ticket"]) {
+      expect(root.stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
+    }
+    const sub = await flock(["create", "party", "--help"], cwd);
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toContain("--key-type <type>");
+  });
+
+  it("exits 2 on an unknown command, a missing option and a bad number", async () => {
+    const unknown = await flock(["frobnicate"], cwd);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'");
+    const missing = await flock(["create", "user"], cwd, admin);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("required option '--name <user>' not specified");
+    const badPort = await flock(["dev", "--port", "http"], cwd);
+    expect(badPort.code).toBe(2);
+  });
+
+  it("exits 1 with one line telling what to run when nothing is configured", async () => {
+    const run = await flock(["list", "users"], cwd);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      "error: No Flock worker configured: run `flock dev` (local) or `flock login --url URL --token TOKEN`, or set FLOCK_URL and FLOCK_TOKEN.\n",
+    );
+  });
+
+  it("creates a user (key 0600) and lists it as JSON", async () => {
+    const created = await flock(["create", "user", "--name", "dave"], cwd, admin);
+    expect(created.stderr).toBe("");
+    expect(created.code).toBe(0);
+    expect(created.stdout).toBe(
+      "Created user dave.\n  wrote certs/dave/user-ca-key.pem\n  wrote certs/dave/user-ca.pem\n",
+    );
+    expect((await stat(join(cwd, "certs", "dave", "user-ca-key.pem"))).mode & 0o777).toBe(0o600);
+    const listed = await flock(["list", "users", "--json"], cwd, admin);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([{ name: "dave", createdAt: expect.any(String) }]);
+  });
+
+  it("a duplicate name exits 1 with the server's message and code on one line", async () => {
+    const run = await flock(["create", "user", "--name", "dave"], otherCwd, admin);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^error: [^\n]+ \(USER_EXISTS\)\n$/);
+    await expect(access(join(otherCwd, "certs"))).rejects.toThrow("ENOENT");
+  });
+
+  it("a bad token exits 1 with a clear line", async () => {
+    const run = await flock(["list", "users"], cwd, { ...admin, FLOCK_TOKEN: "wrong" });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      `error: The worker at ${worker.url} refused the admin token; check FLOCK_TOKEN or run \`flock login\` again. (UNAUTHENTICATED)\n`,
+    );
+  });
+
+  it("an unreachable worker exits 1 naming the URL", async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((r) => closed.close(r));
+    const run = await flock(["list", "relays"], cwd, { ...admin, FLOCK_URL: url });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      `error: Cannot reach the Flock worker at ${url} (ECONNREFUSED); is \`flock dev\` running?\n`,
+    );
+  });
+});
+
+describe("flock dev", () => {
+  const children: ChildProcess[] = [];
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function workerdChildrenOf(pid: number): Promise<number[]> {
+    const found: number[] = [];
+    for (const entry of await readdir("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const text = await readFile(`/proc/${entry}/stat`, "utf8");
+        const ppid = Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]);
+        if (ppid === pid && (await readFile(`/proc/${entry}/cmdline`, "utf8")).includes("workerd")) {
+          found.push(Number(entry));
+        }
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return found;
+  }
+
+  const alive = (pid: number) =>
+    access(`/proc/${pid}`).then(
+      () => true,
+      () => false,
+    );
+
+  it.each(["SIGINT", "SIGTERM"] as const)(
+    "starts the worker, saves .flock/config.json 0600, prints next steps, and stops cleanly on %s",
+    async (signal) => {
+      const cwd = await mkdtemp(join(tmpdir(), "flock-dev-"));
+      dirs.push(cwd);
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
+      const child = spawn(process.execPath, [FLOCK_BIN, "dev", "--port", "0"], {
+        cwd,
+        env: { ...env, NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      children.push(child);
+      let stdout = "";
+      let stderr = "";
+      child.stderr.on("data", (d) => {
+        stderr += d;
+      });
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on("data", (d) => {
+          stdout += d;
+          const match = /Flock worker running at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+          if (match && stdout.includes("Press Ctrl-C to stop.")) resolve(match[1] as string);
+        });
+        child.on("exit", () => reject(new Error(`flock dev exited early: ${stderr}`)));
+      });
+      expect(stdout).toContain("npx flock create user --name alice");
+      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
+      const configFile = join(cwd, ".flock", "config.json");
+      expect((await stat(configFile)).mode & 0o777).toBe(0o600);
+      const config = JSON.parse(await readFile(configFile, "utf8"));
+      const secrets = JSON.parse(await readFile(join(cwd, ".flock", "secrets.json"), "utf8"));
+      expect(config).toEqual({ url, token: secrets.ADMIN_TOKEN });
+
+      const workerd = await workerdChildrenOf(child.pid as number);
+      expect(workerd).toHaveLength(1);
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      child.kill(signal);
+      expect(await exited).toBe(0);
+      expect(stderr).toContain(`${signal}: stopping…\nstopped.\n`);
+      expect(await alive(workerd[0] as number)).toBe(false);
+    },
+  );
+});
