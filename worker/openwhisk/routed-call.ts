@@ -27,10 +27,13 @@ function noAnswer(ctx: CallContext, last: Attempt | undefined): Response {
 async function activationIdOf(response: Response): Promise<string | undefined> {
   const header = response.headers.get("x-openwhisk-activation-id");
   if (header) return header;
-  const length = Number(response.headers.get("content-length") ?? Number.POSITIVE_INFINITY);
-  if (response.status !== 202 || !(length <= MAX_ACTIVATION_ID_BODY_BYTES)) return undefined;
+  // A backend (or a proxy before it) that drops the header still names the id in a 202 body, which is tiny.
+  const length = Number(response.headers.get("content-length") ?? 0);
+  if (response.status !== 202 || length > MAX_ACTIVATION_ID_BODY_BYTES) return undefined;
   try {
-    const body = (await response.clone().json()) as { activationId?: unknown };
+    const text = await response.clone().text();
+    if (text.length > MAX_ACTIVATION_ID_BODY_BYTES) return undefined;
+    const body = JSON.parse(text) as { activationId?: unknown };
     return typeof body.activationId === "string" ? body.activationId : undefined;
   } catch {
     return undefined;
