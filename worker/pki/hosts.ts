@@ -12,7 +12,9 @@ export function hostKind(host: string): HostKind | undefined {
   if (DOTTED_QUAD.test(host))
     return host.split(".").every((octet) => IPV4_OCTET.test(octet)) ? "ip" : undefined;
   if (host.includes(":")) return isIpv6(host) ? "ip" : undefined;
-  return HOSTNAME.test(host) ? "dns" : undefined;
+  // A numeric last label is no TLD: "1.2.3" or "10" would be read as IPv4 shorthand by inet_aton.
+  const numericTail = /(^|\.)\d+$/.test(host);
+  return HOSTNAME.test(host) && !numericTail ? "dns" : undefined;
 }
 
 function isIpv6(host: string): boolean {

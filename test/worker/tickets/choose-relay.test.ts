@@ -1,0 +1,116 @@
+import { env } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
+import { findPairAssignment } from "../../../worker/db/pair-assignments.ts";
+import { insertRelay, type RelayRow, recordRelayReport } from "../../../worker/db/relays.ts";
+import {
+  chooseRelay,
+  highestRandomWeight,
+  PAIR_ASSIGNMENT_SECONDS,
+} from "../../../worker/tickets/choose-relay.ts";
+
+const T0 = 1_800_000_000;
+const LOAD = { activePairs: 0, waitingSides: 0, bytesPerSecond: 0, capacity: 10 };
+
+function row(name: string): RelayRow {
+  return {
+    name,
+    hosts: "[]",
+    port: 1,
+    cert: "",
+    fingerprint: name,
+    not_after: T0 + 1000,
+    created_at: T0,
+    last_report_at: T0,
+    load: null,
+  };
+}
+
+async function report(name: string, at: number): Promise<void> {
+  await recordRelayReport(env.DB, name, LOAD, at);
+}
+
+describe("highestRandomWeight", () => {
+  const pairs = Array.from({ length: 200 }, (_, i) => `pair-${i}`);
+
+  it("is independent of the order relays are listed in", async () => {
+    for (const pair of pairs.slice(0, 20)) {
+      const forward = await highestRandomWeight(pair, [row("a"), row("b"), row("c")]);
+      const backward = await highestRandomWeight(pair, [row("c"), row("b"), row("a")]);
+      expect(forward.name).toBe(backward.name);
+    }
+  });
+
+  it("moves only the pairs the new relay wins when one is added, and spreads them", async () => {
+    const before = await Promise.all(
+      pairs.map((p) => highestRandomWeight(p, [row("a"), row("b"), row("c")])),
+    );
+    const after = await Promise.all(
+      pairs.map((p) => highestRandomWeight(p, [row("a"), row("b"), row("c"), row("d")])),
+    );
+    const moved = pairs.filter((_, i) => before[i]?.name !== after[i]?.name);
+    expect(moved.every((p) => after[pairs.indexOf(p)]?.name === "d")).toBe(true);
+    // About a quarter should move; bounds wide enough to never flake, tight enough to catch "all" or "none".
+    expect(moved.length).toBeGreaterThan(20);
+    expect(moved.length).toBeLessThan(90);
+    for (const name of ["a", "b", "c"]) {
+      expect(before.filter((r) => r?.name === name).length).toBeGreaterThan(30);
+    }
+  });
+});
+
+describe("chooseRelay", () => {
+  beforeAll(async () => {
+    for (const name of ["r1", "r2"]) {
+      await insertRelay(
+        env.DB,
+        {
+          name,
+          hosts: ["127.0.0.1"],
+          port: 6000,
+          cert: "",
+          fingerprint: `fp-${name}`,
+          notAfter: T0 + 99_999,
+        },
+        T0,
+      );
+    }
+  });
+
+  it("refuses with NO_RELAY_AVAILABLE when none reported within RELAY_LIVE_SECONDS", async () => {
+    await report("r1", T0);
+    await expect(chooseRelay(env.DB, "p0", T0 + RELAY_LIVE_SECONDS)).rejects.toMatchObject({
+      code: "NO_RELAY_AVAILABLE",
+    });
+  });
+
+  it("records the choice for PAIR_ASSIGNMENT_SECONDS and reuses it while the relay is live", async () => {
+    const now = T0 + 100;
+    await report("r1", now);
+    await report("r2", now);
+    const first = await chooseRelay(env.DB, "p1", now);
+    expect(await findPairAssignment(env.DB, "p1", now)).toEqual({
+      relay: first.name,
+      expiresAt: now + PAIR_ASSIGNMENT_SECONDS,
+    });
+    // Whatever the hash says later, the pair stays where its first side went.
+    await env.DB.prepare("UPDATE pair_assignments SET relay = ? WHERE pair = 'p1'")
+      .bind(first.name === "r1" ? "r2" : "r1")
+      .run();
+    const second = await chooseRelay(env.DB, "p1", now + 1);
+    expect(second.name).not.toBe(first.name);
+  });
+
+  it("reassigns by hash when the assigned relay went silent", async () => {
+    const now = T0 + 200;
+    await report("r1", now);
+    await report("r2", now);
+    await env.DB.prepare("INSERT INTO pair_assignments (pair, relay, expires_at) VALUES ('p2', 'r1', ?)")
+      .bind(now + 300)
+      .run();
+    await report("r2", now + RELAY_LIVE_SECONDS);
+    const chosen = await chooseRelay(env.DB, "p2", now + RELAY_LIVE_SECONDS);
+    expect(chosen.name).toBe("r2");
+    expect((await findPairAssignment(env.DB, "p2", now + RELAY_LIVE_SECONDS))?.relay).toBe("r2");
+  });
+});
