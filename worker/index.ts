@@ -1,3 +1,5 @@
+// Before anything can load @peculiar/x509 (its tsyringe container needs the Reflect polyfill).
+import "reflect-metadata";
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import type { AppEnv } from "./env.ts";
