@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { registerBackendCommands } from "./commands/backend.ts";
 import { registerConnectCommand } from "./commands/connect.ts";
 import { registerCreateCommands } from "./commands/create.ts";
 import { registerDeleteCommands } from "./commands/delete.ts";
@@ -9,6 +10,7 @@ import { registerLoginCommand } from "./commands/login.ts";
 import { registerPingCommand } from "./commands/ping.ts";
 import { registerRevokeCommands } from "./commands/revoke.ts";
 import { registerTicketCommand } from "./commands/ticket.ts";
+import { registerWskKeyCommands } from "./commands/wsk-key.ts";
 import { EXIT_USAGE, reportError } from "./output.ts";
 
 const program = new Command("flock")
@@ -28,6 +30,8 @@ const registrars: Array<(program: Command) => void> = [
   registerTicketCommand,
   registerConnectCommand,
   registerEnvCommand,
+  registerBackendCommands,
+  registerWskKeyCommands,
   registerPingCommand,
 ];
 for (const register of registrars) register(program);

@@ -1,0 +1,122 @@
+import { type Command, Option } from "commander";
+import {
+  type BackendInfo,
+  type BackendInput,
+  ROUTING_POLICIES,
+  type RoutingPolicy,
+  type RoutingPolicyInfo,
+} from "../../protocol/api.ts";
+import { assertName } from "../../protocol/names.ts";
+import { type ApiClient, adminClient } from "../api-client.ts";
+import { type AdminOptions, commandGroup, withAdminOptions } from "../command-group.ts";
+import { printJson, printTable } from "../output.ts";
+
+/** The worker seals `auth` with AES-GCM on arrival; it is never shown again, by the worker or by this CLI. */
+export async function addBackend(client: ApiClient, input: BackendInput): Promise<BackendInfo> {
+  return (await client.request<{ item: BackendInfo }>("POST", "/v1/backends", input)).item;
+}
+
+export function listBackends(client: ApiClient): Promise<BackendInfo[]> {
+  return client.listAll<BackendInfo>("/v1/backends");
+}
+
+export async function removeBackend(client: ApiClient, name: string): Promise<BackendInfo> {
+  const path = `/v1/backends/${encodeURIComponent(assertName(name, "backend"))}`;
+  return (await client.request<{ item: BackendInfo }>("DELETE", path)).item;
+}
+
+export async function setBackendPolicy(
+  client: ApiClient,
+  user: string,
+  policy: RoutingPolicy,
+): Promise<RoutingPolicyInfo> {
+  const path = `/v1/users/${encodeURIComponent(assertName(user, "user"))}/backend-policy`;
+  return (await client.request<{ item: RoutingPolicyInfo }>("PUT", path, { policy })).item;
+}
+
+export function printBackends(backends: BackendInfo[]): void {
+  printTable(backends, [
+    ["name", (b) => b.name],
+    ["apihost", (b) => b.apihost],
+    ["user", (b) => b.user ?? "(shared)"],
+    ["latency", (b) => (b.latencyMs === undefined ? "-" : `${b.latencyMs} ms`)],
+    ["state", (b) => (b.backoffUntil ? `backing off until ${b.backoffUntil}` : "ok")],
+  ]);
+}
+
+const policyOption = () =>
+  new Option("--policy <policy>", "routing policy of the user's calls").choices([...ROUTING_POLICIES]);
+
+export function registerBackendCommands(program: Command): void {
+  const backend = commandGroup(program, "backend", "OpenWhisk deployments that serve wsk calls");
+
+  withAdminOptions(
+    backend
+      .command("add")
+      .description("register an OpenWhisk API host; its credentials are stored encrypted")
+      .requiredOption("--name <name>", "backend name")
+      .requiredOption("--apihost <url>", "the deployment's API host, e.g. https://openwhisk.example.com")
+      .requiredOption("--auth <uuid:key>", "the deployment's credentials for this user's namespace")
+      .option("--user <user>", "the user it serves (default: shared by every user)")
+      .option("--insecure", "the deployment uses a self-signed certificate (see docs/openwhisk.md)")
+      .addOption(policyOption())
+      .option("--json", "print the backend as JSON"),
+  ).action(
+    async (
+      flags: AdminOptions & {
+        name: string;
+        apihost: string;
+        auth: string;
+        user?: string;
+        insecure?: boolean;
+        policy?: RoutingPolicy;
+        json?: boolean;
+      },
+    ) => {
+      const input: BackendInput = { name: flags.name, apihost: flags.apihost, auth: flags.auth };
+      if (flags.user !== undefined) input.user = flags.user;
+      if (flags.insecure) input.insecure = true;
+      if (flags.policy !== undefined) input.policy = flags.policy;
+      const added = await addBackend(await adminClient(flags), input);
+      if (flags.json) printJson(added);
+      else
+        process.stdout.write(
+          `Added backend ${added.name} (${added.apihost}) for ${added.user ?? "every user"}.\n`,
+        );
+    },
+  );
+
+  withAdminOptions(
+    backend
+      .command("list")
+      .description("list backends (never their credentials)")
+      .option("--json", "print a JSON array"),
+  ).action(async (flags: AdminOptions & { json?: boolean }) => {
+    const backends = await listBackends(await adminClient(flags));
+    if (flags.json) printJson(backends);
+    else printBackends(backends);
+  });
+
+  withAdminOptions(
+    backend
+      .command("remove")
+      .description("remove a backend; activations it holds are forgotten")
+      .requiredOption("--name <name>", "backend name")
+      .option("--json", "print the removed backend as JSON"),
+  ).action(async (flags: AdminOptions & { name: string; json?: boolean }) => {
+    const removed = await removeBackend(await adminClient(flags), flags.name);
+    if (flags.json) printJson(removed);
+    else process.stdout.write(`Removed backend ${removed.name}.\n`);
+  });
+
+  withAdminOptions(
+    backend
+      .command("policy")
+      .description("choose how a user's calls are spread over their backends")
+      .requiredOption("--user <user>", "user")
+      .addOption(policyOption().makeOptionMandatory()),
+  ).action(async (flags: AdminOptions & { user: string; policy: RoutingPolicy }) => {
+    const set = await setBackendPolicy(await adminClient(flags), flags.user, flags.policy);
+    process.stdout.write(`Routing policy of ${set.user} is now ${set.policy}.\n`);
+  });
+}

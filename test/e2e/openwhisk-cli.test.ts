@@ -1,0 +1,95 @@
+/** `flock backend ...` and `flock wsk-key create` as a user runs them, then wsk-style calls with the printed key. */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { OpenWhiskDouble } from "../helpers/openwhisk-double.ts";
+import { HELLO_CODE, type OpenWhiskWorld, startOpenWhiskWorld } from "./openwhisk-fixture.ts";
+
+const FLOCK_BIN = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
+
+let world: OpenWhiskWorld;
+let a: OpenWhiskDouble;
+
+function flock(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FLOCK_BIN, ...args], {
+      cwd: world.stateDir,
+      env: { ...base, NO_COLOR: "1", FLOCK_URL: world.worker.url, FLOCK_TOKEN: world.worker.adminToken },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  world = await startOpenWhiskWorld(1);
+  [a] = world.doubles as [OpenWhiskDouble];
+  await world.addUser("dana");
+});
+
+afterAll(async () => {
+  await world?.stop();
+});
+
+it("adds, lists, sets policy, issues a key that works with the openwhisk client, and removes", async () => {
+  const add = await flock([
+    "backend",
+    "add",
+    "--name",
+    "east",
+    "--apihost",
+    a.url,
+    "--auth",
+    a.auth,
+    "--user",
+    "dana",
+    "--policy",
+    "least-latency",
+  ]);
+  expect(add).toMatchObject({ code: 0, stdout: `Added backend east (${a.url}) for dana.\n` });
+
+  const list = await flock(["backend", "list", "--json"]);
+  expect(list.code).toBe(0);
+  expect(list.stdout).not.toContain(a.auth.split(":")[1]);
+  expect(JSON.parse(list.stdout)).toEqual([
+    { name: "east", apihost: a.url, user: "dana", insecure: false, createdAt: expect.any(String) },
+  ]);
+
+  const policy = await flock(["backend", "policy", "--user", "dana", "--policy", "random"]);
+  expect(policy).toMatchObject({ code: 0, stdout: "Routing policy of dana is now random.\n" });
+
+  const key = await flock(["wsk-key", "create", "--user", "dana"]);
+  expect(key.code).toBe(0);
+  const [auth, wskLine, rest] = key.stdout.split("\n");
+  expect(auth).toMatch(/^[0-9a-f-]{36}:[A-Za-z0-9_-]{64}$/);
+  expect(wskLine).toBe(`wsk property set --apihost ${world.worker.url} --auth ${auth}`);
+  expect(rest).toBe("");
+
+  const ow = world.client(auth ?? "");
+  await ow.actions.create({ name: "cli-hello", action: HELLO_CODE });
+  expect(
+    await ow.actions.invoke({ name: "cli-hello", params: { name: "Dana" }, blocking: true, result: true }),
+  ).toEqual({ payload: "Hello Dana" });
+
+  const removed = await flock(["backend", "remove", "--name", "east"]);
+  expect(removed).toMatchObject({ code: 0, stdout: "Removed backend east.\n" });
+  const again = await flock(["backend", "remove", "--name", "east"]);
+  expect(again.code).toBe(1);
+  expect(again.stderr).toContain("BACKEND_NOT_FOUND");
+});
+
+it("refuses an unknown policy as a usage error", async () => {
+  const run = await flock(["backend", "policy", "--user", "dana", "--policy", "fastest"]);
+  expect(run.code).toBe(2);
+  expect(run.stderr).toContain("Allowed choices are round-robin, random, least-latency");
+});
