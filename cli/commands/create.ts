@@ -186,6 +186,6 @@ export function registerCreateCommands(program: Command): void {
       keyType: parseKeyType(flags.keyType),
     };
     const created = await createRelay(await contextFrom(flags), spec);
-    printCreated(`relay ${flags.name} (${flags.host.join(", ")}:${flags.port})`, created, flags.json);
+    printCreated(`relay ${flags.name} (${flags.host.join(",")}:${flags.port})`, created, flags.json);
   });
 }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { ApiClient } from "../../cli/api-client.ts";
+import { ApiClient, LIST_PAGE_LIMIT } from "../../cli/api-client.ts";
 import { UserError } from "../../cli/output.ts";
 import { FlockError } from "../../protocol/errors.ts";
 
@@ -111,5 +111,8 @@ describe("ApiClient", () => {
     asked.length = 0;
     expect((await client.listUsers({ limit: 3 })).map((u) => u.name)).toEqual(["u0", "u1", "u2"]);
     expect(asked).toEqual(["limit=2", "limit=1&cursor=2"]);
+    asked.length = 0;
+    await new ApiClient({ url, token: "t" }).listUsers();
+    expect(asked).toEqual([`limit=${LIST_PAGE_LIMIT}`]);
   });
 });

@@ -8,7 +8,13 @@ import { connect, createServer, type TLSSocket } from "node:tls";
 import { Pkcs10CertificateRequest, SubjectAlternativeNameExtension } from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { partyCsr, relayCsr } from "../../cli/certs/csr.ts";
-import { generateKey, type KeyMaterial, type KeyType, parseKeyType } from "../../cli/certs/keys.ts";
+import {
+  generateKey,
+  type KeyMaterial,
+  type KeyType,
+  parseKeyType,
+  RSA_MODULUS_BITS,
+} from "../../cli/certs/keys.ts";
 import {
   assertNoOverwrite,
   partyPaths,
@@ -18,6 +24,7 @@ import {
 } from "../../cli/certs/layout.ts";
 import {
   createUserCa,
+  NOT_BEFORE_BACKDATE_SECONDS,
   PARTY_CERT_VALIDITY_DAYS,
   signPartyCertificate,
   USER_CA_VALIDITY_DAYS,
@@ -70,6 +77,12 @@ describe.each<KeyType>(["ec", "rsa"])("certificates with %s party keys", (keyTyp
     const span = Date.parse(leaf.validTo) - Date.parse(leaf.validFrom);
     expect(span).toBeLessThanOrEqual(PARTY_CERT_VALIDITY_DAYS * DAY_MS + 600_000);
     expect(createPrivateKey(key.privateKeyPem).asymmetricKeyType).toBe(keyType);
+    const backdated = Date.now() - Date.parse(leaf.validFrom);
+    expect(backdated).toBeGreaterThanOrEqual((NOT_BEFORE_BACKDATE_SECONDS - 2) * 1000);
+    expect(backdated).toBeLessThanOrEqual((NOT_BEFORE_BACKDATE_SECONDS + 60) * 1000);
+    const details = createPrivateKey(key.privateKeyPem).asymmetricKeyDetails;
+    if (keyType === "rsa") expect(details?.modulusLength).toBe(RSA_MODULUS_BITS);
+    else expect(details?.namedCurve).toBe("prime256v1");
   });
 
   it("lets two parties of the user run mutual TLS trusting only the user CA", async () => {
