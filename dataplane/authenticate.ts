@@ -1,0 +1,97 @@
+import { sha256, toBase64Url } from "../protocol/encoding.ts";
+import { FlockError } from "../protocol/errors.ts";
+import type { ClientFrame, DirectHelloFrame, TicketHelloFrame } from "../protocol/frames.ts";
+import { CHANNEL_PATTERN, isValidName } from "../protocol/names.ts";
+import type { Role } from "../protocol/ticket.ts";
+import { pairId, partyRef, roleFor, splitPartyRef } from "../protocol/ticket.ts";
+import type { ProofOffer, RelayCertificateChecker } from "./party-proof.ts";
+import type { Revocations } from "./revocations.ts";
+import type { TicketVerifier } from "./ticket-verifier.ts";
+
+/** An authenticated side, ready for pairing. */
+export interface Admitted {
+  mode: "ticket" | "direct";
+  pair: string;
+  self: string;
+  peer: string;
+  user: string;
+  role: Role;
+}
+
+export interface Authority {
+  checker: RelayCertificateChecker;
+  tickets: TicketVerifier;
+  revocations: Revocations;
+}
+
+/** Proof material that comes from the transport rather than from the hello. */
+export type TransportProof = Pick<ProofOffer, "tlsCertificate" | "tlsAuthorizationError" | "nonce">;
+
+export function authenticate(
+  hello: ClientFrame,
+  proof: TransportProof,
+  authority: Authority,
+): Promise<Admitted> {
+  return hello.type === "hello" ? admitTicket(hello, proof, authority) : admitDirect(hello, proof, authority);
+}
+
+const userOf = (ref: string) => splitPartyRef(ref)?.user;
+
+/**
+ * Ticket mode: the ticket says who may pair with whom; the proof says the presenter is
+ * the party the ticket was issued to (its cnf names the relay certificate).
+ */
+async function admitTicket(
+  hello: TicketHelloFrame,
+  proof: TransportProof,
+  authority: Authority,
+): Promise<Admitted> {
+  const claims = await authority.tickets.verify(hello.ticket);
+  const binding = toBase64Url(await sha256(hello.ticket));
+  const identity = authority.checker.prove({ ...proof, cert: hello.cert, sig: hello.sig, binding });
+  if (identity.thumbprint !== claims.cnf["x5t#S256"] || identity.ref !== claims.sub) {
+    throw new FlockError("PROOF_INVALID", "The ticket was issued for another relay certificate.");
+  }
+  const user = userOf(claims.sub);
+  if (user === undefined || user !== userOf(claims.peer)) throw new FlockError("CROSS_USER");
+  if (authority.revocations.has(identity.thumbprint)) throw new FlockError("PARTY_REVOKED");
+  authority.tickets.consume(claims);
+  return { mode: "ticket", pair: claims.pair, self: claims.sub, peer: claims.peer, user, role: claims.role };
+}
+
+/**
+ * Seed-compatible direct mode: no ticket; the relay certificate names the party, `dest`
+ * names the peer (a party of the same user, or `user/party`) and `tag` tells pairs apart.
+ */
+async function admitDirect(
+  hello: DirectHelloFrame,
+  proof: TransportProof,
+  authority: Authority,
+): Promise<Admitted> {
+  const dest = hello.dest.includes("/") ? splitPartyRef(hello.dest) : { user: undefined, party: hello.dest };
+  if (!dest || !isValidName(dest.party) || (dest.user !== undefined && !isValidName(dest.user))) {
+    throw new FlockError("BAD_FRAME", "direct.dest must be a party name or user/party.");
+  }
+  if (!CHANNEL_PATTERN.test(hello.tag))
+    throw new FlockError("BAD_FRAME", "direct.tag must match [A-Za-z0-9_.-]{1,64}.");
+  const identity = authority.checker.prove({
+    ...proof,
+    cert: hello.cert,
+    sig: hello.sig,
+    binding: `direct:${hello.dest}:${hello.tag}`,
+  });
+  if (dest.user !== undefined && dest.user !== identity.user) throw new FlockError("CROSS_USER");
+  if (dest.party === identity.party) throw new FlockError("SAME_PARTY");
+  if (authority.revocations.has(identity.thumbprint)) throw new FlockError("PARTY_REVOKED");
+  const peer = partyRef(identity.user, dest.party);
+  // Prefixed so a direct pair never meets a ticket pair of the same parties and channel.
+  const pair = `direct-${await pairId(identity.user, identity.party, dest.party, hello.tag)}`;
+  return {
+    mode: "direct",
+    pair,
+    self: identity.ref,
+    peer,
+    user: identity.user,
+    role: roleFor(identity.ref, peer),
+  };
+}

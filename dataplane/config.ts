@@ -1,0 +1,133 @@
+import type { Logger } from "pino";
+import { RELAY_REPORT_INTERVAL_SECONDS } from "../protocol/api.ts";
+import { FlockError } from "../protocol/errors.ts";
+import { isValidName } from "../protocol/names.ts";
+
+/**
+ * Every limit and timeout of the data plane, with its default. Each is a field of
+ * DataPlaneConfig so operators (and tests) can tune it, and each has a test proving it is
+ * enforced.
+ */
+/** From accept to a verified hello: TLS handshake, WebSocket upgrade, MAGIC, hello, verification. */
+export const HELLO_DEADLINE_MS = 10_000;
+/** How long a side waits alone for its peer: functions cold start at different times. */
+export const PAIRING_TIMEOUT_MS = 60_000;
+/** A spliced pair with no byte in either direction for this long is closed. */
+export const IDLE_TIMEOUT_MS = 10 * 60_000;
+/** Pairs (spliced or half-formed) held at once; beyond it new sides get OVER_CAPACITY. */
+export const MAX_PAIRS = 10_000;
+/** Graceful shutdown: how long existing pairs may keep going after SIGTERM. */
+export const DRAIN_DEADLINE_MS = 30_000;
+/** The WebSocket upgrade request head (request line + headers) is read up to this size. */
+export const MAX_UPGRADE_REQUEST_BYTES = 8 * 1024;
+/** One WebSocket message is buffered whole by `ws`, so its size is capped. */
+export const MAX_WS_MESSAGE_BYTES = 1024 * 1024;
+/** Bytes a waiting side may send before PAIRED; beyond it the relay stops reading (backpressure). */
+export const MAX_EARLY_BYTES = 64 * 1024;
+/** After an ERROR frame the relay keeps draining input this long so the frame is not lost to a RST. */
+export const ERROR_LINGER_MS = 1_000;
+/** JWKS refetches for an unknown key id happen at most this often. */
+export const JWKS_REFETCH_MIN_INTERVAL_MS = 30_000;
+/** Upper bound on one call to the worker (JWKS fetch, load report). */
+export const WORKER_REQUEST_TIMEOUT_MS = 5_000;
+/** Clock skew allowed on a ticket's exp/nbf. */
+export const TICKET_CLOCK_TOLERANCE_SECONDS = 5;
+
+export interface DataPlaneLimits {
+  helloDeadlineMs: number;
+  pairingTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxPairs: number;
+  maxUpgradeRequestBytes: number;
+  maxWsMessageBytes: number;
+  maxEarlyBytes: number;
+  errorLingerMs: number;
+  jwksRefetchMinIntervalMs: number;
+  workerRequestTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: DataPlaneLimits = {
+  helloDeadlineMs: HELLO_DEADLINE_MS,
+  pairingTimeoutMs: PAIRING_TIMEOUT_MS,
+  idleTimeoutMs: IDLE_TIMEOUT_MS,
+  maxPairs: MAX_PAIRS,
+  maxUpgradeRequestBytes: MAX_UPGRADE_REQUEST_BYTES,
+  maxWsMessageBytes: MAX_WS_MESSAGE_BYTES,
+  maxEarlyBytes: MAX_EARLY_BYTES,
+  errorLingerMs: ERROR_LINGER_MS,
+  jwksRefetchMinIntervalMs: JWKS_REFETCH_MIN_INTERVAL_MS,
+  workerRequestTimeoutMs: WORKER_REQUEST_TIMEOUT_MS,
+};
+
+export interface DataPlaneConfig {
+  /** Relay name: the ticket audience and the name in the server certificate. */
+  name: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Worker base URL, e.g. http://127.0.0.1:8787 (JWKS and load reports). */
+  workerUrl: string;
+  /** PEM of this relay's server certificate and its private key (signed by the relay CA). */
+  certPem: string;
+  keyPem: string;
+  /** PEM of the relay CA: party relay certificates must chain to it. */
+  relayCaPem: string;
+  /** Port of the Prometheus endpoint; 0 picks a free one; null turns it off. */
+  metricsPort: number | null;
+  metricsHost: string;
+  /** Load reports to the worker (default RELAY_REPORT_INTERVAL_SECONDS); null turns them off. */
+  reportIntervalMs: number | null;
+  limits: DataPlaneLimits;
+  logger: Logger;
+}
+
+export type DataPlaneConfigInput = Omit<DataPlaneConfig, "limits" | "metricsHost" | "reportIntervalMs"> & {
+  limits?: Partial<DataPlaneLimits>;
+  metricsHost?: string;
+  reportIntervalMs?: number | null;
+};
+
+function invalid(detail: string): never {
+  throw new FlockError("CONFIG_INVALID", `Data plane configuration: ${detail}`);
+}
+
+const isPort = (value: unknown) =>
+  Number.isInteger(value) && (value as number) >= 0 && (value as number) < 65536;
+
+/** Fills defaults and refuses anything that would only fail later, deep inside a connection. */
+export function validateConfig(input: DataPlaneConfigInput): DataPlaneConfig {
+  if (!isValidName(input.name)) invalid(`relay name ${JSON.stringify(input.name)} is not a valid name.`);
+  if (!isPort(input.port)) invalid(`port ${input.port} is not a TCP port.`);
+  if (input.metricsPort !== null && !isPort(input.metricsPort)) {
+    invalid(`metrics port ${input.metricsPort} is not a TCP port.`);
+  }
+  let url: URL;
+  try {
+    url = new URL(input.workerUrl);
+  } catch {
+    invalid(`worker URL ${JSON.stringify(input.workerUrl)} is not a URL.`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") invalid("the worker URL must be http or https.");
+  for (const [field, pem] of [
+    ["certPem", input.certPem],
+    ["keyPem", input.keyPem],
+    ["relayCaPem", input.relayCaPem],
+  ] as const) {
+    if (typeof pem !== "string" || !pem.includes("-----BEGIN ")) invalid(`${field} is not PEM.`);
+  }
+  const limits = { ...DEFAULT_LIMITS, ...input.limits };
+  for (const [key, value] of Object.entries(limits)) {
+    if (!Number.isFinite(value) || value <= 0)
+      invalid(`limit ${key} must be a positive number, got ${value}.`);
+  }
+  const reportIntervalMs =
+    input.reportIntervalMs === undefined ? RELAY_REPORT_INTERVAL_SECONDS * 1000 : input.reportIntervalMs;
+  if (reportIntervalMs !== null && !(reportIntervalMs > 0)) invalid("the report interval must be positive.");
+  return {
+    ...input,
+    workerUrl: input.workerUrl.replace(/\/+$/, ""),
+    metricsHost: input.metricsHost ?? input.host,
+    reportIntervalMs,
+    limits,
+  };
+}

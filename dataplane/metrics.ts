@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { PairEndReason } from "./pairing.ts";
+
+/** Label for refusals that happen below the Flock protocol (no ERROR frame is possible). */
+export const TLS_HANDSHAKE_FAILED = "TLS_HANDSHAKE_FAILED";
+
+/**
+ * Prometheus metrics of one data plane, in its own registry so several data planes in one
+ * process (tests, benches) never share counters.
+ */
+export class DataPlaneMetrics {
+  readonly registry = new Registry();
+  readonly connections = new Counter({
+    name: "flock_dataplane_connections_total",
+    help: "Accepted connections by transport (tcp, tls, ws, wss, or unknown before sniffing finished).",
+    labelNames: ["transport"],
+    registers: [this.registry],
+  });
+  readonly pairsTotal = new Counter({
+    name: "flock_dataplane_pairs_total",
+    help: "Pairs formed.",
+    registers: [this.registry],
+  });
+  readonly pairingSeconds = new Histogram({
+    name: "flock_dataplane_pairing_seconds",
+    help: "How long the first side of a pair waited for the second.",
+    buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 15, 30, 60],
+    registers: [this.registry],
+  });
+  readonly bytes = new Counter({
+    name: "flock_dataplane_bytes_total",
+    help: "Bytes spliced between paired sides (both directions), counted when a pair ends.",
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: "flock_dataplane_errors_total",
+    help: "Connections refused, by error code sent in the ERROR frame.",
+    labelNames: ["code"],
+    registers: [this.registry],
+  });
+  readonly pairEnds = new Counter({
+    name: "flock_dataplane_pair_ends_total",
+    help: "Pairs and waiting sides that ended, by reason.",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
+
+  constructor(state: { activePairs(): number; waitingSides(): number }) {
+    new Gauge({
+      name: "flock_dataplane_pairs_active",
+      help: "Pairs currently spliced.",
+      registers: [this.registry],
+      collect() {
+        this.set(state.activePairs());
+      },
+    });
+    new Gauge({
+      name: "flock_dataplane_sides_waiting",
+      help: "Authenticated sides waiting for their peer.",
+      registers: [this.registry],
+      collect() {
+        this.set(state.waitingSides());
+      },
+    });
+  }
+
+  pairEnded(reason: PairEndReason): void {
+    this.pairEnds.inc({ reason });
+  }
+}

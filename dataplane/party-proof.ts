@@ -1,0 +1,118 @@
+import { createHash, verify, X509Certificate } from "node:crypto";
+import { fromBase64Url } from "../protocol/encoding.ts";
+import { FlockError } from "../protocol/errors.ts";
+import { helloProofInput } from "../protocol/frames.ts";
+import { parsePartyUri } from "../protocol/names.ts";
+import { partyRef } from "../protocol/ticket.ts";
+
+/** A party as proven by its relay certificate. */
+export interface PartyIdentity {
+  user: string;
+  party: string;
+  /** `user/party` */
+  ref: string;
+  /** x5t#S256 of the relay certificate: what tickets bind to and revocations name. */
+  thumbprint: string;
+}
+
+/** What a connection offers as proof that it holds a party's relay key. */
+export interface ProofOffer {
+  /** The TLS client certificate, when the transport is TLS and the client sent one. */
+  tlsCertificate?: X509Certificate;
+  /** OpenSSL's verdict on that certificate against the relay CA (null when it passed). */
+  tlsAuthorizationError?: string | null;
+  /** hello.cert (base64 DER) and hello.sig (base64url) for the non-TLS transports. */
+  cert?: string;
+  sig?: string;
+  nonce: string;
+  /** What the signature binds to besides the nonce: the ticket hash or `direct:<dest>:<tag>`. */
+  binding: string;
+}
+
+const CLIENT_AUTH_EKU = "1.3.6.1.5.5.7.3.2";
+
+export function certificateThumbprintSync(cert: X509Certificate): string {
+  return createHash("sha256").update(cert.raw).digest("base64url");
+}
+
+function partyUris(cert: X509Certificate): string[] {
+  return (cert.subjectAltName ?? "")
+    .split(", ")
+    .filter((entry) => entry.startsWith("URI:"))
+    .map((entry) => entry.slice("URI:".length));
+}
+
+/**
+ * Checks a party's relay certificate against the relay CA the way the TLS stack would
+ * (issuer, signature, validity) plus what makes it a *party* certificate: not a CA,
+ * usable for client auth, exactly one party SAN URI. Used both for certificates sent in a
+ * hello and, as a second look, for TLS client certificates OpenSSL already accepted.
+ */
+export class RelayCertificateChecker {
+  readonly #ca: X509Certificate;
+
+  constructor(relayCaPem: string) {
+    this.#ca = new X509Certificate(relayCaPem);
+  }
+
+  identify(cert: X509Certificate, now = new Date()): PartyIdentity {
+    const refuse: (why: string) => never = (why) => {
+      throw new FlockError("CERT_INVALID", `The relay certificate is not acceptable: ${why}.`);
+    };
+    if (!cert.checkIssued(this.#ca) || !cert.verify(this.#ca.publicKey))
+      refuse("it is not signed by the relay CA");
+    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo))
+      refuse("it is outside its validity period");
+    if (cert.ca) refuse("it is a CA certificate");
+    if (cert.keyUsage && !cert.keyUsage.includes(CLIENT_AUTH_EKU))
+      refuse("it is not for client authentication");
+    const parties = partyUris(cert).map(parsePartyUri);
+    const party = parties[0];
+    if (parties.length !== 1 || !party)
+      refuse("it does not name exactly one party (SAN URI urn:flock:party:...)");
+    return { ...party, ref: partyRef(party.user, party.party), thumbprint: certificateThumbprintSync(cert) };
+  }
+
+  /**
+   * Proof of key: on TLS the handshake itself proved the client holds the key of the
+   * certificate it sent; elsewhere the client signs this connection's nonce and binding.
+   */
+  prove(offer: ProofOffer): PartyIdentity {
+    if (offer.tlsCertificate) {
+      if (offer.tlsAuthorizationError) {
+        throw new FlockError(
+          "CERT_INVALID",
+          `The TLS client certificate is not signed by the relay CA or is out of its validity period (${offer.tlsAuthorizationError}).`,
+        );
+      }
+      return this.identify(offer.tlsCertificate);
+    }
+    if (offer.cert === undefined || offer.sig === undefined) {
+      throw new FlockError(
+        "PROOF_MISSING",
+        "Send the relay certificate and a signature (or use TLS with it).",
+      );
+    }
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(Buffer.from(offer.cert, "base64"));
+    } catch {
+      throw new FlockError("CERT_INVALID", "hello.cert is not a base64 DER certificate.");
+    }
+    const identity = this.identify(cert);
+    let valid = false;
+    try {
+      valid = verify(
+        "sha256",
+        helloProofInput(offer.nonce, offer.binding),
+        cert.publicKey,
+        fromBase64Url(offer.sig),
+      );
+    } catch {
+      valid = false;
+    }
+    if (!valid)
+      throw new FlockError("PROOF_INVALID", "hello.sig does not verify with the relay certificate's key.");
+    return identity;
+  }
+}

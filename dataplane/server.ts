@@ -1,0 +1,210 @@
+import type { Server as HttpServer } from "node:http";
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo, Server } from "node:net";
+import { createServer } from "node:net";
+import { createSecureContext } from "node:tls";
+import type { Logger } from "pino";
+import { WebSocketServer } from "ws";
+import type { Authority } from "./authenticate.ts";
+import type { DataPlaneConfig, DataPlaneConfigInput } from "./config.ts";
+import { DRAIN_DEADLINE_MS, validateConfig } from "./config.ts";
+import { Connection, pairUp } from "./connection.ts";
+import { JwksCache } from "./jwks-cache.ts";
+import { DataPlaneMetrics } from "./metrics.ts";
+import { Pairing } from "./pairing.ts";
+import { RelayCertificateChecker } from "./party-proof.ts";
+import { Revocations } from "./revocations.ts";
+import type { Splice } from "./splice.ts";
+import { TicketVerifier } from "./ticket-verifier.ts";
+import { WorkerReporter } from "./worker-reporter.ts";
+
+export interface DataPlane {
+  readonly name: string;
+  readonly port: number;
+  /** null when metrics are off. */
+  readonly metricsPort: number | null;
+  readonly metrics: DataPlaneMetrics;
+  /** Stop accepting, answer DRAINING to new hellos, let pairs run up to the deadline, then stop. */
+  drain(deadlineMs?: number): Promise<void>;
+  /** Closes everything now. */
+  stop(): Promise<void>;
+  /** Sends a load report now and applies the answer (also runs on its own every interval). */
+  reportNow(): Promise<void>;
+  activePairs(): number;
+  waitingSides(): number;
+}
+
+function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConfig): Promise<DataPlane> {
+  const config = validateConfig(input);
+  const { limits } = config;
+  const logger: Logger = config.logger.child({ relay: config.name });
+
+  const jwks = new JwksCache({
+    jwksUrl: `${config.workerUrl}/.well-known/jwks.json`,
+    refetchMinIntervalMs: limits.jwksRefetchMinIntervalMs,
+    requestTimeoutMs: limits.workerRequestTimeoutMs,
+    logger,
+  });
+  void jwks.refresh();
+  const revocations = new Revocations();
+  const authority: Authority = {
+    checker: new RelayCertificateChecker(config.relayCaPem),
+    tickets: new TicketVerifier(config.name, jwks),
+    revocations,
+  };
+
+  const connections = new Set<Connection>();
+  const splices = new Set<Splice>();
+  let endedBytes = 0;
+  let draining = false;
+  const pairing: Pairing<Connection> = new Pairing<Connection>({
+    pairingTimeoutMs: limits.pairingTimeoutMs,
+    maxPairs: limits.maxPairs,
+    onPaired: (waiting, arriving, waitedMs) => {
+      metrics.pairsTotal.inc();
+      metrics.pairingSeconds.observe(waitedMs / 1000);
+      pairUp(waiting, arriving, host);
+    },
+    onSideEnded: (side, reason) => {
+      metrics.pairEnded(reason);
+      side.log.info({ reason }, "side ended unpaired");
+    },
+  });
+  const metrics = new DataPlaneMetrics({
+    activePairs: () => pairing.active,
+    waitingSides: () => pairing.waiting,
+  });
+
+  const host = {
+    relayName: config.name,
+    limits,
+    secureContext: createSecureContext({ cert: config.certPem, key: config.keyPem, ca: config.relayCaPem }),
+    wss: new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: limits.maxWsMessageBytes,
+    }),
+    authority,
+    pairing,
+    metrics,
+    logger,
+    isDraining: () => draining,
+    adoptSplice(splice: Splice, log: Logger) {
+      splices.add(splice);
+      void splice.done.then((result) => {
+        splices.delete(splice);
+        pairing.pairEnded();
+        endedBytes += result.aToB + result.bToA;
+        metrics.bytes.inc(result.aToB + result.bToA);
+        metrics.pairEnded(result.reason);
+        log.info(result, "pair ended");
+      });
+    },
+    forget(connection: Connection) {
+      connections.delete(connection);
+    },
+  };
+
+  // allowHalfOpen: a side that ends its writing half still receives; splice passes the end on.
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    const connection = new Connection(socket, host);
+    connections.add(connection);
+    connection.start();
+  });
+  const port = await listen(server, config.port, config.host);
+
+  let metricsServer: HttpServer | undefined;
+  let metricsPort: number | null = null;
+  if (config.metricsPort !== null) {
+    metricsServer = createHttpServer((req, res) => {
+      if (req.method === "GET" && req.url === "/metrics") {
+        metrics.registry.metrics().then(
+          (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
+          () => res.writeHead(500).end(),
+        );
+      } else {
+        res.writeHead(404, { "content-type": "text/plain" }).end("Metrics are at /metrics.\n");
+      }
+    });
+    metricsPort = await listen(metricsServer, config.metricsPort, config.metricsHost);
+  }
+
+  const splicedBytes = () => endedBytes + [...splices].reduce((sum, s) => sum + s.bytes(), 0);
+  const reporter = new WorkerReporter({
+    workerUrl: config.workerUrl,
+    certPem: config.certPem,
+    keyPem: config.keyPem,
+    requestTimeoutMs: limits.workerRequestTimeoutMs,
+    logger,
+    load: () => ({
+      activePairs: pairing.active,
+      waitingSides: pairing.waiting,
+      splicedBytes: splicedBytes(),
+      capacity: draining ? 0 : limits.maxPairs,
+    }),
+    apply: (answer) => {
+      revocations.replace(answer.revokedFingerprints);
+      jwks.setPublishedKids(answer.ticketKids);
+    },
+  });
+  if (config.reportIntervalMs !== null) reporter.start(config.reportIntervalMs);
+
+  logger.info({ port, metricsPort, host: config.host }, "data plane listening");
+
+  const closeListeners = () => {
+    if (server.listening) server.close();
+  };
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      draining = true;
+      reporter.stop();
+      closeListeners();
+      pairing.failAllWaiting("DRAINING", "stopped");
+      for (const splice of splices) splice.stop("stopped");
+      for (const connection of connections) connection.destroy();
+      host.wss.close();
+      await new Promise<void>((resolve) =>
+        metricsServer ? metricsServer.close(() => resolve()) : resolve(),
+      );
+      metricsServer?.closeAllConnections();
+      logger.info("data plane stopped");
+    })();
+    return stopped;
+  };
+
+  const drain = async (deadlineMs = DRAIN_DEADLINE_MS) => {
+    draining = true;
+    closeListeners();
+    pairing.failAllWaiting("DRAINING", "drained");
+    logger.info({ activePairs: splices.size, deadlineMs }, "draining");
+    void reporter.reportNow();
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+    await Promise.race([Promise.all([...splices].map((s) => s.done)), deadline]);
+    for (const splice of splices) splice.stop("drained");
+  };
+
+  return {
+    name: config.name,
+    port,
+    metricsPort,
+    metrics,
+    drain,
+    stop,
+    reportNow: () => reporter.reportNow(),
+    activePairs: () => pairing.active,
+    waitingSides: () => pairing.waiting,
+  };
+}

@@ -1,0 +1,89 @@
+import type { Duplex } from "node:stream";
+import { pipeline } from "node:stream";
+
+export type SpliceEndReason = "closed" | "reset" | "idle_timeout" | "drained" | "stopped";
+
+export interface SpliceResult {
+  reason: SpliceEndReason;
+  /** Bytes that went from a to b and from b to a. */
+  aToB: number;
+  bToA: number;
+}
+
+export interface Splice {
+  readonly done: Promise<SpliceResult>;
+  /** Bytes moved so far in both directions. */
+  bytes(): number;
+  /** Tears the pair down now (drain deadline, shutdown). */
+  stop(reason: SpliceEndReason): void;
+}
+
+/**
+ * Joins two byte streams. One pipeline per direction, so backpressure works both ways (a
+ * peer that stops reading pauses only its own sender) and an end on one side becomes an
+ * end on the other while the opposite direction keeps flowing (half-close; the sockets are
+ * allowHalfOpen). An error or abrupt close on either side destroys both: a reset must
+ * never leave the other side hanging.
+ */
+export interface SpliceSide {
+  stream: Duplex;
+  /** Abrupt teardown (a TCP RST under whatever transport), so a reset reaches the other party as one. */
+  reset(): void;
+}
+
+export function splice(sideA: SpliceSide, sideB: SpliceSide, options: { idleTimeoutMs: number }): Splice {
+  const a = sideA.stream;
+  const b = sideB.stream;
+  let aToB = 0;
+  let bToA = 0;
+  let lastActivity = Date.now();
+  let openDirections = 2;
+  let finish!: (reason: SpliceEndReason) => void;
+  const done = new Promise<SpliceResult>((resolve) => {
+    let ended = false;
+    finish = (reason) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(idleTimer);
+      if (reason === "reset") {
+        sideA.reset();
+        sideB.reset();
+      } else {
+        a.destroy();
+        b.destroy();
+      }
+      resolve({ reason, aToB, bToA });
+    };
+  });
+
+  // Counting with extra 'data' listeners keeps the pipelines free of a Transform per pair.
+  a.on("data", (chunk: Buffer) => {
+    aToB += chunk.length;
+    lastActivity = Date.now();
+  });
+  b.on("data", (chunk: Buffer) => {
+    bToA += chunk.length;
+    lastActivity = Date.now();
+  });
+
+  // Registered before the pipelines' own handlers: the other side must get a RST before
+  // pipeline's cleanup closes it politely.
+  a.once("error", () => finish("reset"));
+  b.once("error", () => finish("reset"));
+  const directionDone = (error: Error | null | undefined) => {
+    if (error) finish("reset");
+    else if (--openDirections === 0) finish("closed");
+  };
+  pipeline(a, b, directionDone);
+  pipeline(b, a, directionDone);
+
+  // One timer per pair, re-armed for the remaining time instead of on every chunk.
+  const checkIdle = () => {
+    const idleMs = Date.now() - lastActivity;
+    if (idleMs >= options.idleTimeoutMs) finish("idle_timeout");
+    else idleTimer = setTimeout(checkIdle, options.idleTimeoutMs - idleMs);
+  };
+  let idleTimer = setTimeout(checkIdle, options.idleTimeoutMs);
+
+  return { done, bytes: () => aToB + bToA, stop: (reason) => finish(reason) };
+}

@@ -1,0 +1,113 @@
+import { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import type { WebSocketServer } from "ws";
+import { createWebSocketStream } from "ws";
+import { errorStatus, FlockError } from "../protocol/errors.ts";
+import { WS_SUBPROTOCOL } from "../protocol/frames.ts";
+import { ConnectionGone, readUntil } from "./read-until.ts";
+
+const HEAD_END = Buffer.from("\r\n\r\n");
+/** RFC 6455 7.4.1: the connection closed without a close frame. */
+const ABNORMAL_CLOSURE = 1006;
+
+/**
+ * Reads one HTTP request head, capped before it is buffered whole: the same rule as the
+ * hello frame. The head is read here rather than by node:http because the socket was
+ * already sniffed (and may be a TLS socket made from it); ws only needs method, url and
+ * headers, and gets the bytes after the head as `head`.
+ */
+function requestHeadReader(maxBytes: number) {
+  let bytes = Buffer.alloc(0);
+  return (chunk: Buffer): { head: string; rest: Buffer } | undefined => {
+    bytes = Buffer.concat([bytes, chunk]);
+    const end = bytes.indexOf(HEAD_END);
+    if (end === -1) {
+      if (bytes.length > maxBytes) {
+        throw new FlockError(
+          "HELLO_TOO_LARGE",
+          `The WebSocket upgrade request is larger than ${maxBytes} bytes.`,
+        );
+      }
+      return undefined;
+    }
+    if (end + HEAD_END.length > maxBytes) {
+      throw new FlockError(
+        "HELLO_TOO_LARGE",
+        `The WebSocket upgrade request is larger than ${maxBytes} bytes.`,
+      );
+    }
+    return { head: bytes.subarray(0, end).toString("latin1"), rest: bytes.subarray(end + HEAD_END.length) };
+  };
+}
+
+interface RequestHead {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+}
+
+function parseRequestHead(head: string): RequestHead {
+  const [requestLine = "", ...lines] = head.split("\r\n");
+  const m = /^(GET) (\S+) HTTP\/1\.1$/.exec(requestLine);
+  if (!m?.[1] || !m[2]) throw new FlockError("BAD_MAGIC", "The HTTP request line is not a WebSocket GET.");
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new FlockError("BAD_MAGIC", "An HTTP header line is malformed.");
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return { method: m[1], url: m[2], headers };
+}
+
+/** Answers a refused upgrade in HTTP, where the client can read it, with the usual {error, code} body. */
+export function writeHttpRefusal(socket: Duplex, error: FlockError): void {
+  const body = JSON.stringify(error.toBody());
+  socket.end(
+    `HTTP/1.1 ${errorStatus(error.code)} Refused\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * Turns a socket that starts with `GET ` into a byte stream over WebSocket (subprotocol
+ * flock.v1 required, path /). ws's createWebSocketStream pauses the socket when the
+ * stream's reader falls behind, so backpressure flows through the WebSocket too.
+ * Throws FlockError for requests to refuse in HTTP.
+ */
+export async function upgradeToWebSocket(
+  socket: Duplex,
+  wss: WebSocketServer,
+  maxHeadBytes: number,
+): Promise<Duplex> {
+  const { head, rest } = await readUntil(socket, requestHeadReader(maxHeadBytes));
+  const request = parseRequestHead(head);
+  if (request.url !== "/") throw new FlockError("NOT_FOUND", "The WebSocket endpoint is /.");
+  if (request.headers.upgrade?.toLowerCase() !== "websocket") {
+    throw new FlockError("BAD_MAGIC", "This port accepts WebSocket upgrades, TLS and Flock over TCP only.");
+  }
+  const offered = (request.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+  if (!offered.includes(WS_SUBPROTOCOL)) {
+    throw new FlockError("UNSUPPORTED_VERSION", `Offer the WebSocket subprotocol ${WS_SUBPROTOCOL}.`);
+  }
+  const message = new IncomingMessage(socket as Socket);
+  message.method = request.method;
+  message.url = request.url;
+  message.headers = request.headers;
+  return new Promise<Duplex>((resolve, reject) => {
+    // ws answers a malformed upgrade itself (400) and destroys the socket; notice that.
+    const onClose = () => reject(new ConnectionGone());
+    socket.once("close", onClose);
+    wss.handleUpgrade(message, socket, rest, (ws) => {
+      socket.off("close", onClose);
+      const stream = createWebSocketStream(ws);
+      // ws ends the stream on any close; a close without a close frame (1006) is a reset, not an end.
+      ws.once("close", (code) => {
+        if (code === ABNORMAL_CLOSURE) stream.destroy(new Error("WebSocket closed without a close frame"));
+      });
+      resolve(stream);
+    });
+  });
+}
