@@ -1,6 +1,7 @@
 import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { FlockError } from "../../protocol/errors.ts";
+import { type ErrorCode, FlockError } from "../../protocol/errors.ts";
 import type { AppEnv } from "../env.ts";
 
 /**
@@ -11,6 +12,11 @@ import type { AppEnv } from "../env.ts";
 export function handleError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof FlockError) {
     return c.json(error.toBody(), error.status as ContentfulStatusCode);
+  }
+  // Hono's own middleware signals client errors this way; give them our shape and code.
+  if (error instanceof HTTPException) {
+    const code = HTTP_EXCEPTION_CODES[error.status];
+    if (code !== undefined) return c.json(new FlockError(code).toBody(), error.status);
   }
   console.error(
     JSON.stringify({
@@ -25,6 +31,15 @@ export function handleError(error: Error, c: Context<AppEnv>): Response {
   );
   return c.json(new FlockError("INTERNAL").toBody(), 500);
 }
+
+const HTTP_EXCEPTION_CODES: Partial<Record<number, ErrorCode>> = {
+  400: "BAD_REQUEST",
+  401: "UNAUTHENTICATED",
+  403: "FORBIDDEN",
+  404: "NOT_FOUND",
+  405: "METHOD_NOT_ALLOWED",
+  413: "BODY_TOO_LARGE",
+};
 
 export function handleNotFound(c: Context<AppEnv>): Response {
   return c.json(new FlockError("NOT_FOUND").toBody(), 404);

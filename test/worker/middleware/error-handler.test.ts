@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FlockError } from "../../../protocol/errors.ts";
 import type { AppEnv } from "../../../worker/env.ts";
@@ -19,6 +20,19 @@ describe("error handler", () => {
     const res = await app.request("/");
     expect(res.status).toBe(403);
     expect(await res.json()).toEqual({ code: "PARTY_REVOKED", error: "This party has been revoked." });
+  });
+
+  it("gives hono's HTTPException client errors our shape", async () => {
+    const app = new Hono<AppEnv>().get("/", () => {
+      throw new HTTPException(405);
+    });
+    app.onError(handleError);
+    const res = await app.request("/");
+    expect(res.status).toBe(405);
+    expect(await res.json()).toEqual({
+      code: "METHOD_NOT_ALLOWED",
+      error: "This resource does not accept that method.",
+    });
   });
 
   it("answers anything else with a bare 500 INTERNAL and logs it once with the request id", async () => {
