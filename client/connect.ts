@@ -43,6 +43,8 @@ export interface Channel {
   socket: TLSSocket;
   /** `user/party` of the peer, proven by its certificate. */
   peer: string;
+  /** The peer's end-to-end certificate, as checked. */
+  peerCertificate: X509Certificate;
   role: Role;
   pair: string;
   relay: string;
@@ -185,9 +187,13 @@ async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
   }
   onEvent({ type: "paired", peer: paired.peer, role: paired.role });
 
-  const socket = await securePeerChannel(stream, paired.role, identity, { user: identity.user, party: dest });
+  const { socket, peerCertificate } = await securePeerChannel(stream, paired.role, identity, {
+    user: identity.user,
+    party: dest,
+  });
   return {
     socket,
+    peerCertificate,
     peer: expectedPeer,
     role: paired.role,
     pair: paired.pair,

@@ -153,19 +153,47 @@ function dialWebSocket(
         fail(new Error(`the server did not accept subprotocol ${WS_SUBPROTOCOL}`));
         return;
       }
-      resolve(deferWebSocketClose(createWebSocketStream(ws)));
+      resolve(webSocketByteStream(ws));
     };
     ws.once("error", onError).once("open", onOpen);
   });
 }
 
 /**
- * A WebSocket has no half-close: closing it ends both directions. The end-to-end TLS
- * carries its own (close_notify), so ending the write side must not close the WebSocket,
- * or the peer's answer to an `end()` would be lost. The socket closes when the TLS socket
- * on top destroys this stream, which it does once both directions are done.
+ * One WebSocket message per write, at most WS_MAX_MESSAGE_BYTES each: the TLS layer above
+ * hands over whatever it has encrypted (a 1 MB write becomes one 1 MB buffer), and data
+ * planes cap the size of one message (1 MiB by default) because `ws` buffers it whole.
  */
-export function deferWebSocketClose(stream: Duplex): Duplex {
+export const WS_MAX_MESSAGE_BYTES = 64 * 1024;
+
+/**
+ * The WebSocket as a byte stream for the end-to-end TLS. Two changes to `ws`'s stream:
+ * writes are cut to WS_MAX_MESSAGE_BYTES, and ending the write side does not close the
+ * WebSocket. A WebSocket has no half-close (closing ends both directions); the TLS carries
+ * its own (close_notify), so the socket closes when the TLS socket on top destroys this
+ * stream, once both directions are done, and the peer's answer to an `end()` still arrives.
+ */
+export function webSocketByteStream(ws: WebSocket): Duplex {
+  const stream = createWebSocketStream(ws);
+  const sendOne = stream._write.bind(stream);
+  stream._write = (chunk: Buffer, encoding, callback) => {
+    if (chunk.length <= WS_MAX_MESSAGE_BYTES) {
+      sendOne(chunk, encoding, callback);
+      return;
+    }
+    // ws queues sends in order; the write is done when its last piece is.
+    let pending = Math.ceil(chunk.length / WS_MAX_MESSAGE_BYTES);
+    let failed = false;
+    for (let offset = 0; offset < chunk.length; offset += WS_MAX_MESSAGE_BYTES) {
+      sendOne(chunk.subarray(offset, offset + WS_MAX_MESSAGE_BYTES), encoding, (error?: Error | null) => {
+        if (failed) return;
+        if (error) {
+          failed = true;
+          callback(error);
+        } else if (--pending === 0) callback();
+      });
+    }
+  };
   stream._final = (callback) => callback();
   return stream;
 }

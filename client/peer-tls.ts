@@ -13,6 +13,12 @@ export interface PeerCredentials {
   partyKey: string;
 }
 
+/** The verified channel and the certificate that was checked (after TLS 1.3 session tickets arrive, Node may no longer return it from getPeerCertificate()). */
+export interface SecuredPeer {
+  socket: tls.TLSSocket;
+  peerCertificate: X509Certificate;
+}
+
 export interface ExpectedPeer {
   user: string;
   party: string;
@@ -44,7 +50,7 @@ export function securePeerChannel(
   role: Role,
   credentials: PeerCredentials,
   expected: ExpectedPeer,
-): Promise<tls.TLSSocket> {
+): Promise<SecuredPeer> {
   const common = {
     cert: credentials.partyCert,
     key: credentials.partyKey,
@@ -64,8 +70,16 @@ export function securePeerChannel(
   // A server-side TLSSocket over a stream takes half-open from the stream; say it here for both.
   socket.allowHalfOpen = true;
   const userCa = new X509Certificate(credentials.userCa);
-  return exchangeVerdicts(socket, role === "client" ? "secureConnect" : "secure", () =>
-    peerProblem(socket, userCa, expected),
+  let peerCertificate: X509Certificate | undefined;
+  const checkPeer = () => {
+    peerCertificate = socket.getPeerX509Certificate();
+    return peerProblem(peerCertificate, userCa, expected);
+  };
+  return exchangeVerdicts(socket, role === "client" ? "secureConnect" : "secure", checkPeer).then(
+    (secured) => ({
+      socket: secured,
+      peerCertificate: peerCertificate as X509Certificate,
+    }),
   );
 }
 
@@ -173,12 +187,11 @@ function refuse(socket: tls.TLSSocket): void {
  * chain is one link; OpenSSL has already checked that the peer holds the certificate's key.
  */
 function peerProblem(
-  socket: tls.TLSSocket,
+  cert: X509Certificate | undefined,
   userCa: X509Certificate,
   expected: ExpectedPeer,
 ): string | undefined {
   const want = partyUri(expected.user, expected.party);
-  const cert = socket.getPeerX509Certificate();
   if (!cert) return `The peer presented no end-to-end certificate; expected ${want}.`;
   if (!cert.checkIssued(userCa) || !cert.verify(userCa.publicKey)) {
     return `The peer's end-to-end certificate is not signed by this user's CA; expected ${want}.`;

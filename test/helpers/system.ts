@@ -5,10 +5,29 @@
  * here, relay certificates from the worker, party certificates from a user CA that is
  * never uploaded). The PKI helpers at the top need no worker, for unit tests.
  */
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { ApiClient } from "../../cli/api-client.ts";
 import type { KeyMaterial } from "../../cli/certs/keys.ts";
 import { generateKey } from "../../cli/certs/keys.ts";
+import { relayPaths } from "../../cli/certs/layout.ts";
 import { createUserCa, signPartyCertificate } from "../../cli/certs/user-ca.ts";
+import type { CreateContext } from "../../cli/commands/create.ts";
+import { createParty, createRelay, createUser } from "../../cli/commands/create.ts";
+import { readPartyIdentity } from "../../cli/commands/env.ts";
+import type { LocalWorker } from "../../cli/local/local-worker.ts";
+import { startLocalWorker } from "../../cli/local/local-worker.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
+import type { DataPlaneLimits } from "../../dataplane/config.ts";
+import type { DataPlane } from "../../dataplane/server.ts";
+import type { RelayLoad } from "../../protocol/api.ts";
+import { certificateThumbprint } from "../../protocol/encoding.ts";
+import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../../protocol/signed-request.ts";
 
 export interface TestCa {
   name: string;
@@ -66,4 +85,140 @@ export function identityEnv(materials: IdentityMaterials): Record<string, string
     PARTY_KEY: materials.partyKey,
     ...(materials.dest ? { DEST: materials.dest } : {}),
   };
+}
+
+export interface SystemRelay {
+  name: string;
+  port: number;
+  certPem: string;
+  keyPem: string;
+}
+
+export interface FlockSystem {
+  url: string;
+  worker: LocalWorker;
+  admin: ApiClient;
+  /** Where users' CAs and parties' keys are written, as `flock create` would in certs/. */
+  certsDir: string;
+  relayCa: string;
+  dataPlanes: DataPlane[];
+  createUser(name: string): Promise<void>;
+  /** A registered party's identity, as `flock env` would print it. */
+  party(user: string, party: string, dest?: string): Promise<IdentityMaterials>;
+  /** Registers a relay on a free port of 127.0.0.1 without starting anything on it. */
+  registerRelay(name: string): Promise<SystemRelay>;
+  /** Registers a relay and runs the real data plane for it, reporting to the worker. */
+  startDataPlane(name: string, limits?: Partial<DataPlaneLimits>): Promise<DataPlane>;
+  /** Reports load for a relay as its data plane would, so the worker hands out tickets for it. */
+  reportLoad(relay: SystemRelay): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A port nobody listens on right now: relays are registered with their port before they start. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/**
+ * Starts the worker in workerd with a fresh state dir and, unless `dataPlane: false`, one
+ * real data plane named `relay-1`. Everything listens on 127.0.0.1; `stop()` removes it all.
+ */
+export async function startSystem(options: { dataPlane?: boolean } = {}): Promise<FlockSystem> {
+  const stateDir = await mkdtemp(join(tmpdir(), "flock-e2e-"));
+  const certsDir = join(stateDir, "certs");
+  const worker = await startLocalWorker({ stateDir: join(stateDir, "worker"), port: 0, quiet: true });
+  const admin = new ApiClient({ url: worker.url, token: worker.adminToken });
+  const context: CreateContext = { client: admin, certsDir };
+  const relayCa = await admin.relayCa();
+  const dataPlanes: DataPlane[] = [];
+
+  const registerRelay = async (name: string): Promise<SystemRelay> => {
+    const port = await freePort();
+    await createRelay(context, { name, hosts: ["127.0.0.1"], port });
+    const paths = relayPaths(certsDir, name);
+    return {
+      name,
+      port,
+      certPem: await readFile(paths.cert, "utf8"),
+      keyPem: await readFile(paths.key, "utf8"),
+    };
+  };
+
+  const system: FlockSystem = {
+    url: worker.url,
+    worker,
+    admin,
+    certsDir,
+    relayCa,
+    dataPlanes,
+    createUser: async (name) => {
+      await createUser(context, name);
+    },
+    party: async (user, party, dest) => {
+      await createParty(context, user, party);
+      const {
+        user: _u,
+        party: _p,
+        ...materials
+      } = await readPartyIdentity({
+        user,
+        party,
+        url: worker.url,
+        certsDir,
+        ...(dest ? { dest } : {}),
+      });
+      return materials;
+    },
+    registerRelay,
+    startDataPlane: async (name, limits) => {
+      const relay = await registerRelay(name);
+      const { startDataPlane } = await import("../../dataplane/server.ts");
+      const dataPlane = await startDataPlane({
+        name,
+        host: "127.0.0.1",
+        port: relay.port,
+        workerUrl: worker.url,
+        certPem: relay.certPem,
+        keyPem: relay.keyPem,
+        relayCaPem: relayCa,
+        metricsPort: null,
+        logger: pino({ level: "silent" }),
+        ...(limits ? { limits } : {}),
+      });
+      dataPlanes.push(dataPlane);
+      await dataPlane.reportNow();
+      return dataPlane;
+    },
+    reportLoad: async (relay) => {
+      const key = createPrivateKey(relay.keyPem);
+      const kid = await certificateThumbprint(new Uint8Array(new X509Certificate(relay.certPem).raw));
+      const load: RelayLoad = { activePairs: 0, waitingSides: 0, bytesPerSecond: 0, capacity: 1000 };
+      const path = "/v1/relays/report";
+      const jws = await signRequest(
+        key,
+        key.asymmetricKeyType === "rsa" ? "RS256" : "ES256",
+        kid,
+        "POST",
+        path,
+        load,
+      );
+      await admin.request("POST", path, jws, { contentType: SIGNED_REQUEST_CONTENT_TYPE });
+    },
+    stop: async () => {
+      await Promise.allSettled(dataPlanes.map((d) => d.stop()));
+      await worker.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+  try {
+    if (options.dataPlane !== false) await system.startDataPlane("relay-1");
+  } catch (error) {
+    await system.stop();
+    throw error;
+  }
+  return system;
 }

@@ -3,8 +3,8 @@ import { createServer, connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createWebSocketStream, WebSocket, WebSocketServer } from "ws";
-import { deferWebSocketClose } from "../../client/dial.ts";
+import { WebSocket, WebSocketServer } from "ws";
+import { WS_MAX_MESSAGE_BYTES, webSocketByteStream } from "../../client/dial.ts";
 import type { PeerCredentials } from "../../client/peer-tls.ts";
 import { securePeerChannel } from "../../client/peer-tls.ts";
 import type { TestCa } from "../helpers/system.ts";
@@ -50,10 +50,7 @@ async function streamPair(kind: "tcp" | "ws"): Promise<[Duplex, Duplex]> {
   const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
   cleanups.push(() => ws.terminate());
   await new Promise((resolve) => ws.once("open", resolve));
-  return [
-    deferWebSocketClose(createWebSocketStream(ws)),
-    deferWebSocketClose(createWebSocketStream(await serverSide)),
-  ];
+  return [webSocketByteStream(ws), webSocketByteStream(await serverSide)];
 }
 
 function readAll(socket: Duplex): Promise<string> {
@@ -69,8 +66,8 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
   const secure = async (clientCreds: PeerCredentials, serverCreds: PeerCredentials) => {
     const [a, b] = await streamPair(kind);
     const results = await Promise.allSettled([
-      securePeerChannel(a, "client", clientCreds, { user: "acme", party: "bob" }),
-      securePeerChannel(b, "server", serverCreds, { user: "acme", party: "alice" }),
+      securePeerChannel(a, "client", clientCreds, { user: "acme", party: "bob" }).then((p) => p.socket),
+      securePeerChannel(b, "server", serverCreds, { user: "acme", party: "alice" }).then((p) => p.socket),
     ]);
     for (const r of results) if (r.status === "fulfilled") cleanups.push(() => void r.value.destroy());
     return results;
@@ -92,13 +89,15 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
 
   it("uses bytes already read and put back on the stream (the ClientHello that came with PAIRED)", async () => {
     const [a, b] = await streamPair(kind);
-    const client = securePeerChannel(a, "client", alice, { user: "acme", party: "bob" });
+    const client = securePeerChannel(a, "client", alice, { user: "acme", party: "bob" }).then(
+      (p) => p.socket,
+    );
     const clientHello = await new Promise<Buffer>((resolve) => b.once("data", resolve));
     b.pause();
     b.unshift(clientHello);
     const [c, s] = await Promise.all([
       client,
-      securePeerChannel(b, "server", bob, { user: "acme", party: "alice" }),
+      securePeerChannel(b, "server", bob, { user: "acme", party: "alice" }).then((p) => p.socket),
     ]);
     cleanups.push(
       () => void c.destroy(),
@@ -132,8 +131,8 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
   it("ends the other side when the underlying stream dies mid-stream", async () => {
     const [a, b] = await streamPair(kind);
     const [client, server] = await Promise.all([
-      securePeerChannel(a, "client", alice, { user: "acme", party: "bob" }),
-      securePeerChannel(b, "server", bob, { user: "acme", party: "alice" }),
+      securePeerChannel(a, "client", alice, { user: "acme", party: "bob" }).then((p) => p.socket),
+      securePeerChannel(b, "server", bob, { user: "acme", party: "alice" }).then((p) => p.socket),
     ]);
     cleanups.push(() => void client.destroy());
     const ended = new Promise((resolve) => client.once("end", () => resolve("end")).once("error", resolve));
@@ -142,5 +141,33 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
     // The peer's process dies: no close_notify, just the transport going away.
     server.destroy();
     expect(await ended).toBeDefined();
+  });
+});
+
+describe("WebSocket byte stream", () => {
+  it(`cuts a large write into messages of at most ${WS_MAX_MESSAGE_BYTES} bytes, in order`, async () => {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    cleanups.push(() => new Promise((done) => wss.close(() => done())));
+    await new Promise((resolve) => wss.once("listening", resolve));
+    const sizes: number[] = [];
+    const received: Buffer[] = [];
+    const total = 3 * WS_MAX_MESSAGE_BYTES + 17;
+    const all = new Promise<void>((resolve) =>
+      wss.once("connection", (peer) =>
+        peer.on("message", (data: Buffer) => {
+          sizes.push(data.length);
+          received.push(data);
+          if (Buffer.concat(received).length === total) resolve();
+        }),
+      ),
+    );
+    const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
+    cleanups.push(() => ws.terminate());
+    await new Promise((resolve) => ws.once("open", resolve));
+    const payload = Buffer.from(Array.from({ length: total }, (_, i) => i % 251));
+    webSocketByteStream(ws).write(payload);
+    await all;
+    expect(Math.max(...sizes)).toBe(WS_MAX_MESSAGE_BYTES);
+    expect(Buffer.concat(received).equals(payload)).toBe(true);
   });
 });

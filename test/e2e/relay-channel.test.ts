@@ -1,0 +1,153 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { TLSSocket } from "node:tls";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Channel } from "../../client/connect.ts";
+import { openChannel } from "../../client/connect.ts";
+import type { Transport } from "../../client/dial.ts";
+import type { IdentityMaterials } from "../../client/identity.ts";
+import type { FlockSystem } from "../helpers/system.ts";
+import { issuePartyCertificate, makeCa, startSystem } from "../helpers/system.ts";
+
+const TRANSFER_BYTES = 64 * 1024 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
+
+let system: FlockSystem;
+let alice: IdentityMaterials;
+let bob: IdentityMaterials;
+const sockets: TLSSocket[] = [];
+/** Errors on channel sockets; tests where none may happen assert it stays empty. */
+const socketErrors: Error[] = [];
+
+beforeAll(async () => {
+  system = await startSystem();
+  await system.createUser("acme");
+  alice = await system.party("acme", "alice", "bob");
+  bob = await system.party("acme", "bob", "alice");
+});
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.destroy();
+  socketErrors.splice(0);
+});
+afterAll(async () => {
+  await system?.stop();
+});
+
+async function pair(
+  a: Transport,
+  b: Transport,
+  identities: [IdentityMaterials, IdentityMaterials] = [alice, bob],
+  channel?: string,
+): Promise<[Channel, Channel]> {
+  const open = (identity: IdentityMaterials, transport: Transport) =>
+    openChannel({ identity, transport, deadlineMs: 20_000, ...(channel ? { channel } : {}) }).then((c) => {
+      sockets.push(c.socket);
+      c.socket.on("error", (error) => socketErrors.push(error));
+      return c;
+    });
+  return Promise.all([open(identities[0], a), open(identities[1], b)]);
+}
+
+function collect(socket: TLSSocket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.once("end", () => resolve(Buffer.concat(chunks)));
+    socket.once("error", reject);
+  });
+}
+
+describe.each([
+  ["tcp", "tcp"],
+  ["tls", "tls"],
+  ["ws", "ws"],
+  ["wss", "wss"],
+  ["tcp", "wss"],
+  ["tls", "ws"],
+] as const)("a pair over %s and %s", (a, b) => {
+  it("proves both names and echoes bytes back through a half-close", async () => {
+    const [toBob, toAlice] = await pair(a, b);
+    expect([toBob.peer, toAlice.peer]).toEqual(["acme/bob", "acme/alice"]);
+    expect(new Set([toBob.role, toAlice.role])).toEqual(new Set(["client", "server"]));
+    expect(toBob.peerCertificate.subjectAltName).toBe("URI:urn:flock:party:acme:bob");
+    expect(toAlice.peerCertificate.subjectAltName).toBe("URI:urn:flock:party:acme:alice");
+    toAlice.socket.pipe(toAlice.socket);
+    const echoed = collect(toBob.socket);
+    toBob.socket.end("hello through the relay");
+    expect((await echoed).toString()).toBe("hello through the relay");
+    expect(socketErrors).toEqual([]);
+  });
+
+  it("moves 64 MB byte-exact", async () => {
+    const [toBob, toAlice] = await pair(a, b);
+    const received = new Promise<string>((resolve, reject) => {
+      const hash = createHash("sha256");
+      toAlice.socket.on("data", (c: Buffer) => hash.update(c));
+      toAlice.socket.once("end", () => resolve(hash.digest("hex")));
+      toAlice.socket.once("error", reject);
+    });
+    const sent = createHash("sha256");
+    for (let offset = 0; offset < TRANSFER_BYTES; offset += CHUNK_BYTES) {
+      const chunk = randomBytes(CHUNK_BYTES);
+      sent.update(chunk);
+      if (!toBob.socket.write(chunk)) await new Promise((resolve) => toBob.socket.once("drain", resolve));
+    }
+    toBob.socket.end();
+    expect(await received).toBe(sent.digest("hex"));
+    expect(socketErrors).toEqual([]);
+  });
+
+  it("ends the other side when a peer vanishes mid-stream", async () => {
+    const [toBob, toAlice] = await pair(a, b);
+    const firstBytes = new Promise((resolve) => toAlice.socket.once("data", resolve));
+    const aliceSaw = new Promise<string>((resolve) => {
+      toBob.socket.once("end", () => resolve("end"));
+      toBob.socket.once("error", () => resolve("error"));
+    });
+    toBob.socket.resume();
+    toBob.socket.write(randomBytes(1024));
+    toAlice.socket.write("some bytes before dying");
+    await firstBytes;
+    // Bob's process dies: no close_notify, the transport is simply gone.
+    toAlice.socket.destroy();
+    expect(["end", "error"]).toContain(await aliceSaw);
+  });
+});
+
+describe("who may pair", () => {
+  it("refuses, on both sides, a peer whose party certificate comes from another user's CA", async () => {
+    const rogueCa = await makeCa("rogue");
+    const forged = await issuePartyCertificate(rogueCa, "acme", "bob");
+    // The relay certificate is bob's real one, so the data plane pairs them; only the
+    // end-to-end check can tell, and it must refuse on both ends.
+    const fakeBob = { ...bob, userCa: rogueCa.pem, partyCert: forged.cert, partyKey: forged.key };
+    const results = await Promise.allSettled([
+      openChannel({ identity: alice, channel: "forged", deadlineMs: 20_000 }),
+      openChannel({ identity: fakeBob, channel: "forged", deadlineMs: 20_000 }),
+    ]);
+    for (const r of results) if (r.status === "fulfilled") sockets.push(r.value.socket);
+    expect(results).toEqual([
+      expect.objectContaining({
+        status: "rejected",
+        reason: expect.objectContaining({ code: "PEER_IDENTITY_MISMATCH" }),
+      }),
+      expect.objectContaining({
+        status: "rejected",
+        reason: expect.objectContaining({ code: "PEER_IDENTITY_MISMATCH" }),
+      }),
+    ]);
+  });
+
+  it("raises UNKNOWN_DEST at once instead of retrying", async () => {
+    await expect(openChannel({ identity: alice, dest: "nobody", deadlineMs: 60_000 })).rejects.toMatchObject({
+      code: "UNKNOWN_DEST",
+    });
+  });
+
+  it("gives up with CONNECT_TIMEOUT when the peer never comes within the deadline", async () => {
+    await expect(
+      openChannel({ identity: alice, channel: "lonely", deadlineMs: 1_500 }),
+    ).rejects.toMatchObject({
+      code: "CONNECT_TIMEOUT",
+    });
+  });
+});
