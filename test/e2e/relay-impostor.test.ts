@@ -1,0 +1,94 @@
+import type { Server, Socket } from "node:net";
+import { createServer } from "node:net";
+import * as tls from "node:tls";
+import { decodeJwt } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openChannel } from "../../client/connect.ts";
+import type { IdentityMaterials } from "../../client/identity.ts";
+import { encodeFrame, FrameDecoder, MAGIC, parseClientFrame } from "../../protocol/frames.ts";
+import type { FlockSystem, SystemRelay } from "../helpers/system.ts";
+import { issuePartyCertificate, makeCa, startSystem } from "../helpers/system.ts";
+
+/**
+ * A data plane that is registered with the worker (so it gets tickets and holds a real
+ * relay certificate) but, instead of pairing, ends the handshake itself with PAIRED and
+ * then plays the peer in the end-to-end TLS. It cannot hold a certificate from the user's
+ * CA, so the party must refuse it, whatever it presents.
+ */
+let system: FlockSystem;
+let relay: SystemRelay;
+let impostor: Server;
+let alice: IdentityMaterials;
+let bob: IdentityMaterials;
+let presented: { cert: string; key: string };
+const impostorSockets: Socket[] = [];
+
+function playThePeer(socket: Socket): void {
+  impostorSockets.push(socket);
+  socket.on("error", () => {});
+  const decoder = new FrameDecoder();
+  let stage: "magic" | "hello" = "magic";
+  const onData = (chunk: Buffer) => {
+    if (stage === "magic") {
+      if (!chunk.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) return void socket.destroy();
+      chunk = chunk.subarray(MAGIC.length);
+      stage = "hello";
+      socket.write(encodeFrame({ type: "challenge", version: 1, relay: relay.name, nonce: "bm9uY2U" }));
+    }
+    decoder.push(chunk);
+    const value = decoder.next();
+    if (value === undefined) return;
+    socket.off("data", onData);
+    const hello = parseClientFrame(value);
+    if (hello.type !== "hello") return void socket.destroy();
+    const claims = decodeJwt(hello.ticket) as { peer: string; role: "client" | "server"; pair: string };
+    socket.write(encodeFrame({ type: "paired", peer: claims.peer, role: claims.role, pair: claims.pair }));
+    const options = { cert: presented.cert, key: presented.key, rejectUnauthorized: false };
+    const peer =
+      claims.role === "client"
+        ? new tls.TLSSocket(socket, { isServer: true, requestCert: true, ...options })
+        : tls.connect({ socket, ...options });
+    // The impostor's own TLS errors decide nothing: the party's error is what is asserted.
+    peer.on("error", () => {});
+    // Claim success at once: the party must not take the impostor's word for it.
+    peer.write(Buffer.from([0x01]));
+  };
+  socket.on("data", onData);
+}
+
+beforeAll(async () => {
+  system = await startSystem({ dataPlane: false });
+  await system.createUser("acme");
+  alice = await system.party("acme", "alice", "bob");
+  bob = await system.party("acme", "bob", "alice");
+  relay = await system.registerRelay("impostor");
+  impostor = createServer(playThePeer);
+  await new Promise<void>((resolve) => impostor.listen(relay.port, "127.0.0.1", resolve));
+  await system.reportLoad(relay);
+});
+afterAll(async () => {
+  for (const s of impostorSockets) s.destroy();
+  await new Promise((resolve) => impostor?.close(resolve));
+  await system?.stop();
+});
+
+describe.each([
+  ["alice, the end-to-end TLS client", () => alice],
+  ["bob, the end-to-end TLS server", () => bob],
+])("a relay standing in for the peer of %s", (_who, party) => {
+  it("is refused when it shows a certificate from its own CA naming the peer", async () => {
+    const rogue = await makeCa("rogue");
+    const peerName = party() === alice ? "bob" : "alice";
+    presented = await issuePartyCertificate(rogue, "acme", peerName);
+    await expect(openChannel({ identity: party(), deadlineMs: 20_000 })).rejects.toMatchObject({
+      code: "PEER_IDENTITY_MISMATCH",
+    });
+  });
+
+  it("is refused when it shows its own relay certificate, signed by the relay CA", async () => {
+    presented = { cert: relay.certPem, key: relay.keyPem };
+    await expect(openChannel({ identity: party(), deadlineMs: 20_000 })).rejects.toMatchObject({
+      code: "PEER_IDENTITY_MISMATCH",
+    });
+  });
+});
