@@ -1,3 +1,4 @@
+import type { RelayLoad } from "../../protocol/api.ts";
 import { sha256 } from "../../protocol/encoding.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { TICKET_TTL_SECONDS } from "../../protocol/ticket.ts";
@@ -20,12 +21,30 @@ export async function chooseRelay(db: D1Database, pair: string, now: number): Pr
   const live = await listLiveRelays(db, now);
   if (live.length === 0) throw new FlockError("NO_RELAY_AVAILABLE");
   const existing = await findPairAssignment(db, pair, now);
-  const kept = live.find((relay) => relay.name === existing?.relay);
-  const wanted = kept ?? (await highestRandomWeight(pair, live));
+  // A draining relay (capacity 0) takes no new sides, so even an assigned pair moves on.
+  const kept = live.find((relay) => relay.name === existing?.relay && loadOf(relay)?.capacity !== 0);
+  const wanted = kept ?? (await highestRandomWeight(pair, withRoom(live)));
   const winner = await assignPair(db, pair, wanted.name, existing?.relay, now + PAIR_ASSIGNMENT_SECONDS, now);
   if (winner === wanted.name) return wanted;
   // Another request for this pair assigned it first; meet the peer there.
   return live.find((relay) => relay.name === winner) ?? (await relayNamed(db, winner));
+}
+
+/**
+ * New pairs avoid relays whose last report said they were full, unless all are: reports are
+ * up to a report interval old, and a full relay answers OVER_CAPACITY itself.
+ */
+function withRoom(live: RelayRow[]): RelayRow[] {
+  const open = live.filter((relay) => {
+    const load = loadOf(relay);
+    // A waiting side is half a pair.
+    return load === undefined || load.activePairs * 2 + load.waitingSides < load.capacity * 2;
+  });
+  return open.length > 0 ? open : live;
+}
+
+function loadOf(relay: RelayRow): RelayLoad | undefined {
+  return relay.load === null ? undefined : (JSON.parse(relay.load) as RelayLoad);
 }
 
 async function relayNamed(db: D1Database, name: string): Promise<RelayRow> {

@@ -114,3 +114,87 @@ describe("chooseRelay", () => {
     expect((await findPairAssignment(env.DB, "p2", now + RELAY_LIVE_SECONDS))?.relay).toBe("r2");
   });
 });
+
+describe("chooseRelay and load", () => {
+  beforeAll(async () => {
+    for (const name of ["full", "roomy", "draining"]) {
+      await insertRelay(
+        env.DB,
+        {
+          name,
+          hosts: ["127.0.0.1"],
+          port: 6000,
+          cert: "",
+          fingerprint: `fp-${name}`,
+          notAfter: T0 + 99_999,
+        },
+        T0,
+      );
+    }
+  });
+
+  it("sends new pairs away from a relay that reported itself full, while another has room", async () => {
+    const now = T0 + 1000;
+    await recordRelayReport(
+      env.DB,
+      "full",
+      { activePairs: 9, waitingSides: 2, bytesPerSecond: 0, capacity: 10 },
+      now,
+    );
+    await recordRelayReport(
+      env.DB,
+      "roomy",
+      { activePairs: 0, waitingSides: 0, bytesPerSecond: 0, capacity: 10 },
+      now,
+    );
+    for (let i = 0; i < 10; i++) {
+      expect((await chooseRelay(env.DB, `load-${i}`, now)).name).toBe("roomy");
+    }
+  });
+
+  it("still uses a full relay when every live relay is full", async () => {
+    const now = T0 + 2000;
+    await recordRelayReport(
+      env.DB,
+      "full",
+      { activePairs: 10, waitingSides: 0, bytesPerSecond: 0, capacity: 10 },
+      now,
+    );
+    expect((await chooseRelay(env.DB, "all-full", now)).name).toBe("full");
+  });
+
+  it("keeps a pair on its full relay (its first side waits there) but moves it off a draining one", async () => {
+    const now = T0 + 3000;
+    await recordRelayReport(
+      env.DB,
+      "full",
+      { activePairs: 10, waitingSides: 0, bytesPerSecond: 0, capacity: 10 },
+      now,
+    );
+    await recordRelayReport(
+      env.DB,
+      "roomy",
+      { activePairs: 0, waitingSides: 0, bytesPerSecond: 0, capacity: 10 },
+      now,
+    );
+    await env.DB.prepare(
+      "INSERT INTO pair_assignments (pair, relay, expires_at) VALUES ('on-full', 'full', ?)",
+    )
+      .bind(now + 300)
+      .run();
+    expect((await chooseRelay(env.DB, "on-full", now)).name).toBe("full");
+
+    await recordRelayReport(
+      env.DB,
+      "draining",
+      { activePairs: 1, waitingSides: 1, bytesPerSecond: 0, capacity: 0 },
+      now,
+    );
+    await env.DB.prepare(
+      "INSERT INTO pair_assignments (pair, relay, expires_at) VALUES ('on-drain', 'draining', ?)",
+    )
+      .bind(now + 300)
+      .run();
+    expect((await chooseRelay(env.DB, "on-drain", now)).name).toBe("roomy");
+  });
+});
