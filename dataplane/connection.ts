@@ -154,7 +154,7 @@ export class Connection implements PairingSide {
    */
   #startTls(): Promise<TLSSocket> {
     // Mid-handshake no frame could be read by the client.
-    this.#refuse = () => this.#raw.destroy();
+    this.#refuse = () => this.destroy();
     const tls = new TLSSocket(this.#raw, {
       isServer: true,
       secureContext: this.#host.secureContext,
@@ -166,6 +166,8 @@ export class Connection implements PairingSide {
     return new Promise((resolve, reject) => {
       const failed = (error?: Error) => {
         tls.off("secure", secured);
+        tls.off("error", failed);
+        tls.off("close", failed);
         this.#host.metrics.errors.inc({ code: TLS_HANDSHAKE_FAILED });
         this.#log.info({ err: error?.message }, "TLS handshake failed");
         reject(new ConnectionGone());
@@ -258,6 +260,7 @@ export class Connection implements PairingSide {
 
   destroy(): void {
     this.#stream?.destroy();
+    this.#tls?.destroy();
     this.#raw.destroy();
   }
 
