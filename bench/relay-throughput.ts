@@ -1,0 +1,133 @@
+/**
+ * One pair, end-to-end mTLS, through the real data plane on each transport, against the
+ * same two endpoints doing the same mTLS over a direct TCP connection (no relay), in one
+ * run; then the time to set a pair up (ticket → paired → end-to-end TLS done).
+ *
+ * FLOCK_BENCH_BYTES (default 256 MiB per variant), FLOCK_BENCH_SETUPS (default 200),
+ * FLOCK_BENCH_TRANSPORTS (default tcp,tls,ws).
+ */
+import type { AddressInfo, Socket } from "node:net";
+import { createServer, connect as netConnect } from "node:net";
+import type { Duplex } from "node:stream";
+import { percentile } from "../cli/commands/ping.ts";
+import { openChannel } from "../client/connect.ts";
+import type { Transport } from "../client/dial.ts";
+import { isTransport } from "../client/dial.ts";
+import type { IdentityMaterials } from "../client/identity.ts";
+import { securePeerChannel } from "../client/peer-tls.ts";
+import { startSystem } from "../test/helpers/system.ts";
+import type { Bench, BenchResult } from "./types.ts";
+
+const BENCH = "relay-throughput";
+const WRITE_BYTES = 1024 * 1024;
+
+function envNumber(name: string, fallback: number): number {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+/** Streams `bytes` from `from` to `to` and answers MB/s (10^6), first write to the receiver's end. */
+async function stream(from: Duplex, to: Duplex, bytes: number): Promise<number> {
+  const chunk = Buffer.alloc(WRITE_BYTES, 0x5a);
+  const started = performance.now();
+  const received = new Promise<void>((resolve, reject) => {
+    let count = 0;
+    to.on("data", (c: Buffer) => {
+      count += c.length;
+    });
+    to.once("end", () =>
+      count === bytes ? resolve() : reject(new Error(`received ${count} of ${bytes} bytes`)),
+    );
+    to.once("error", reject);
+  });
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    const piece = bytes - sent < chunk.length ? chunk.subarray(0, bytes - sent) : chunk;
+    if (!from.write(piece)) await new Promise((resolve) => from.once("drain", resolve));
+  }
+  from.end();
+  await received;
+  return bytes / 1e6 / ((performance.now() - started) / 1000);
+}
+
+async function relayed(
+  alice: IdentityMaterials,
+  bob: IdentityMaterials,
+  transport: Transport,
+  bytes: number,
+) {
+  const [a, b] = await Promise.all([
+    openChannel({ identity: alice, transport, channel: `bulk-${transport}` }),
+    openChannel({ identity: bob, transport, channel: `bulk-${transport}` }),
+  ]);
+  try {
+    return await stream(a.socket, b.socket, bytes);
+  } finally {
+    a.socket.destroy();
+    b.socket.destroy();
+  }
+}
+
+/** The same endpoints and the same end-to-end TLS code, over one TCP connection with no relay. */
+async function direct(alice: IdentityMaterials, bob: IdentityMaterials, bytes: number) {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const accepted = new Promise<Socket>((resolve) => server.once("connection", resolve));
+  const raw = netConnect((server.address() as AddressInfo).port, "127.0.0.1");
+  raw.setNoDelay(true);
+  const [a, b] = await Promise.all([
+    securePeerChannel(raw, "client", alice, { user: "bench", party: "bob" }),
+    accepted.then((s) => securePeerChannel(s, "server", bob, { user: "bench", party: "alice" })),
+  ]);
+  try {
+    return await stream(a.socket, b.socket, bytes);
+  } finally {
+    a.socket.destroy();
+    b.socket.destroy();
+    server.close();
+  }
+}
+
+async function setupTimes(
+  alice: IdentityMaterials,
+  bob: IdentityMaterials,
+  count: number,
+): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const [a, b] = await Promise.all([
+      openChannel({ identity: alice, channel: `setup-${i}` }),
+      openChannel({ identity: bob, channel: `setup-${i}` }),
+    ]);
+    times.push(performance.now() - started);
+    a.socket.destroy();
+    b.socket.destroy();
+  }
+  return times;
+}
+
+export const run: Bench = async () => {
+  const bytes = envNumber("FLOCK_BENCH_BYTES", 256 * 1024 * 1024);
+  const setups = envNumber("FLOCK_BENCH_SETUPS", 200);
+  const transports = (process.env.FLOCK_BENCH_TRANSPORTS ?? "tcp,tls,ws").split(",").filter(isTransport);
+  const system = await startSystem();
+  try {
+    await system.createUser("bench");
+    const alice = await system.party("bench", "alice", "bob");
+    const bob = await system.party("bench", "bob", "alice");
+    const rows: BenchResult[] = [];
+    const row = (variant: string, metric: string, value: number, unit: string) =>
+      rows.push({ bench: BENCH, variant, metric, value, unit });
+
+    row("direct-mtls", "mb_per_second", await direct(alice, bob, bytes), "MB/s");
+    for (const transport of transports) {
+      row(`relay-${transport}`, "mb_per_second", await relayed(alice, bob, transport, bytes), "MB/s");
+    }
+    const times = await setupTimes(alice, bob, setups);
+    row("pair-setup-tcp", "p50_ms", percentile(times, 50), "ms");
+    row("pair-setup-tcp", "p99_ms", percentile(times, 99), "ms");
+    return rows;
+  } finally {
+    await system.stop();
+  }
+};
