@@ -1,0 +1,293 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { pairId } from "../../protocol/ticket.ts";
+import type { Transport } from "../helpers/dataplane-client.ts";
+import { TestParty } from "../helpers/dataplane-client.ts";
+import type { DataPlaneFixtures, Issued, Party } from "../helpers/dataplane-fixtures.ts";
+import {
+  certField,
+  makeDataPlaneFixtures,
+  makeTicketKey,
+  mintTicket,
+  proofSignature,
+} from "../helpers/dataplane-fixtures.ts";
+
+let fx: DataPlaneFixtures;
+beforeAll(async () => {
+  fx = await makeDataPlaneFixtures();
+});
+afterEach(async () => {
+  await fx.close();
+  fx.worker.revokedFingerprints = [];
+  fx.worker.unreachable = false;
+  fx.worker.keys.splice(1);
+});
+afterAll(() => fx.worker.stop());
+
+async function dial(port: number, transport: Transport = "tcp", tlsIdentity?: Issued): Promise<TestParty> {
+  return TestParty.dial({ transport, port, relayCaPem: fx.relayCa.certPem, tlsIdentity });
+}
+
+/** The code the relay answers a ticket hello with (WAITING counts as acceptance). */
+async function answerTo(port: number, ticket: string, prover?: Issued): Promise<string> {
+  const party = await dial(port);
+  await party.sendTicket(ticket, prover);
+  const frame = await party.frame();
+  party.abort();
+  return frame.type === "error" ? frame.code : frame.type;
+}
+
+describe("ticket checks", () => {
+  it("accepts a valid ticket with a valid proof", async () => {
+    const dp = await fx.start();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b), fx.a)).toBe("waiting");
+  });
+
+  it("refuses a ticket signed by another key under a known kid", async () => {
+    const dp = await fx.start();
+    const forger = await makeTicketKey(fx.ticketKey.kid);
+    const forged = await mintTicket(forger, {
+      aud: "relay-test",
+      sub: fx.a.ref,
+      peer: fx.b.ref,
+      pair: "p",
+      chn: "default",
+      role: "client",
+      cnf: { "x5t#S256": fx.a.thumbprint },
+    });
+    expect(await answerTo(dp.port, forged, fx.a)).toBe("TICKET_INVALID");
+  });
+
+  it("refuses a ticket whose signature was tampered with", async () => {
+    const dp = await fx.start();
+    const ticket = await fx.ticket(fx.a, fx.b);
+    const [h, p] = ticket.split(".");
+    const claims = JSON.parse(Buffer.from(p as string, "base64url").toString());
+    claims.peer = "alice/zed";
+    const tampered = `${h}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.${ticket.split(".")[2]}`;
+    expect(await answerTo(dp.port, tampered, fx.a)).toBe("TICKET_INVALID");
+  });
+
+  it("refuses an expired ticket with TICKET_EXPIRED", async () => {
+    const dp = await fx.start();
+    const past = Math.floor(Date.now() / 1000) - 600;
+    const ticket = await fx.ticket(fx.a, fx.b, { iat: past, nbf: past, exp: past + 60 });
+    expect(await answerTo(dp.port, ticket, fx.a)).toBe("TICKET_EXPIRED");
+  });
+
+  it("refuses a ticket for another data plane with TICKET_WRONG_AUDIENCE", async () => {
+    const dp = await fx.start();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b, { aud: "other-relay" }), fx.a)).toBe(
+      "TICKET_WRONG_AUDIENCE",
+    );
+  });
+
+  it("refuses a ticket of the wrong type", async () => {
+    const dp = await fx.start();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b, {}, { typ: "JWT" }), fx.a)).toBe(
+      "TICKET_INVALID",
+    );
+  });
+
+  it("refuses a ticket used a second time with TICKET_REPLAYED", async () => {
+    const dp = await fx.start();
+    const ticket = await fx.ticket(fx.a, fx.b);
+    expect(await answerTo(dp.port, ticket, fx.a)).toBe("waiting");
+    expect(await answerTo(dp.port, ticket, fx.a)).toBe("TICKET_REPLAYED");
+  });
+
+  it("does not burn a ticket presented without its key", async () => {
+    const dp = await fx.start();
+    const ticket = await fx.ticket(fx.a, fx.b);
+    expect(await answerTo(dp.port, ticket)).toBe("PROOF_MISSING");
+    expect(await answerTo(dp.port, ticket, fx.a)).toBe("waiting");
+  });
+
+  it("refuses an unknown kid with TICKET_UNKNOWN_KEY and refetches the JWKS at most once per interval", async () => {
+    const dp = await fx.start({ jwksRefetchMinIntervalMs: 60_000 });
+    const stranger = await makeTicketKey("never-published");
+    // A valid ticket first: the initial fetch is done once it is accepted.
+    expect(await answerTo(dp.port, await fx.ticket(fx.b, fx.a), fx.b)).toBe("waiting");
+    const before = fx.worker.jwksFetches;
+    for (let i = 0; i < 3; i++) {
+      const unknown = await mintTicket(stranger, {
+        aud: "relay-test",
+        sub: fx.a.ref,
+        peer: fx.b.ref,
+        pair: "p",
+        chn: "default",
+        role: "client",
+        cnf: { "x5t#S256": fx.a.thumbprint },
+      });
+      expect(await answerTo(dp.port, unknown, fx.a)).toBe("TICKET_UNKNOWN_KEY");
+    }
+    // The initial fetch was within the interval, so none of the three unknown kids refetched.
+    expect(fx.worker.jwksFetches).toBe(before);
+  });
+
+  it("learns a rotated-in key by refetching the JWKS on its unknown kid", async () => {
+    const dp = await fx.start({ jwksRefetchMinIntervalMs: 1 });
+    expect(await answerTo(dp.port, await fx.ticket(fx.b, fx.a), fx.b)).toBe("waiting");
+    const next = await makeTicketKey("test-key-2");
+    fx.worker.keys.push(next);
+    const ticket = await mintTicket(next, {
+      aud: "relay-test",
+      sub: fx.a.ref,
+      peer: fx.b.ref,
+      pair: await pairId("alice", "a", "b", "default"),
+      chn: "default",
+      role: "client",
+      cnf: { "x5t#S256": fx.a.thumbprint },
+    });
+    expect(await answerTo(dp.port, ticket, fx.a)).toBe("waiting");
+  });
+
+  it("keeps verifying tickets with the keys it has while the worker is unreachable", async () => {
+    const dp = await fx.start({ jwksRefetchMinIntervalMs: 1 });
+    expect(await answerTo(dp.port, await fx.ticket(fx.b, fx.a), fx.b)).toBe("waiting");
+    fx.worker.unreachable = true;
+    await dp.reportNow();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b), fx.a)).toBe("waiting");
+  });
+});
+
+describe("proof of key", () => {
+  it("answers PROOF_MISSING to a valid ticket without cert and signature", async () => {
+    const dp = await fx.start();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b))).toBe("PROOF_MISSING");
+  });
+
+  it("answers PROOF_INVALID when the signature is made with another key", async () => {
+    const dp = await fx.start();
+    const party = await dial(dp.port);
+    const { nonce } = await party.readChallenge();
+    const ticket = await fx.ticket(fx.a, fx.b);
+    const { sha256, toBase64Url } = await import("../../protocol/encoding.ts");
+    party.send({
+      type: "hello",
+      ticket,
+      cert: certField(fx.a),
+      sig: proofSignature(fx.b, nonce, toBase64Url(await sha256(ticket))),
+    });
+    expect(await party.errorCode()).toBe("PROOF_INVALID");
+  });
+
+  it("answers PROOF_INVALID when the signature is over another nonce", async () => {
+    const dp = await fx.start();
+    const party = await dial(dp.port);
+    await party.readChallenge();
+    const ticket = await fx.ticket(fx.a, fx.b);
+    const { sha256, toBase64Url } = await import("../../protocol/encoding.ts");
+    const sig = proofSignature(fx.a, "a-nonce-from-another-connection", toBase64Url(await sha256(ticket)));
+    party.send({ type: "hello", ticket, cert: certField(fx.a), sig });
+    expect(await party.errorCode()).toBe("PROOF_INVALID");
+  });
+
+  it("answers PROOF_INVALID to a valid proof for another party's certificate", async () => {
+    const dp = await fx.start();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b), fx.b)).toBe("PROOF_INVALID");
+  });
+
+  it("answers PROOF_INVALID to a TLS client certificate the ticket is not bound to", async () => {
+    const dp = await fx.start();
+    const party = await dial(dp.port, "tls", fx.b);
+    await party.sendTicket(await fx.ticket(fx.a, fx.b));
+    expect(await party.errorCode()).toBe("PROOF_INVALID");
+  });
+
+  it("answers CERT_INVALID to a TLS client certificate from another CA", async () => {
+    const dp = await fx.start();
+    const party = await dial(dp.port, "tls", fx.foreignA);
+    await party.sendTicket(await fx.ticket(fx.a, fx.b));
+    expect(await party.errorCode()).toBe("CERT_INVALID");
+  });
+
+  it("answers CERT_INVALID to a hello certificate from another CA", async () => {
+    const dp = await fx.start();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b), fx.foreignA)).toBe("CERT_INVALID");
+  });
+
+  it("answers CERT_INVALID to an expired relay certificate, over TLS and in the hello", async () => {
+    const dp = await fx.start();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b), fx.expiredA)).toBe("CERT_INVALID");
+    const party = await dial(dp.port, "wss", fx.expiredA);
+    await party.sendTicket(await fx.ticket(fx.a, fx.b));
+    expect(await party.errorCode()).toBe("CERT_INVALID");
+  });
+});
+
+describe("users and revocation", () => {
+  it("never pairs parties of different users (ticket naming another user's party)", async () => {
+    const dp = await fx.start();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.c), fx.a)).toBe("CROSS_USER");
+  });
+
+  it("never pairs parties of different users (direct mode naming user/party)", async () => {
+    const dp = await fx.start();
+    const party = await dial(dp.port);
+    await party.sendDirect("bob/c", "t1", fx.a);
+    expect(await party.errorCode()).toBe("CROSS_USER");
+  });
+
+  it("refuses a revoked party once a load report told it, and keeps refusing while the worker is down", async () => {
+    const dp = await fx.start();
+    fx.worker.revokedFingerprints = [fx.a.thumbprint];
+    await dp.reportNow();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b), fx.a)).toBe("PARTY_REVOKED");
+    fx.worker.unreachable = true;
+    await dp.reportNow();
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b), fx.a)).toBe("PARTY_REVOKED");
+    const direct = await dial(dp.port, "tls", fx.a);
+    await direct.sendDirect("b", "t1");
+    expect(await direct.errorCode()).toBe("PARTY_REVOKED");
+    // Others are unaffected.
+    expect(await answerTo(dp.port, await fx.ticket(fx.b, fx.a), fx.b)).toBe("waiting");
+  });
+});
+
+describe("direct mode (seed-compatible)", () => {
+  async function direct(port: number, transport: Transport, self: Party, dest: string, tag: string) {
+    const tls = transport === "tls" || transport === "wss";
+    const party = await dial(port, transport, tls ? self : undefined);
+    await party.sendDirect(dest, tag, tls ? undefined : self);
+    return party;
+  }
+
+  it("pairs two parties of one user by destination and tag, on any transport mix", async () => {
+    const dp = await fx.start();
+    const a = await direct(dp.port, "tls", fx.a, "b", "t1");
+    const b = await direct(dp.port, "tcp", fx.b, "alice/a", "t1");
+    const [pa, pb] = await Promise.all([a.paired(), b.paired()]);
+    expect(pa).toMatchObject({ peer: "alice/b", role: "client" });
+    expect(pb).toMatchObject({ peer: "alice/a", role: "server", pair: pa.pair });
+    a.dataStream().write("direct");
+    const got = await new Promise<Buffer>((resolve) => b.dataStream().once("data", resolve));
+    expect(got.toString()).toBe("direct");
+  });
+
+  it("keeps different tags apart", async () => {
+    const dp = await fx.start();
+    const a = await direct(dp.port, "tcp", fx.a, "b", "t1");
+    const b = await direct(dp.port, "tcp", fx.b, "a", "t2");
+    expect(await a.frame()).toEqual({ type: "waiting" });
+    expect(await b.frame()).toEqual({ type: "waiting" });
+    expect(dp.waitingSides()).toBe(2);
+  });
+
+  it("answers PROOF_MISSING to a direct hello without any certificate", async () => {
+    const dp = await fx.start();
+    const party = await dial(dp.port);
+    await party.sendDirect("b", "t1");
+    expect(await party.errorCode()).toBe("PROOF_MISSING");
+  });
+
+  it("answers SAME_PARTY to a party naming itself", async () => {
+    const dp = await fx.start();
+    expect(await (await direct(dp.port, "tcp", fx.a, "a", "t1")).errorCode()).toBe("SAME_PARTY");
+  });
+
+  it("answers BAD_FRAME to a malformed destination or tag", async () => {
+    const dp = await fx.start();
+    expect(await (await direct(dp.port, "tcp", fx.a, "b/../x", "t1")).errorCode()).toBe("BAD_FRAME");
+    expect(await (await direct(dp.port, "tcp", fx.a, "b", "")).errorCode()).toBe("BAD_FRAME");
+  });
+});
