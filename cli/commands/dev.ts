@@ -1,8 +1,13 @@
 import { join, relative } from "node:path";
 import type { Command } from "commander";
+import type { DataPlane } from "../../dataplane/server.ts";
+import { ApiClient } from "../api-client.ts";
+import { certsRoot } from "../certs/layout.ts";
 import { integerIn } from "../command-group.ts";
 import { STATE_DIR_NAME, writeConfig } from "../config.ts";
+import { DEFAULT_LOCAL_RELAY_PORT, ensureLocalRelay } from "../local/local-relay.ts";
 import type { LocalWorker } from "../local/local-worker.ts";
+import { assertPortFree } from "../local/port.ts";
 import { progress } from "../output.ts";
 
 export const DEFAULT_DEV_PORT = 8787;
@@ -15,18 +20,28 @@ export interface DevOptions {
   stateDir?: string;
   /** Where `.flock/config.json` and `certs/` live. */
   cwd?: string;
+  /** Run one data plane named `local` next to the worker (default true). */
+  relay?: boolean;
+  relayPort?: number;
   quiet?: boolean;
 }
 
 export interface DevEnvironment {
   worker: LocalWorker;
+  /** Absent with `relay: false`. */
+  relay?: DataPlane;
   configPath: string;
   stop(): Promise<void>;
 }
 
-/** The whole local setup: the worker in workerd with persisted state, and a config the other commands find. */
+/**
+ * The whole local setup: the worker in workerd with persisted state, a config the other
+ * commands find, and one data plane registered as relay `local`.
+ */
 export async function startDev(options: DevOptions = {}): Promise<DevEnvironment> {
   const cwd = options.cwd ?? process.cwd();
+  const relayPort = options.relayPort ?? DEFAULT_LOCAL_RELAY_PORT;
+  if (options.relay !== false) await assertPortFree(DEV_HOST, relayPort, "--relay-port or --no-relay");
   // Loaded on demand so other commands do not pay for Miniflare's import.
   const { startLocalWorker } = await import("../local/local-worker.ts");
   const worker = await startLocalWorker({
@@ -36,30 +51,72 @@ export async function startDev(options: DevOptions = {}): Promise<DevEnvironment
     quiet: options.quiet,
     onProgress: progress,
   });
+  let relay: DataPlane | undefined;
+  const stop = async () => {
+    await relay?.stop();
+    await worker.stop();
+  };
   try {
     const path = await writeConfig({ url: worker.url, token: worker.adminToken }, cwd);
-    return { worker, configPath: path, stop: () => worker.stop() };
+    if (options.relay !== false)
+      relay = await startLocalRelay(worker, cwd, relayPort, Boolean(options.quiet));
+    return { worker, relay, configPath: path, stop };
   } catch (error) {
-    await worker.stop();
+    await stop();
     throw error;
   }
 }
 
+async function startLocalRelay(
+  worker: LocalWorker,
+  cwd: string,
+  port: number,
+  quiet: boolean,
+): Promise<DataPlane> {
+  const client = new ApiClient({ url: worker.url, token: worker.adminToken });
+  const identity = await ensureLocalRelay(client, { certsDir: certsRoot(cwd), host: DEV_HOST, port });
+  const { startDataPlane } = await import("../../dataplane/server.ts");
+  const { pino } = await import("pino");
+  const relay = await startDataPlane({
+    name: identity.name,
+    host: DEV_HOST,
+    port,
+    workerUrl: worker.url,
+    certPem: identity.certPem,
+    keyPem: identity.keyPem,
+    relayCaPem: identity.relayCaPem,
+    metricsPort: null,
+    logger: pino({ level: quiet ? "silent" : "info" }, pino.destination(2)),
+  });
+  // Report at once so the worker hands out tickets for it before the first interval passes.
+  await relay.reportNow();
+  return relay;
+}
+
 export function nextSteps(env: DevEnvironment, cwd: string = process.cwd()): string {
   const where = relative(cwd, env.configPath) || env.configPath;
-  return [
-    `Flock worker running at ${env.worker.url}`,
+  const lines = [`Flock worker running at ${env.worker.url}`];
+  if (env.relay)
+    lines.push(`Data plane "${env.relay.name}" listening on ${DEV_HOST}:${env.relay.port} (tcp, tls, ws)`);
+  lines.push(
     `Admin URL and token saved in ${where} (mode 0600); commands run from this directory use them.`,
     "",
     "Next, in another terminal in this directory:",
     "  npx flock create user --name alice",
     "  npx flock create party --user alice --name p0",
     "  npx flock create party --user alice --name p1",
-    "  npx flock list parties",
-    "",
-    "Press Ctrl-C to stop.",
-    "",
-  ].join("\n");
+  );
+  if (env.relay) {
+    lines.push(
+      "  npx flock ticket --user alice --party p0 --dest p1",
+      "  npx flock ping --user alice --party p1 --dest p0 --listen    # in one terminal",
+      "  npx flock ping --user alice --party p0 --dest p1             # in another",
+    );
+  } else {
+    lines.push("  npx flock list parties", "Tickets need a data plane: `flock relay start --name <relay>`.");
+  }
+  lines.push("", "Press Ctrl-C to stop.", "");
+  return lines.join("\n");
 }
 
 const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
@@ -86,23 +143,27 @@ async function withOwnSignals<T>(start: () => Promise<T>): Promise<T> {
 function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      for (const s of STOP_SIGNALS) process.off(s, onSignal);
       resolve(signal);
     };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    for (const s of STOP_SIGNALS) process.on(s, onSignal);
   });
 }
 
 export function registerDevCommand(program: Command): void {
   program
     .command("dev")
-    .description("run the worker locally (workerd, D1 under .flock/) and save its URL and admin token")
+    .description(
+      "run the worker (workerd, D1 under .flock/) and one data plane locally; save the admin config",
+    )
     .option("--port <port>", "worker port (0 picks a free one)", integerIn(0, 65535), DEFAULT_DEV_PORT)
     .option("--state <dir>", "state directory (secrets.json, D1)", STATE_DIR_NAME)
-    .action(async (flags: { port: number; state: string }) => {
-      const env = await withOwnSignals(() => startDev({ port: flags.port, stateDir: flags.state }));
+    .option("--relay-port <port>", "data plane port", integerIn(1, 65535), DEFAULT_LOCAL_RELAY_PORT)
+    .option("--no-relay", "run the worker only")
+    .action(async (flags: { port: number; state: string; relay: boolean; relayPort: number }) => {
+      const env = await withOwnSignals(() =>
+        startDev({ port: flags.port, stateDir: flags.state, relay: flags.relay, relayPort: flags.relayPort }),
+      );
       process.stdout.write(nextSteps(env));
       const signal = await untilSignal();
       process.stderr.write(`${signal}: stopping…\n`);

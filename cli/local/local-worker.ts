@@ -1,9 +1,9 @@
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { UserError } from "../output.ts";
 import { applyMigrations } from "./d1-migrations.ts";
+import { assertPortFree } from "./port.ts";
 import { generateSecrets } from "./secrets.ts";
 import { ensureWorkerBundle, MIGRATIONS_DIR, readWranglerSettings } from "./worker-bundle.ts";
 
@@ -53,7 +53,7 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
   const port = options.port ?? 0;
   await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
   const { secrets, created } = await loadOrCreateSecrets(options.stateDir);
-  if (port !== 0) await assertPortFree(host, port);
+  if (port !== 0) await assertPortFree(host, port, "--port");
   const settings = await readWranglerSettings();
   const scriptPath = await ensureWorkerBundle(() =>
     options.onProgress?.("bundling the worker with wrangler"),
@@ -142,19 +142,4 @@ function parseSecrets(text: string, path: string): WorkerSecrets {
   const missing = SECRET_NAMES.filter((name) => typeof record[name] !== "string" || record[name] === "");
   if (missing.length > 0) throw new UserError(`${path} lacks ${missing.join(", ")}.`);
   return Object.fromEntries(SECRET_NAMES.map((name) => [name, record[name]])) as unknown as WorkerSecrets;
-}
-
-/** workerd's own message for a busy port is vague; probing first gives a clear one. */
-function assertPortFree(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === "EADDRINUSE"
-          ? new UserError(`Port ${port} on ${host} is in use; stop what runs there or pass --port.`)
-          : error,
-      );
-    });
-    probe.listen(port, host, () => probe.close(() => resolve()));
-  });
 }

@@ -125,6 +125,14 @@ describe("flock binary", () => {
   });
 });
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
 describe("flock dev", () => {
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
@@ -157,16 +165,21 @@ describe("flock dev", () => {
     );
 
   it.each(["SIGINT", "SIGTERM"] as const)(
-    "starts the worker, saves .flock/config.json 0600, prints next steps, and stops cleanly on %s",
+    "starts the worker and a data plane, saves .flock/config.json 0600, prints next steps, stops cleanly on %s",
     async (signal) => {
       const cwd = await mkdtemp(join(tmpdir(), "flock-dev-"));
       dirs.push(cwd);
       const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
-      const child = spawn(process.execPath, [FLOCK_BIN, "dev", "--port", "0"], {
-        cwd,
-        env: { ...env, NO_COLOR: "1" },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      const relayPort = await freePort();
+      const child = spawn(
+        process.execPath,
+        [FLOCK_BIN, "dev", "--port", "0", "--relay-port", String(relayPort)],
+        {
+          cwd,
+          env: { ...env, NO_COLOR: "1" },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
       children.push(child);
       let stdout = "";
       let stderr = "";
@@ -181,6 +194,7 @@ describe("flock dev", () => {
         });
         child.on("exit", () => reject(new Error(`flock dev exited early: ${stderr}`)));
       });
+      expect(stdout).toContain(`Data plane "local" listening on 127.0.0.1:${relayPort} (tcp, tls, ws)`);
       expect(stdout).toContain("npx flock create user --name alice");
       expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
       const configFile = join(cwd, ".flock", "config.json");
@@ -194,7 +208,8 @@ describe("flock dev", () => {
       const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
       child.kill(signal);
       expect(await exited).toBe(0);
-      expect(stderr).toContain(`${signal}: stopping…\nstopped.\n`);
+      expect(stderr).toContain(`${signal}: stopping…\n`);
+      expect(stderr.endsWith("stopped.\n")).toBe(true);
       expect(await alive(workerd[0] as number)).toBe(false);
     },
   );
