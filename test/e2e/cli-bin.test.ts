@@ -164,53 +164,53 @@ describe("flock dev", () => {
       () => false,
     );
 
-  it.each(["SIGINT", "SIGTERM"] as const)(
-    "starts the worker and a data plane, saves .flock/config.json 0600, prints next steps, stops cleanly on %s",
-    async (signal) => {
-      const cwd = await mkdtemp(join(tmpdir(), "flock-dev-"));
-      dirs.push(cwd);
-      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
-      const relayPort = await freePort();
-      const child = spawn(
-        process.execPath,
-        [FLOCK_BIN, "dev", "--port", "0", "--relay-port", String(relayPort)],
-        {
-          cwd,
-          env: { ...env, NO_COLOR: "1" },
-          stdio: ["ignore", "pipe", "pipe"],
-        },
-      );
-      children.push(child);
-      let stdout = "";
-      let stderr = "";
-      child.stderr.on("data", (d) => {
-        stderr += d;
+  it.each([
+    "SIGINT",
+    "SIGTERM",
+  ] as const)("starts the worker and a data plane, saves .flock/config.json 0600, prints next steps, stops cleanly on %s", async (signal) => {
+    const cwd = await mkdtemp(join(tmpdir(), "flock-dev-"));
+    dirs.push(cwd);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
+    const relayPort = await freePort();
+    const child = spawn(
+      process.execPath,
+      [FLOCK_BIN, "dev", "--port", "0", "--relay-port", String(relayPort)],
+      {
+        cwd,
+        env: { ...env, NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    children.push(child);
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (d) => {
+        stdout += d;
+        const match = /Flock worker running at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+        if (match && stdout.includes("Press Ctrl-C to stop.")) resolve(match[1] as string);
       });
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stdout.on("data", (d) => {
-          stdout += d;
-          const match = /Flock worker running at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
-          if (match && stdout.includes("Press Ctrl-C to stop.")) resolve(match[1] as string);
-        });
-        child.on("exit", () => reject(new Error(`flock dev exited early: ${stderr}`)));
-      });
-      expect(stdout).toContain(`Data plane "local" listening on 127.0.0.1:${relayPort} (tcp, tls, ws)`);
-      expect(stdout).toContain("npx flock create user --name alice");
-      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
-      const configFile = join(cwd, ".flock", "config.json");
-      expect((await stat(configFile)).mode & 0o777).toBe(0o600);
-      const config = JSON.parse(await readFile(configFile, "utf8"));
-      const secrets = JSON.parse(await readFile(join(cwd, ".flock", "secrets.json"), "utf8"));
-      expect(config).toEqual({ url, token: secrets.ADMIN_TOKEN });
+      child.on("exit", () => reject(new Error(`flock dev exited early: ${stderr}`)));
+    });
+    expect(stdout).toContain(`Data plane "local" listening on 127.0.0.1:${relayPort} (tcp, tls, ws)`);
+    expect(stdout).toContain("npx flock create user --name alice");
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
+    const configFile = join(cwd, ".flock", "config.json");
+    expect((await stat(configFile)).mode & 0o777).toBe(0o600);
+    const config = JSON.parse(await readFile(configFile, "utf8"));
+    const secrets = JSON.parse(await readFile(join(cwd, ".flock", "secrets.json"), "utf8"));
+    expect(config).toEqual({ url, token: secrets.ADMIN_TOKEN });
 
-      const workerd = await workerdChildrenOf(child.pid as number);
-      expect(workerd).toHaveLength(1);
-      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-      child.kill(signal);
-      expect(await exited).toBe(0);
-      expect(stderr).toContain(`${signal}: stopping…\n`);
-      expect(stderr.endsWith("stopped.\n")).toBe(true);
-      expect(await alive(workerd[0] as number)).toBe(false);
-    },
-  );
+    const workerd = await workerdChildrenOf(child.pid as number);
+    expect(workerd).toHaveLength(1);
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    child.kill(signal);
+    expect(await exited).toBe(0);
+    expect(stderr).toContain(`${signal}: stopping…\n`);
+    expect(stderr.endsWith("stopped.\n")).toBe(true);
+    expect(await alive(workerd[0] as number)).toBe(false);
+  });
 });
