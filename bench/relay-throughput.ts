@@ -3,6 +3,7 @@
  * same two endpoints doing the same mTLS over a direct TCP connection (no relay), in one
  * run; then the time to set a pair up (ticket → paired → end-to-end TLS done).
  *
+ * The data plane runs in a child process, the two endpoints in this one.
  * FLOCK_BENCH_BYTES (default 256 MiB per variant), FLOCK_BENCH_SETUPS (default 200),
  * FLOCK_BENCH_TRANSPORTS (default tcp,tls,ws).
  */
@@ -20,6 +21,7 @@ import type { Bench, BenchResult } from "./types.ts";
 
 const BENCH = "relay-throughput";
 const WRITE_BYTES = 1024 * 1024;
+const WARM_UP_BYTES = 32 * 1024 * 1024;
 
 function envNumber(name: string, fallback: number): number {
   const value = Number(process.env[name]);
@@ -110,7 +112,8 @@ export const run: Bench = async () => {
   const bytes = envNumber("FLOCK_BENCH_BYTES", 256 * 1024 * 1024);
   const setups = envNumber("FLOCK_BENCH_SETUPS", 200);
   const transports = (process.env.FLOCK_BENCH_TRANSPORTS ?? "tcp,tls,ws").split(",").filter(isTransport);
-  const system = await startSystem();
+  // The data plane gets its own process (as in production); both endpoints share this one.
+  const system = await startSystem({ dataPlane: "child-process" });
   try {
     await system.createUser("bench");
     const alice = await system.party("bench", "alice", "bob");
@@ -119,6 +122,7 @@ export const run: Bench = async () => {
     const row = (variant: string, metric: string, value: number, unit: string) =>
       rows.push({ bench: BENCH, variant, metric, value, unit });
 
+    await direct(alice, bob, WARM_UP_BYTES); // JIT and TLS code paths warm before anything is timed
     row("direct-mtls", "mb_per_second", await direct(alice, bob, bytes), "MB/s");
     for (const transport of transports) {
       row(`relay-${transport}`, "mb_per_second", await relayed(alice, bob, transport, bytes), "MB/s");

@@ -5,6 +5,8 @@
  * here, relay certificates from the worker, party certificates from a user CA that is
  * never uploaded). The PKI helpers at the top need no worker, for unit tests.
  */
+import type { ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
@@ -109,10 +111,25 @@ export interface FlockSystem {
   registerRelay(name: string): Promise<SystemRelay>;
   /** Registers a relay and runs the real data plane for it, reporting to the worker. */
   startDataPlane(name: string, limits?: Partial<DataPlaneLimits>): Promise<DataPlane>;
+  /**
+   * The same, in a child process: for benchmarks, so the relay does not share one core's
+   * event loop with the two endpoints it serves. Stopped by `stop()`.
+   */
+  startDataPlaneProcess(name: string): Promise<void>;
   /** Reports load for a relay as its data plane would, so the worker hands out tickets for it. */
   reportLoad(relay: SystemRelay): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** Runs the real data plane from a JSON config in FLOCK_TEST_DATA_PLANE; prints one line when it has reported. */
+const DATA_PLANE_SCRIPT = `
+const { startDataPlane } = await import(${JSON.stringify(new URL("../../dataplane/server.ts", import.meta.url).href)});
+const { default: pino } = await import("pino");
+const dataPlane = await startDataPlane({ ...JSON.parse(process.env.FLOCK_TEST_DATA_PLANE), logger: pino({ level: "silent" }) });
+await dataPlane.reportNow();
+process.stdout.write("ready\\n");
+process.once("SIGTERM", () => dataPlane.stop().then(() => process.exit(0)));
+`;
 
 /** A port nobody listens on right now: relays are registered with their port before they start. */
 async function freePort(): Promise<number> {
@@ -127,7 +144,9 @@ async function freePort(): Promise<number> {
  * Starts the worker in workerd with a fresh state dir and, unless `dataPlane: false`, one
  * real data plane named `relay-1`. Everything listens on 127.0.0.1; `stop()` removes it all.
  */
-export async function startSystem(options: { dataPlane?: boolean } = {}): Promise<FlockSystem> {
+export async function startSystem(
+  options: { dataPlane?: boolean | "child-process" } = {},
+): Promise<FlockSystem> {
   const stateDir = await mkdtemp(join(tmpdir(), "flock-e2e-"));
   const certsDir = join(stateDir, "certs");
   const worker = await startLocalWorker({ stateDir: join(stateDir, "worker"), port: 0, quiet: true });
@@ -135,6 +154,7 @@ export async function startSystem(options: { dataPlane?: boolean } = {}): Promis
   const context: CreateContext = { client: admin, certsDir };
   const relayCa = await admin.relayCa();
   const dataPlanes: DataPlane[] = [];
+  const children: ChildProcess[] = [];
 
   const registerRelay = async (name: string): Promise<SystemRelay> => {
     const port = await freePort();
@@ -193,6 +213,32 @@ export async function startSystem(options: { dataPlane?: boolean } = {}): Promis
       await dataPlane.reportNow();
       return dataPlane;
     },
+    startDataPlaneProcess: async (name) => {
+      const relay = await registerRelay(name);
+      const config = {
+        name,
+        host: "127.0.0.1",
+        port: relay.port,
+        workerUrl: worker.url,
+        certPem: relay.certPem,
+        keyPem: relay.keyPem,
+        relayCaPem: relayCa,
+        metricsPort: null,
+      };
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", "--input-type=module", "-e", DATA_PLANE_SCRIPT],
+        {
+          env: { ...process.env, FLOCK_TEST_DATA_PLANE: JSON.stringify(config) },
+          stdio: ["ignore", "pipe", "inherit"],
+        },
+      );
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        child.once("exit", (code) => reject(new Error(`the data plane process exited with ${code}`)));
+        child.stdout?.once("data", () => resolve());
+      });
+    },
     reportLoad: async (relay) => {
       const key = createPrivateKey(relay.keyPem);
       const kid = await certificateThumbprint(new Uint8Array(new X509Certificate(relay.certPem).raw));
@@ -210,12 +256,20 @@ export async function startSystem(options: { dataPlane?: boolean } = {}): Promis
     },
     stop: async () => {
       await Promise.allSettled(dataPlanes.map((d) => d.stop()));
+      await Promise.all(
+        children.map((child) =>
+          child.exitCode === null
+            ? new Promise((resolve) => child.once("exit", resolve).kill("SIGTERM"))
+            : undefined,
+        ),
+      );
       await worker.stop();
       await rm(stateDir, { recursive: true, force: true });
     },
   };
   try {
-    if (options.dataPlane !== false) await system.startDataPlane("relay-1");
+    if (options.dataPlane === "child-process") await system.startDataPlaneProcess("relay-1");
+    else if (options.dataPlane !== false) await system.startDataPlane("relay-1");
   } catch (error) {
     await system.stop();
     throw error;
