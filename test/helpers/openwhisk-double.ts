@@ -5,6 +5,7 @@
  * demoted to 202), application errors as 502 records, and the activation store. It exists
  * because no real deployment runs on this machine; tests reach it only over HTTP on 127.0.0.1.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -175,26 +176,45 @@ interface RunOutcome {
   timedOut: boolean;
 }
 
-/** Runs `main(params)` of the action's code; the action's own time limit turns into a developer error. */
-async function runAction(action: ActionRecord, params: Record<string, unknown>): Promise<RunOutcome> {
-  const logs: string[] = [];
+/** Where `console.*` inside an action writes: the logs of the activation running now. */
+const activationLogs = new AsyncLocalStorage<string[]>();
+
+function sandboxConsole() {
   const log =
     (stream: string) =>
     (...args: unknown[]) =>
-      logs.push(
-        `${new Date().toISOString()} ${stream}: ${args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ")}`,
-      );
-  const sandbox = {
-    console: { log: log("stdout"), info: log("stdout"), error: log("stderr"), warn: log("stderr") },
-    setTimeout,
-    clearTimeout,
-    Promise,
-  };
-  const mainName = action.exec.main ?? "main";
+      activationLogs
+        .getStore()
+        ?.push(
+          `${new Date().toISOString()} ${stream}: ${args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ")}`,
+        );
+  return { log: log("stdout"), info: log("stdout"), error: log("stderr"), warn: log("stderr") };
+}
+
+/**
+ * Like a warm OpenWhisk container, one context per action version is initialised once and
+ * reused by later activations (module state survives between them, as it does there).
+ */
+const warmContainers = new WeakMap<ActionRecord["exec"], unknown>();
+
+function initialise(exec: ActionRecord["exec"]): unknown {
+  if (!warmContainers.has(exec)) {
+    const sandbox = { console: sandboxConsole(), setTimeout, clearTimeout, Promise };
+    warmContainers.set(
+      exec,
+      runInNewContext(`${exec.code ?? ""}\n;${exec.main ?? "main"}`, sandbox, { timeout: 1000 }),
+    );
+  }
+  return warmContainers.get(exec);
+}
+
+/** Runs `main(params)` of the action's code; the action's own time limit turns into a developer error. */
+async function runAction(action: ActionRecord, params: Record<string, unknown>): Promise<RunOutcome> {
+  const logs: string[] = [];
   const limitMs = action.limits.timeout;
   let timer: NodeJS.Timeout | undefined;
   try {
-    const main = runInNewContext(`${action.exec.code ?? ""}\n;${mainName}`, sandbox, { timeout: 1000 });
+    const main = initialise(action.exec);
     if (typeof main !== "function") {
       return {
         result: { error: "Initialization has failed due to: main is not a function" },
@@ -206,7 +226,8 @@ async function runAction(action: ActionRecord, params: Record<string, unknown>):
     const timeLimit = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), limitMs);
     });
-    const value = await Promise.race([Promise.resolve().then(() => main(params)), timeLimit]);
+    const running = activationLogs.run(logs, () => Promise.resolve().then(() => main(params)));
+    const value = await Promise.race([running, timeLimit]);
     if (value === "timeout") {
       return {
         result: { error: `The action exceeded its time limits of ${limitMs} milliseconds.` },

@@ -16,6 +16,10 @@ import { OW_MESSAGES, owError } from "./envelope.ts";
 /** Activations older than this are forgotten; OpenWhisk deployments keep them about a week by default. */
 export const ACTIVATION_AFFINITY_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 
+/** Old rows are pruned at most this often per isolate, not on every invoke. */
+export const AFFINITY_PRUNE_INTERVAL_MS = 60_000;
+let lastPruneMs = 0;
+
 export function rememberActivation(
   db: D1Database,
   user: string,
@@ -23,16 +27,22 @@ export function rememberActivation(
   backend: string,
   nowMs: number,
 ): D1PreparedStatement[] {
-  return [
+  const writes = [
     db
       .prepare(
         "INSERT INTO ow_activations (user_name, activation_id, backend, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_name, activation_id) DO UPDATE SET backend = excluded.backend",
       )
       .bind(user, activationId, backend, nowMs),
-    db
-      .prepare("DELETE FROM ow_activations WHERE created_at < ?")
-      .bind(nowMs - ACTIVATION_AFFINITY_RETENTION_MS),
   ];
+  if (nowMs - lastPruneMs >= AFFINITY_PRUNE_INTERVAL_MS) {
+    lastPruneMs = nowMs;
+    writes.push(
+      db
+        .prepare("DELETE FROM ow_activations WHERE created_at < ?")
+        .bind(nowMs - ACTIVATION_AFFINITY_RETENTION_MS),
+    );
+  }
+  return writes;
 }
 
 export async function activationBackend(

@@ -1,6 +1,7 @@
-/** The backends one user's call may use, with credentials opened for this request only. */
+/** The backends one user's call may use, in the order the user's policy tries them. */
 import type { RoutingPolicy } from "../../protocol/api.ts";
-import { loadRoutingTable } from "./backend-store.ts";
+import { currentHealth } from "./backend-health.ts";
+import type { BackendRow } from "./backend-store.ts";
 import type { RoutedBackend } from "./call-context.ts";
 import { backendKey, openCredential } from "./credential-cipher.ts";
 import { orderCandidates } from "./routing-policy.ts";
@@ -13,23 +14,20 @@ const roundRobin = new Map<string, number>();
 /** Bounds the counter map; a forgotten user just restarts its rotation. */
 export const MAX_ROUND_ROBIN_USERS = 10_000;
 
-export async function loadBackends(
-  db: D1Database,
-  secret: string,
-  user: string,
-): Promise<{ policy: RoutingPolicy; backends: RoutedBackend[] }> {
-  const { policy, rows } = await loadRoutingTable(db, user);
+/** The user's backends with credentials opened for this request only, and the health routing should use. */
+export async function routedBackends(rows: BackendRow[], secret: string): Promise<RoutedBackend[]> {
+  if (rows.length === 0) return [];
   const key = await backendKey(secret);
-  const backends = await Promise.all(
+  const health = currentHealth(rows);
+  return Promise.all(
     rows.map(async (row) => ({
       name: row.name,
       apihost: row.apihost,
       auth: await openCredential(key, row.auth_sealed, row.name),
-      latencyMs: row.latency_ms,
-      backoffUntil: row.backoff_until,
+      latencyMs: health.get(row.name)?.latencyMs ?? null,
+      backoffUntil: health.get(row.name)?.backoffUntil ?? 0,
     })),
   );
-  return { policy, backends };
 }
 
 export function routingOrder(

@@ -15,8 +15,6 @@ import { isoFromSeconds, nowSeconds } from "../db/time.ts";
 import { sealCredential } from "./credential-cipher.ts";
 
 export const DEFAULT_ROUTING_POLICY: RoutingPolicy = "round-robin";
-/** Weight of the newest sample in the latency moving average. */
-export const LATENCY_EWMA_WEIGHT = 0.3;
 const MAX_APIHOST_CHARS = 2048;
 const MAX_AUTH_CHARS = 1024;
 
@@ -204,33 +202,36 @@ export async function setRoutingPolicy(
   return { user, policy };
 }
 
-/** Everything routing needs for one call, in one round trip: the user's backends (own and shared) and policy. */
-export async function loadRoutingTable(
+export interface WskKeyRow {
+  uuid: string;
+  user_name: string;
+  key_hash: string;
+  created_at: number;
+}
+
+/**
+ * Everything one OpenWhisk call needs from D1, in one round trip: the caller key's row and,
+ * for the user it names, their backends (own and shared) and policy. The rows are used only
+ * after the key's hash has been checked.
+ */
+export async function loadCallerTable(
   db: D1Database,
-  user: string,
-): Promise<{ policy: RoutingPolicy; rows: BackendRow[] }> {
-  const [backends, routing] = await db.batch([
+  uuid: string,
+): Promise<{ key: WskKeyRow | undefined; policy: RoutingPolicy; rows: BackendRow[] }> {
+  const owner = "(SELECT user_name FROM wsk_keys WHERE uuid = ?)";
+  const [key, backends, routing] = await db.batch([
+    db.prepare("SELECT uuid, user_name, key_hash, created_at FROM wsk_keys WHERE uuid = ?").bind(uuid),
     db
-      .prepare(`SELECT ${COLUMNS} FROM ow_backends WHERE user_name = ? OR user_name IS NULL ORDER BY name`)
-      .bind(user),
-    db.prepare("SELECT policy FROM ow_routing WHERE user_name = ?").bind(user),
+      .prepare(
+        `SELECT ${COLUMNS} FROM ow_backends WHERE user_name = ${owner} OR user_name IS NULL ORDER BY name`,
+      )
+      .bind(uuid),
+    db.prepare(`SELECT policy FROM ow_routing WHERE user_name = ${owner}`).bind(uuid),
   ]);
-  const policyRow = (routing?.results[0] ?? undefined) as { policy: RoutingPolicy } | undefined;
+  const policyRow = routing?.results[0] as { policy: RoutingPolicy } | undefined;
   return {
+    key: key?.results[0] as WskKeyRow | undefined,
     policy: policyRow?.policy ?? DEFAULT_ROUTING_POLICY,
     rows: (backends?.results ?? []) as BackendRow[],
   };
-}
-
-/** Folds one measured call time into the backend's moving average and clears any back-off. */
-export function recordLatency(db: D1Database, name: string, latencyMs: number): D1PreparedStatement {
-  return db
-    .prepare(
-      "UPDATE ow_backends SET latency_ms = CASE WHEN latency_ms IS NULL THEN ?2 ELSE latency_ms * (1 - ?3) + ?2 * ?3 END, backoff_until = 0 WHERE name = ?1",
-    )
-    .bind(name, latencyMs, LATENCY_EWMA_WEIGHT);
-}
-
-export function recordBackoff(db: D1Database, name: string, untilMs: number): D1PreparedStatement {
-  return db.prepare("UPDATE ow_backends SET backoff_until = ? WHERE name = ?").bind(untilMs, name);
 }

@@ -2,8 +2,11 @@
  * Basic `uuid:key` from the caller, checked against the worker's own wsk keys. Failures use
  * the controller's two texts and its challenge header (OPENWHISK-API.md §2).
  */
+
+import type { RoutingPolicy } from "../../protocol/api.ts";
+import { type BackendRow, loadCallerTable } from "./backend-store.ts";
 import { AUTH_CHALLENGE, OW_MESSAGES, owError } from "./envelope.ts";
-import { authenticateWskKey } from "./wsk-key-store.ts";
+import { isWskKeyUuid, wskKeyMatches } from "./wsk-key-store.ts";
 
 /** Longer than any `uuid:key` this worker issues; bounds the work done for garbage. */
 export const MAX_BASIC_CREDENTIALS_CHARS = 512;
@@ -23,18 +26,29 @@ export function parseBasic(header: string | undefined): { uuid: string; key: str
   return { uuid: decoded.slice(0, colon), key: decoded.slice(colon + 1) };
 }
 
-/** The user the caller authenticates as, or the 401 to send. */
+export interface Caller {
+  user: string;
+  policy: RoutingPolicy;
+  rows: BackendRow[];
+}
+
+/** The caller's user with their routing table, or the 401 to send. */
 export async function authenticateCaller(
   db: D1Database,
   header: string | undefined,
   requestId: string,
-): Promise<{ user: string } | { response: Response }> {
+): Promise<Caller | { response: Response }> {
   const credentials = parseBasic(header);
   const challenge = { "www-authenticate": AUTH_CHALLENGE };
   if (credentials === "absent")
     return { response: owError(401, OW_MESSAGES.noCredentials, requestId, challenge) };
-  const user =
-    credentials === "invalid" ? undefined : await authenticateWskKey(db, credentials.uuid, credentials.key);
-  if (!user) return { response: owError(401, OW_MESSAGES.badCredentials, requestId, challenge) };
-  return { user };
+  const table =
+    credentials !== "invalid" && isWskKeyUuid(credentials.uuid)
+      ? await loadCallerTable(db, credentials.uuid)
+      : undefined;
+  const key = credentials === "invalid" ? "" : credentials.key;
+  if (!table?.key || !(await wskKeyMatches(table.key, key))) {
+    return { response: owError(401, OW_MESSAGES.badCredentials, requestId, challenge) };
+  }
+  return { user: table.key.user_name, policy: table.policy, rows: table.rows };
 }

@@ -1,13 +1,8 @@
 /**
  * Every proxied answer says which backend answered and how long it took, and every call
- * leaves one JSON log line (never credentials, never bodies). The same attempts feed the
- * latency average and the back-off of failing backends.
+ * leaves one JSON log line (never credentials, never bodies).
  */
-import { recordBackoff, recordLatency } from "./backend-store.ts";
 import type { Attempt, ProxyResult } from "./call-context.ts";
-
-/** A backend that failed (unreachable, timed out, 503) is skipped this long, then probed again. */
-export const BACKEND_BACKOFF_MS = 30_000;
 
 export function withTrace(result: ProxyResult): Response {
   const response = new Response(result.response.body, result.response);
@@ -52,14 +47,4 @@ export function logCall(entry: CallLog): void {
       tried: entry.result.attempts.map(describeAttempt),
     }),
   );
-}
-
-/** 429 is the namespace's quota, not the backend's health: it changes neither average nor back-off. */
-export function healthStatements(db: D1Database, attempts: Attempt[], nowMs: number): D1PreparedStatement[] {
-  return attempts.flatMap((a) => {
-    if (a.outcome !== "answer" || a.status === 503)
-      return [recordBackoff(db, a.backend, nowMs + BACKEND_BACKOFF_MS)];
-    if (a.status === 429) return [];
-    return [recordLatency(db, a.backend, a.ms)];
-  });
 }

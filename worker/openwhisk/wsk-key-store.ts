@@ -8,18 +8,12 @@ import { sha256, timingSafeEqualText, toBase64Url } from "../../protocol/encodin
 import { FlockError } from "../../protocol/errors.ts";
 import { isForeignKeyViolation } from "../db/constraint.ts";
 import { isoFromSeconds, nowSeconds } from "../db/time.ts";
+import type { WskKeyRow } from "./backend-store.ts";
 
 export const WSK_KEY_RANDOM_BYTES = 48;
 /** Compared against when the uuid is unknown, so a miss costs the same as a wrong key. */
 const ABSENT_KEY_HASH = "0".repeat(43);
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-interface WskKeyRow {
-  uuid: string;
-  user_name: string;
-  key_hash: string;
-  created_at: number;
-}
 
 function toInfo(row: WskKeyRow): WskKeyInfo {
   return { uuid: row.uuid, user: row.user_name, createdAt: isoFromSeconds(row.created_at) };
@@ -64,18 +58,12 @@ export async function revokeWskKey(db: D1Database, user: string, uuid: string): 
   return toInfo(row);
 }
 
-/** The user a `uuid:key` pair belongs to, or undefined when it is not a live key. */
-export async function authenticateWskKey(
-  db: D1Database,
-  uuid: string,
-  key: string,
-): Promise<string | undefined> {
-  const row = UUID_PATTERN.test(uuid)
-    ? await db
-        .prepare("SELECT uuid, user_name, key_hash, created_at FROM wsk_keys WHERE uuid = ?")
-        .bind(uuid)
-        .first<WskKeyRow>()
-    : null;
+export function isWskKeyUuid(uuid: string): boolean {
+  return UUID_PATTERN.test(uuid);
+}
+
+/** Whether `key` is the key of this row (absent row: compared anyway, so a miss costs the same as a wrong key). */
+export async function wskKeyMatches(row: WskKeyRow | undefined, key: string): Promise<boolean> {
   const matches = timingSafeEqualText(await keyHash(key), row?.key_hash ?? ABSENT_KEY_HASH);
-  return row && matches ? row.user_name : undefined;
+  return row !== undefined && matches;
 }

@@ -7,7 +7,8 @@ import { Hono } from "hono";
 import type { Bindings, Variables } from "../env.ts";
 import { activationBackend, readActivation, rememberActivation } from "../openwhisk/activation-affinity.ts";
 import { parseApiPath } from "../openwhisk/api-path.ts";
-import { loadBackends, routingOrder } from "../openwhisk/backend-pool.ts";
+import { observeAttempts } from "../openwhisk/backend-health.ts";
+import { routedBackends, routingOrder } from "../openwhisk/backend-pool.ts";
 import type { CallContext, ProxyResult } from "../openwhisk/call-context.ts";
 import { authenticateCaller } from "../openwhisk/caller-auth.ts";
 import { CORS_HEADERS, OW_MESSAGES, owError, tooLargeMessage, transactionId } from "../openwhisk/envelope.ts";
@@ -15,7 +16,7 @@ import { fanOut } from "../openwhisk/fan-out.ts";
 import { listActivations, listEntities, listNamespaces, parsePaging } from "../openwhisk/list-merge.ts";
 import { MAX_ENTITY_BODY_BYTES, MAX_INVOKE_BODY_BYTES, readBoundedBody } from "../openwhisk/request-body.ts";
 import { invokeWithFailover, readFirstFound } from "../openwhisk/routed-call.ts";
-import { healthStatements, logCall, withTrace } from "../openwhisk/trace.ts";
+import { logCall, withTrace } from "../openwhisk/trace.ts";
 import {
   BLOCKING_INVOKE_TIMEOUT_MS,
   ENTITY_WRITE_TIMEOUT_MS,
@@ -81,7 +82,7 @@ async function serveNamespaces(c: import("hono").Context<OpenWhiskEnv>): Promise
   const path = url.pathname.slice(url.pathname.indexOf("/namespaces"));
   const auth = await authenticateCaller(c.env.DB, c.req.header("authorization"), requestId);
   if ("response" in auth) return auth.response;
-  const { user } = auth;
+  const { user, policy } = auth;
 
   const target = parseApiPath(path);
   if (target.kind === "unknown") return owError(404, OW_MESSAGES.notFound, requestId);
@@ -100,7 +101,7 @@ async function serveNamespaces(c: import("hono").Context<OpenWhiskEnv>): Promise
     body = read.bytes;
   }
 
-  const { policy, backends } = await loadBackends(c.env.DB, c.env.BACKEND_SECRET_KEY, user);
+  const backends = await routedBackends(auth.rows, c.env.BACKEND_SECRET_KEY);
   if (backends.length === 0) return owError(503, OW_MESSAGES.noBackendRegistered, requestId);
   const ctx: CallContext = {
     user,
@@ -141,7 +142,7 @@ async function serveNamespaces(c: import("hono").Context<OpenWhiskEnv>): Promise
 
   const now = Date.now();
   const writes = [
-    ...healthStatements(c.env.DB, result.attempts, now),
+    ...observeAttempts(c.env.DB, result.attempts, now),
     ...(result.activations ?? []).flatMap((a) => rememberActivation(c.env.DB, user, a.id, a.backend, now)),
   ];
   if (writes.length > 0) runAfterResponse(c, c.env.DB.batch(writes));
