@@ -116,12 +116,14 @@ export async function listRelays(db: D1Database, query: PageQuery, now: number):
 }
 
 /** Relays that reported within RELAY_LIVE_SECONDS, by name. */
-export async function listLiveRelays(db: D1Database, now: number): Promise<RelayRow[]> {
-  const { results } = await db
+export function selectLiveRelays(db: D1Database, now: number): D1PreparedStatement {
+  return db
     .prepare(`SELECT ${COLUMNS} FROM relays WHERE last_report_at > ? ORDER BY name`)
-    .bind(now - RELAY_LIVE_SECONDS)
-    .all<RelayRow>();
-  return results;
+    .bind(now - RELAY_LIVE_SECONDS);
+}
+
+export async function listLiveRelays(db: D1Database, now: number): Promise<RelayRow[]> {
+  return (await selectLiveRelays(db, now).all<RelayRow>()).results;
 }
 
 export async function recordRelayReport(

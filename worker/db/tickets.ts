@@ -34,11 +34,18 @@ function toTicketRecord(row: TicketRow): TicketRecord {
   };
 }
 
-export async function insertTicket(db: D1Database, ticket: TicketRecord): Promise<void> {
-  await db
+/**
+ * Records a ticket on the relay its pair is assigned to, read inside the same statement, so
+ * it can share the assignment's batch and name whichever relay won a race.
+ */
+export function insertTicketForAssignedRelay(
+  db: D1Database,
+  ticket: Omit<TicketRecord, "relay">,
+): D1PreparedStatement {
+  return db
     .prepare(
       `INSERT INTO tickets (jti, user_name, party, dest, pair, relay, issued_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+       SELECT ?, ?, ?, ?, ?, relay, ?, ? FROM pair_assignments WHERE pair = ?`,
     )
     .bind(
       ticket.jti,
@@ -46,11 +53,10 @@ export async function insertTicket(db: D1Database, ticket: TicketRecord): Promis
       ticket.party,
       ticket.dest,
       ticket.pair,
-      ticket.relay,
       ticket.issuedAt,
       ticket.expiresAt,
-    )
-    .run();
+      ticket.pair,
+    );
 }
 
 export async function findTicket(db: D1Database, jti: string): Promise<TicketRecord | undefined> {

@@ -12,11 +12,11 @@ import {
   TICKET_TYPE,
   type TicketClaims,
 } from "../../protocol/ticket.ts";
-import { findParty, type PartyRow } from "../db/parties.ts";
+import { type PartyRow, selectParty } from "../db/parties.ts";
 import { toRelayEndpoint } from "../db/relays.ts";
-import { insertTicket } from "../db/tickets.ts";
+import { insertTicketForAssignedRelay } from "../db/tickets.ts";
 import { isoFromSeconds } from "../db/time.ts";
-import { chooseRelay } from "./choose-relay.ts";
+import { chooseRelay, relayCandidateReads, toRelayCandidates } from "./choose-relay.ts";
 import type { TicketKeys } from "./ticket-keys.ts";
 
 /** Validates the body a party signed into its ticket request. */
@@ -49,13 +49,30 @@ export async function issueTicket(
 ): Promise<TicketResponse> {
   const user = caller.user_name;
   if (request.dest === caller.name) throw new FlockError("SAME_PARTY");
-  const dest = await findParty(db, user, request.dest);
+  const channel = request.channel ?? DEFAULT_CHANNEL;
+  const pair = await pairId(user, caller.name, request.dest, channel);
+
+  // One round trip for every read, one for the assignment and the audit row.
+  const [destResult, liveResult, assignedResult] = await db.batch([
+    selectParty(db, user, request.dest),
+    ...relayCandidateReads(db, pair, now),
+  ]);
+  const dest = destResult?.results[0] as PartyRow | undefined;
   if (!dest) throw new FlockError("UNKNOWN_DEST");
   if (dest.status === "revoked") throw new FlockError("DEST_REVOKED");
 
-  const channel = request.channel ?? DEFAULT_CHANNEL;
-  const pair = await pairId(user, caller.name, dest.name, channel);
-  const relay = await chooseRelay(db, pair, now);
+  const jti = crypto.randomUUID();
+  const exp = now + TICKET_TTL_SECONDS;
+  const record = insertTicketForAssignedRelay(db, {
+    jti,
+    user,
+    party: caller.name,
+    dest: dest.name,
+    pair,
+    issuedAt: now,
+    expiresAt: exp,
+  });
+  const relay = await chooseRelay(db, pair, toRelayCandidates(liveResult, assignedResult), now, [record]);
   const claims: TicketClaims = {
     iss: TICKET_ISSUER,
     aud: relay.name,
@@ -66,23 +83,13 @@ export async function issueTicket(
     role: roleFor(caller.name, dest.name),
     iat: now,
     nbf: now,
-    exp: now + TICKET_TTL_SECONDS,
-    jti: crypto.randomUUID(),
+    exp,
+    jti,
     cnf: { "x5t#S256": caller.fingerprint },
   };
   const ticket = await new SignJWT({ ...claims })
     .setProtectedHeader({ alg: TICKET_ALG, typ: TICKET_TYPE, kid: keys.signing.kid })
     .sign(keys.signing.key);
-  await insertTicket(db, {
-    jti: claims.jti,
-    user,
-    party: caller.name,
-    dest: dest.name,
-    pair,
-    relay: relay.name,
-    issuedAt: now,
-    expiresAt: claims.exp,
-  });
   return {
     ticket,
     expiresAt: isoFromSeconds(claims.exp),

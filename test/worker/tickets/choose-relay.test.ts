@@ -6,6 +6,7 @@ import { insertRelay, type RelayRow, recordRelayReport } from "../../../worker/d
 import {
   chooseRelay,
   highestRandomWeight,
+  loadRelayCandidates,
   PAIR_ASSIGNMENT_SECONDS,
 } from "../../../worker/tickets/choose-relay.ts";
 
@@ -24,6 +25,10 @@ function row(name: string): RelayRow {
     last_report_at: T0,
     load: null,
   };
+}
+
+async function choose(pair: string, now: number): Promise<RelayRow> {
+  return chooseRelay(env.DB, pair, await loadRelayCandidates(env.DB, pair, now), now);
 }
 
 async function report(name: string, at: number): Promise<void> {
@@ -79,7 +84,7 @@ describe("chooseRelay", () => {
 
   it("refuses with NO_RELAY_AVAILABLE when none reported within RELAY_LIVE_SECONDS", async () => {
     await report("r1", T0);
-    await expect(chooseRelay(env.DB, "p0", T0 + RELAY_LIVE_SECONDS)).rejects.toMatchObject({
+    await expect(choose("p0", T0 + RELAY_LIVE_SECONDS)).rejects.toMatchObject({
       code: "NO_RELAY_AVAILABLE",
     });
   });
@@ -88,7 +93,7 @@ describe("chooseRelay", () => {
     const now = T0 + 100;
     await report("r1", now);
     await report("r2", now);
-    const first = await chooseRelay(env.DB, "p1", now);
+    const first = await choose("p1", now);
     expect(await findPairAssignment(env.DB, "p1", now)).toEqual({
       relay: first.name,
       expiresAt: now + PAIR_ASSIGNMENT_SECONDS,
@@ -97,7 +102,7 @@ describe("chooseRelay", () => {
     await env.DB.prepare("UPDATE pair_assignments SET relay = ? WHERE pair = 'p1'")
       .bind(first.name === "r1" ? "r2" : "r1")
       .run();
-    const second = await chooseRelay(env.DB, "p1", now + 1);
+    const second = await choose("p1", now + 1);
     expect(second.name).not.toBe(first.name);
   });
 
@@ -109,7 +114,7 @@ describe("chooseRelay", () => {
       .bind(now + 300)
       .run();
     await report("r2", now + RELAY_LIVE_SECONDS);
-    const chosen = await chooseRelay(env.DB, "p2", now + RELAY_LIVE_SECONDS);
+    const chosen = await choose("p2", now + RELAY_LIVE_SECONDS);
     expect(chosen.name).toBe("r2");
     expect((await findPairAssignment(env.DB, "p2", now + RELAY_LIVE_SECONDS))?.relay).toBe("r2");
   });
@@ -148,7 +153,7 @@ describe("chooseRelay and load", () => {
       now,
     );
     for (let i = 0; i < 10; i++) {
-      expect((await chooseRelay(env.DB, `load-${i}`, now)).name).toBe("roomy");
+      expect((await choose(`load-${i}`, now)).name).toBe("roomy");
     }
   });
 
@@ -160,7 +165,7 @@ describe("chooseRelay and load", () => {
       { activePairs: 10, waitingSides: 0, bytesPerSecond: 0, capacity: 10 },
       now,
     );
-    expect((await chooseRelay(env.DB, "all-full", now)).name).toBe("full");
+    expect((await choose("all-full", now)).name).toBe("full");
   });
 
   it("keeps a pair on its full relay (its first side waits there) but moves it off a draining one", async () => {
@@ -182,7 +187,7 @@ describe("chooseRelay and load", () => {
     )
       .bind(now + 300)
       .run();
-    expect((await chooseRelay(env.DB, "on-full", now)).name).toBe("full");
+    expect((await choose("on-full", now)).name).toBe("full");
 
     await recordRelayReport(
       env.DB,
@@ -195,6 +200,6 @@ describe("chooseRelay and load", () => {
     )
       .bind(now + 300)
       .run();
-    expect((await chooseRelay(env.DB, "on-drain", now)).name).toBe("roomy");
+    expect((await choose("on-drain", now)).name).toBe("roomy");
   });
 });
