@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { access, mkdir, mkdtemp, readdir, readFile, rename, rm } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -14,6 +14,8 @@ const BUNDLE_CACHE_DIR = join(REPO_ROOT, ".wrangler", "flock-bundle");
 const BUNDLE_INPUTS = ["worker", "protocol", "wrangler.toml", "package-lock.json"];
 /** wrangler's bundling takes about 2 s here; this bounds a hung build. */
 export const BUNDLE_BUILD_TIMEOUT_MS = 120_000;
+/** Older bundles are kept this long after their last build, for processes still starting from them. */
+export const BUNDLE_PRUNE_AGE_MS = 60 * 60_000;
 
 /** Keeps wrangler (and miniflare) off the network: no telemetry, no cf.json fetch, no update check. */
 export const OFFLINE_ENV = {
@@ -33,10 +35,14 @@ export interface WranglerSettings {
 /** The few wrangler.toml settings the local runner needs; read with patterns to avoid a TOML dependency. */
 export async function readWranglerSettings(path = WRANGLER_CONFIG_PATH): Promise<WranglerSettings> {
   const toml = await readFile(path, "utf8");
-  const string = (key: string) => new RegExp(`^\\s*${key}\\s*=\\s*"([^"]*)"`, "m").exec(toml)?.[1];
-  const flags = /^\s*compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(toml)?.[1] ?? "";
-  const compatibilityDate = string("compatibility_date");
-  const d1DatabaseId = string("preview_database_id") ?? string("database_id");
+  // Top-level keys come before the first [table]; the D1 keys live in the [[d1_databases]] table.
+  const topLevel = toml.split(/^\s*\[/m)[0] ?? "";
+  const d1Table = /^\s*\[\[d1_databases\]\]\s*$([\s\S]*?)(?=^\s*\[|(?![\s\S]))/m.exec(toml)?.[1] ?? "";
+  const string = (text: string, key: string) =>
+    new RegExp(`^\\s*${key}\\s*=\\s*"([^"]*)"`, "m").exec(text)?.[1];
+  const flags = /^\s*compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(topLevel)?.[1] ?? "";
+  const compatibilityDate = string(topLevel, "compatibility_date");
+  const d1DatabaseId = string(d1Table, "preview_database_id") ?? string(d1Table, "database_id");
   if (!compatibilityDate || !d1DatabaseId) {
     throw new Error(`${path} lacks compatibility_date or a [[d1_databases]] database_id`);
   }
@@ -44,7 +50,7 @@ export async function readWranglerSettings(path = WRANGLER_CONFIG_PATH): Promise
     compatibilityDate,
     compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1] as string),
     d1DatabaseId,
-    d1Binding: string("binding") ?? "DB",
+    d1Binding: string(d1Table, "binding") ?? "DB",
   };
 }
 
@@ -122,16 +128,24 @@ export async function ensureWorkerBundle(onBuild?: () => void): Promise<string> 
     if (await exists(scriptPath)) return scriptPath;
     throw error;
   }
-  await pruneOldBundles(digest);
+  await pruneBundles(BUNDLE_CACHE_DIR, digest);
   return scriptPath;
 }
 
-async function pruneOldBundles(keep: string): Promise<void> {
-  for (const entry of await readdir(BUNDLE_CACHE_DIR)) {
-    if (entry !== keep && !entry.startsWith("build-")) {
-      await rm(join(BUNDLE_CACHE_DIR, entry), { recursive: true, force: true });
-    }
+/**
+ * Removes bundles (and abandoned build directories) untouched for BUNDLE_PRUNE_AGE_MS. Not
+ * sooner: another process may be starting workerd from an older bundle right now.
+ */
+export async function pruneBundles(cacheDir: string, keep: string, nowMs = Date.now()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const entry of await readdir(cacheDir)) {
+    if (entry === keep) continue;
+    const path = join(cacheDir, entry);
+    if (nowMs - (await stat(path)).mtimeMs < BUNDLE_PRUNE_AGE_MS) continue;
+    await rm(path, { recursive: true, force: true });
+    removed.push(entry);
   }
+  return removed;
 }
 
 async function exists(path: string): Promise<boolean> {
