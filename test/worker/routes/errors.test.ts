@@ -42,17 +42,17 @@ describe("request limits and errors", () => {
     expect(res.status).toBe(201);
   });
 
-  it.each(["/v1/tickets", "/v1/relays/report"])(
-    "refuses a signed request over MAX_SIGNED_REQUEST_BYTES at %s: 413 BODY_TOO_LARGE",
-    async (path) => {
-      const res = await SELF.fetch(`${BASE}${path}`, {
-        method: "POST",
-        headers: { "content-type": "application/jose" },
-        body: "a".repeat(MAX_SIGNED_REQUEST_BYTES + 1),
-      });
-      await expectError(res, 413, "BODY_TOO_LARGE");
-    },
-  );
+  it.each([
+    "/v1/tickets",
+    "/v1/relays/report",
+  ])("refuses a signed request over MAX_SIGNED_REQUEST_BYTES at %s: 413 BODY_TOO_LARGE", async (path) => {
+    const res = await SELF.fetch(`${BASE}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/jose" },
+      body: "a".repeat(MAX_SIGNED_REQUEST_BYTES + 1),
+    });
+    await expectError(res, 413, "BODY_TOO_LARGE");
+  });
 
   it("answers unknown paths with 404 NOT_FOUND as JSON", async () => {
     await expectError(await SELF.fetch(`${BASE}/v1/nothing-here`), 404, "NOT_FOUND");

@@ -167,6 +167,12 @@ describe("GET /v1/relays and POST /v1/relays/report", () => {
     await expectError(await postSigned(REPORT, jws), 401, "BAD_SIGNATURE");
   });
 
+  it("refuses a report signed with an expired relay certificate: 401 CERT_INVALID", async () => {
+    const old = await createRelay("expired-relay");
+    await env.DB.prepare("UPDATE relays SET not_after = 1 WHERE name = 'expired-relay'").run();
+    await expectError(await reportLoad(old), 401, "CERT_INVALID");
+  });
+
   it("refuses an unsigned report: 401 BAD_SIGNATURE", async () => {
     await expectError(await postSigned(REPORT, JSON.stringify(IDLE_LOAD)), 401, "BAD_SIGNATURE");
   });
@@ -195,6 +201,7 @@ describe("GET /v1/relays and POST /v1/relays/report", () => {
     expect(seen).toEqual([
       ["dup-relay", false],
       ["edge-1", false],
+      ["expired-relay", false],
       ["reporter", true],
       ["silent", false],
     ]);

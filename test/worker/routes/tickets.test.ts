@@ -165,6 +165,20 @@ describe("POST /v1/tickets", () => {
     expect(["r1", "r2"]).toContain(other.relay.name);
   });
 
+  it("puts both sides on one relay when they ask at the same moment with several relays live", async () => {
+    const spare = await createRelay("r-spare");
+    await reportLoad(spare);
+    for (let i = 0; i < 8; i++) {
+      const [fromA, fromB] = await Promise.all([
+        requestTicket(a, "b", `race-${i}`),
+        requestTicket(b, "a", `race-${i}`),
+      ]);
+      const [ta, tb] = [await ticketOf(fromA), await ticketOf(fromB)];
+      expect(tb.relay.name).toBe(ta.relay.name);
+      expect((await verifyWithJwks(tb.ticket, ta.relay.name)).aud).toBe(ta.relay.name);
+    }
+  });
+
   it("moves a pair off a relay that stopped reporting", async () => {
     const first = await ticketOf(await requestTicket(a, "b", "moving"));
     expect(first.relay.name).toBe("r1");
@@ -284,12 +298,14 @@ describe("POST /v1/tickets", () => {
       await expectError(await requestTicket(a, "a"), 400, "SAME_PARTY");
     });
 
-    it.each(["b'; DROP TABLE parties; --", "alice/b", "", "b\u0000"])(
-      "an invalid destination name %j: 400 INVALID_NAME",
-      async (dest) => {
-        await expectError(await requestTicket(a, dest), 400, "INVALID_NAME");
-      },
-    );
+    it.each([
+      "b'; DROP TABLE parties; --",
+      "alice/b",
+      "",
+      "b\u0000",
+    ])("an invalid destination name %j: 400 INVALID_NAME", async (dest) => {
+      await expectError(await requestTicket(a, dest), 400, "INVALID_NAME");
+    });
 
     it("an invalid channel: 400 BAD_REQUEST", async () => {
       await expectError(await requestTicket(a, "b", "a b"), 400, "BAD_REQUEST");
