@@ -175,6 +175,8 @@ export class WorkerStandIn {
   /** Load reports received, after their signature verified against the relay certificate. */
   readonly reports: unknown[] = [];
   jwksFetches = 0;
+  /** What the answer to a load report asks for; the data plane adopts it. */
+  reportIntervalSeconds = 10;
   /** When true every request is cut off, as if the worker were unreachable. */
   unreachable = false;
   readonly #server: Server;
@@ -220,7 +222,7 @@ export class WorkerStandIn {
       const answer: RelayReportResponse = {
         revokedFingerprints: this.revokedFingerprints,
         ticketKids: this.keys.map((k) => k.kid),
-        reportIntervalSeconds: 10,
+        reportIntervalSeconds: this.reportIntervalSeconds,
       };
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(answer));
