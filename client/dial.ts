@@ -41,15 +41,16 @@ export async function dialRelay(
   address: RelayAddress,
   transport: Transport,
   credentials: RelayCredentials,
+  timeoutMs: number = DIAL_TIMEOUT_MS,
 ): Promise<Duplex> {
   switch (transport) {
     case "tcp":
-      return dialTcp(address);
+      return dialTcp(address, timeoutMs);
     case "tls":
-      return dialTls(address, credentials);
+      return dialTls(address, credentials, timeoutMs);
     case "ws":
     case "wss":
-      return dialWebSocket(address, transport, credentials);
+      return dialWebSocket(address, transport, credentials, timeoutMs);
   }
 }
 
@@ -90,6 +91,7 @@ function whenReady(
   ready: string,
   address: RelayAddress,
   transport: Transport,
+  timeoutMs: number,
 ): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const fail = (cause: unknown) => {
@@ -99,7 +101,7 @@ function whenReady(
     };
     const onError = (error: Error) => fail(error);
     const onClose = () => fail(new Error("connection closed"));
-    const onTimeout = () => fail(new Error(`no answer within ${DIAL_TIMEOUT_MS} ms`));
+    const onTimeout = () => fail(new Error(`no answer within ${timeoutMs} ms`));
     const onReady = () => {
       cleanup();
       socket.setTimeout(0);
@@ -108,21 +110,21 @@ function whenReady(
     const cleanup = () => {
       socket.off("error", onError).off("close", onClose).off("timeout", onTimeout).off(ready, onReady);
     };
-    socket.setTimeout(DIAL_TIMEOUT_MS);
+    socket.setTimeout(timeoutMs);
     socket.once("error", onError).once("close", onClose).once("timeout", onTimeout).once(ready, onReady);
   });
 }
 
-function dialTcp(address: RelayAddress): Promise<Duplex> {
+function dialTcp(address: RelayAddress, timeoutMs: number): Promise<Duplex> {
   const socket = net.connect({ host: address.host, port: address.port });
   socket.setNoDelay(true);
-  return whenReady(socket, "connect", address, "tcp");
+  return whenReady(socket, "connect", address, "tcp", timeoutMs);
 }
 
-function dialTls(address: RelayAddress, credentials: RelayCredentials): Promise<Duplex> {
+function dialTls(address: RelayAddress, credentials: RelayCredentials, timeoutMs: number): Promise<Duplex> {
   const socket = tls.connect({ host: address.host, port: address.port, ...tlsOptions(address, credentials) });
   socket.setNoDelay(true);
-  return whenReady(socket, "secureConnect", address, "tls");
+  return whenReady(socket, "secureConnect", address, "tls", timeoutMs);
 }
 
 function webSocketUrl(address: RelayAddress, transport: "ws" | "wss"): string {
@@ -134,10 +136,11 @@ function dialWebSocket(
   address: RelayAddress,
   transport: "ws" | "wss",
   credentials: RelayCredentials,
+  timeoutMs: number,
 ): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(webSocketUrl(address, transport), WS_SUBPROTOCOL, {
-      handshakeTimeout: DIAL_TIMEOUT_MS,
+      handshakeTimeout: timeoutMs,
       perMessageDeflate: false,
       ...(transport === "wss" ? tlsOptions(address, credentials) : {}),
     });

@@ -5,6 +5,7 @@
  * here, relay certificates from the worker, party certificates from a user CA that is
  * never uploaded). The PKI helpers at the top need no worker, for unit tests.
  */
+import "reflect-metadata";
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { createPrivateKey, X509Certificate } from "node:crypto";
@@ -13,8 +14,10 @@ import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as x509 from "@peculiar/x509";
 import pino from "pino";
 import { ApiClient } from "../../cli/api-client.ts";
+import { hostNames } from "../../cli/certs/csr.ts";
 import type { KeyMaterial } from "../../cli/certs/keys.ts";
 import { generateKey } from "../../cli/certs/keys.ts";
 import { relayPaths } from "../../cli/certs/layout.ts";
@@ -29,6 +32,7 @@ import type { DataPlaneLimits } from "../../dataplane/config.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
 import type { RelayLoad } from "../../protocol/api.ts";
 import { certificateThumbprint } from "../../protocol/encoding.ts";
+import { relayUri } from "../../protocol/names.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../../protocol/signed-request.ts";
 
 export interface TestCa {
@@ -52,6 +56,37 @@ export async function issuePartyCertificate(
 ): Promise<{ cert: string; key: string }> {
   const key = await generateKey(keyType);
   return { cert: await signPartyCertificate(ca.pem, ca.key, key, user, party), key: key.privateKeyPem };
+}
+
+/** A data plane server certificate (SAN `urn:flock:relay:<name>` + hosts) signed by `ca`, for fake relays. */
+export async function issueRelayCertificate(
+  ca: TestCa,
+  relay: string,
+  hosts: string[],
+): Promise<{ cert: string; key: string }> {
+  const key = await generateKey("ec");
+  const issuer = new x509.X509Certificate(ca.pem);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: "01",
+    subject: `CN=${relay}, OU=flock-relay`,
+    issuer: issuer.subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+    publicKey: key.keys.publicKey,
+    signingKey: ca.key.keys.privateKey,
+    signingAlgorithm: ca.key.signingAlgorithm,
+    extensions: [
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.clientAuth,
+      ]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: "url", value: relayUri(relay) },
+        ...hostNames(hosts),
+      ]),
+    ],
+  });
+  return { cert: cert.toString("pem"), key: key.privateKeyPem };
 }
 
 /** An identity with no worker behind it: for identity parsing and handshake tests. */

@@ -1,0 +1,110 @@
+import { createServer } from "node:http";
+import type { AddressInfo, Server } from "node:net";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { PartyIdentity } from "../../client/identity.ts";
+import { createIdentity } from "../../client/identity.ts";
+import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, backoffMs, isRetryable } from "../../client/retry.ts";
+import { fetchTicket } from "../../client/ticket-client.ts";
+import { makeCa, offlineIdentity } from "../helpers/system.ts";
+
+describe("retry policy", () => {
+  it("doubles from BACKOFF_INITIAL_MS and never exceeds BACKOFF_MAX_MS, with half of it random", () => {
+    expect(backoffMs(0, () => 0)).toBe(BACKOFF_INITIAL_MS / 2);
+    expect(backoffMs(0, () => 1)).toBe(BACKOFF_INITIAL_MS);
+    expect(backoffMs(3, () => 1)).toBe(BACKOFF_INITIAL_MS * 8);
+    expect(backoffMs(30, () => 1)).toBe(BACKOFF_MAX_MS);
+    expect(backoffMs(30, () => 0)).toBe(BACKOFF_MAX_MS / 2);
+  });
+
+  it.each([
+    "DIAL_FAILED",
+    "PEER_TIMEOUT",
+    "TICKET_EXPIRED",
+    "NO_RELAY_AVAILABLE",
+    "DRAINING",
+    "OVER_CAPACITY",
+  ] as const)("retries %s", (code) => expect(isRetryable(code)).toBe(true));
+
+  it.each([
+    "UNKNOWN_DEST",
+    "PARTY_REVOKED",
+    "CONFIG_INVALID",
+    "PEER_IDENTITY_MISMATCH",
+    "CROSS_USER",
+    "REPLACED",
+    "CONNECT_TIMEOUT",
+  ] as const)("never retries %s", (code) => expect(isRetryable(code)).toBe(false));
+});
+
+describe("ticket requests", () => {
+  let identity: PartyIdentity;
+  let server: Server;
+  let answer: (body: string, contentType: string | undefined) => [number, string];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on("end", () => {
+        const [status, text] = answer(body, req.headers["content-type"]);
+        res.writeHead(status, { "content-type": "application/json" }).end(text);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    identity = createIdentity(
+      await offlineIdentity(
+        "acme",
+        "alice",
+        { relayCa: await makeCa("r"), userCa: await makeCa("u") },
+        { url },
+      ),
+    );
+    return () => new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  afterEach(() => {
+    answer = () => [500, ""];
+  });
+
+  it("sends a signed request and returns the ticket", async () => {
+    const ticket = {
+      ticket: "t",
+      expiresAt: "2030-01-01T00:00:00Z",
+      pair: "p",
+      role: "client",
+      peer: "acme/bob",
+      relay: { name: "r1", hosts: ["127.0.0.1"], port: 6000 },
+    };
+    let seen: { body: string; type: string | undefined } | undefined;
+    answer = (body, type) => {
+      seen = { body, type };
+      return [200, JSON.stringify(ticket)];
+    };
+    expect(await fetchTicket(identity, { dest: "bob" })).toEqual(ticket);
+    expect(seen?.type).toBe("application/jose");
+    expect(seen?.body.split(".")).toHaveLength(3);
+  });
+
+  it("raises the worker's error code and sentence", async () => {
+    answer = () => [404, JSON.stringify({ error: "No party bob for acme.", code: "UNKNOWN_DEST" })];
+    await expect(fetchTicket(identity, { dest: "bob" })).rejects.toMatchObject({
+      code: "UNKNOWN_DEST",
+      message: "No party bob for acme.",
+    });
+  });
+
+  it("raises INTERNAL with the status for an answer that is not a Flock error", async () => {
+    answer = () => [502, "<html>bad gateway</html>"];
+    await expect(fetchTicket(identity, { dest: "bob" })).rejects.toMatchObject({
+      code: "INTERNAL",
+      message: expect.stringContaining("HTTP 502"),
+    });
+  });
+
+  it("raises DIAL_FAILED when the worker cannot be reached", async () => {
+    const gone = createIdentity({ ...identity, url: "http://127.0.0.1:1" });
+    await expect(fetchTicket(gone, { dest: "bob" })).rejects.toMatchObject({ code: "DIAL_FAILED" });
+  });
+});
