@@ -70,14 +70,15 @@ describe("random weighted by inverse latency", () => {
 });
 
 describe("back-off", () => {
-  it.each(["round-robin", "least-latency", "random"] as const)(
-    "%s puts resting backends last, soonest back first",
-    (policy) => {
-      const list = [candidate("a", 1, NOW + 5000), candidate("b", 50), candidate("c", 1, NOW + 1000)];
-      const order = orderCandidates(policy, list, { nowMs: NOW, counter: 0, random: seeded(1) });
-      expect(names(order)).toEqual(["b", "c", "a"]);
-    },
-  );
+  it.each([
+    "round-robin",
+    "least-latency",
+    "random",
+  ] as const)("%s puts resting backends last, soonest back first", (policy) => {
+    const list = [candidate("a", 1, NOW + 5000), candidate("b", 50), candidate("c", 1, NOW + 1000)];
+    const order = orderCandidates(policy, list, { nowMs: NOW, counter: 0, random: seeded(1) });
+    expect(names(order)).toEqual(["b", "c", "a"]);
+  });
 
   it("probes a backend again once its back-off has passed", () => {
     const list = [candidate("a", 1, NOW - 1), candidate("b", 50)];

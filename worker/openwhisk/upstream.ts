@@ -13,6 +13,16 @@ export const UPSTREAM_TIMEOUT_MS = 15_000;
 /** PUT/DELETE of entities: action code may be tens of megabytes. */
 export const ENTITY_WRITE_TIMEOUT_MS = 30_000;
 
+/** Blocking invokes wait for the action; everything else is answered by the controller alone. */
+export function upstreamTimeoutMs(method: string, search: string): number {
+  if (method === "POST") {
+    return new URLSearchParams(search).get("blocking") === "true"
+      ? BLOCKING_INVOKE_TIMEOUT_MS
+      : UPSTREAM_TIMEOUT_MS;
+  }
+  return method === "GET" ? UPSTREAM_TIMEOUT_MS : ENTITY_WRITE_TIMEOUT_MS;
+}
+
 /** Request headers OpenWhisk reads; everything else (cookies, the caller's credentials, hop-by-hop) stays here. */
 const FORWARDED_REQUEST_HEADERS = ["accept", "content-type", "user-agent", "x-ow-extra-logging"];
 

@@ -17,11 +17,7 @@ import { listActivations, listEntities, listNamespaces, parsePaging } from "../o
 import { MAX_ENTITY_BODY_BYTES, MAX_INVOKE_BODY_BYTES, readBoundedBody } from "../openwhisk/request-body.ts";
 import { invokeWithFailover, readFirstFound } from "../openwhisk/routed-call.ts";
 import { logCall, withTrace } from "../openwhisk/trace.ts";
-import {
-  BLOCKING_INVOKE_TIMEOUT_MS,
-  ENTITY_WRITE_TIMEOUT_MS,
-  UPSTREAM_TIMEOUT_MS,
-} from "../openwhisk/upstream.ts";
+import { upstreamTimeoutMs } from "../openwhisk/upstream.ts";
 
 type OpenWhiskEnv = { Bindings: Bindings; Variables: Variables & { owRequestId: string } };
 
@@ -60,15 +56,6 @@ openwhisk.onError((error, c) => {
 openwhisk.options("*", (c) => c.body(null, 200));
 
 openwhisk.get("/", (c) => c.json(API_INFO));
-
-function timeoutFor(method: string, search: string): number {
-  if (method === "POST") {
-    return new URLSearchParams(search).get("blocking") === "true"
-      ? BLOCKING_INVOKE_TIMEOUT_MS
-      : UPSTREAM_TIMEOUT_MS;
-  }
-  return method === "GET" ? UPSTREAM_TIMEOUT_MS : ENTITY_WRITE_TIMEOUT_MS;
-}
 
 openwhisk.all("/namespaces/*", serveNamespaces);
 openwhisk.all("/namespaces", serveNamespaces);
@@ -114,7 +101,7 @@ async function serveNamespaces(c: import("hono").Context<OpenWhiskEnv>): Promise
       headers: c.req.raw.headers,
       requestId,
       body,
-      timeoutMs: timeoutFor(method, url.search),
+      timeoutMs: upstreamTimeoutMs(method, url.search),
     },
   };
 
