@@ -4,7 +4,7 @@ import type { DataPlane } from "../../dataplane/server.ts";
 import { ApiClient } from "../api-client.ts";
 import { certsRoot } from "../certs/layout.ts";
 import { integerIn } from "../command-group.ts";
-import { STATE_DIR_NAME, writeConfig } from "../config.ts";
+import { readConfigFile, STATE_DIR_NAME, writeConfig } from "../config.ts";
 import { DEFAULT_LOCAL_RELAY_PORT, ensureLocalRelay } from "../local/local-relay.ts";
 import type { LocalWorker } from "../local/local-worker.ts";
 import { assertPortFree } from "../local/port.ts";
@@ -31,8 +31,12 @@ export interface DevEnvironment {
   /** Absent with `relay: false`. */
   relay?: DataPlane;
   configPath: string;
+  /** A non-local worker URL that .flock/config.json held before (from `flock login`), now replaced. */
+  replacedUrl?: string;
   stop(): Promise<void>;
 }
+
+const isLoopbackUrl = (url: string) => ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
 
 /**
  * The whole local setup: the worker in workerd with persisted state, a config the other
@@ -57,10 +61,13 @@ export async function startDev(options: DevOptions = {}): Promise<DevEnvironment
     await worker.stop();
   };
   try {
+    const previousUrl = (await readConfigFile(cwd))?.url;
+    const replacedUrl = previousUrl && !isLoopbackUrl(previousUrl) ? previousUrl : undefined;
     const path = await writeConfig({ url: worker.url, token: worker.adminToken }, cwd);
-    if (options.relay !== false)
+    if (options.relay !== false) {
       relay = await startLocalRelay(worker, cwd, relayPort, Boolean(options.quiet));
-    return { worker, relay, configPath: path, stop };
+    }
+    return { worker, relay, configPath: path, replacedUrl, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -164,6 +171,11 @@ export function registerDevCommand(program: Command): void {
       const env = await withOwnSignals(() =>
         startDev({ port: flags.port, stateDir: flags.state, relay: flags.relay, relayPort: flags.relayPort }),
       );
+      if (env.replacedUrl) {
+        process.stderr.write(
+          `note: .flock/config.json pointed at ${env.replacedUrl}; it now points at the local worker (\`flock login\` switches back).\n`,
+        );
+      }
       process.stdout.write(nextSteps(env));
       const signal = await untilSignal();
       process.stderr.write(`${signal}: stopping…\n`);

@@ -10,7 +10,7 @@ import { createUserCa } from "../../cli/certs/user-ca.ts";
 import { createParty, createUser } from "../../cli/commands/create.ts";
 import { type DevEnvironment, startDev } from "../../cli/commands/dev.ts";
 import { fetchTicket } from "../../cli/commands/ticket.ts";
-import { readConfigFile } from "../../cli/config.ts";
+import { readConfigFile, writeConfig } from "../../cli/config.ts";
 import { UserError } from "../../cli/output.ts";
 
 /** A port that was free a moment ago: the relay must be registered with its real port, so 0 will not do. */
@@ -57,6 +57,7 @@ describe("startDev", () => {
     const env = await dev(cwd, { relayPort });
     expect(env.relay?.port).toBe(relayPort);
     expect(await readConfigFile(cwd)).toEqual({ url: env.worker.url, token: env.worker.adminToken });
+    expect(env.replacedUrl).toBeUndefined();
 
     const client = new ApiClient({ url: env.worker.url, token: env.worker.adminToken });
     const relays = await client.listRelays();
@@ -114,9 +115,12 @@ describe("startDev", () => {
     );
   });
 
-  it("runs no data plane with relay: false", async () => {
+  it("runs no data plane with relay: false, and reports a replaced remote config", async () => {
     const cwd = await tempDir();
+    await writeConfig({ url: "https://flock.example.workers.dev", token: "remote" }, cwd);
     const env = await dev(cwd, { relay: false });
+    expect(env.replacedUrl).toBe("https://flock.example.workers.dev");
+    expect(await readConfigFile(cwd)).toEqual({ url: env.worker.url, token: env.worker.adminToken });
     expect(env.relay).toBeUndefined();
     expect(await new ApiClient({ url: env.worker.url, token: env.worker.adminToken }).listRelays()).toEqual(
       [],
