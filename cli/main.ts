@@ -8,6 +8,7 @@ import { registerEnvCommand } from "./commands/env.ts";
 import { registerListCommands } from "./commands/list.ts";
 import { registerLoginCommand } from "./commands/login.ts";
 import { registerPingCommand } from "./commands/ping.ts";
+import { registerRelayCommands } from "./commands/relay.ts";
 import { registerRevokeCommands } from "./commands/revoke.ts";
 import { registerTicketCommand } from "./commands/ticket.ts";
 import { registerWskKeyCommands } from "./commands/wsk-key.ts";
@@ -33,6 +34,7 @@ const registrars: Array<(program: Command) => void> = [
   registerBackendCommands,
   registerWskKeyCommands,
   registerPingCommand,
+  registerRelayCommands,
 ];
 for (const register of registrars) register(program);
 

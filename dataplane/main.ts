@@ -1,0 +1,161 @@
+/**
+ * The data plane's entry: the only place that reads flags, environment and files. It
+ * builds a validated DataPlaneConfig and starts the library, which never reads
+ * process.env. Used by `flock relay start` and runnable on its own in a container:
+ *   node --import tsx dataplane/main.ts --name r1 --port 6000
+ */
+import { resolve } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import pino from "pino";
+import { readPemFile, relayCaPath, relayPaths } from "../cli/certs/layout.ts";
+import { resolveWorkerUrl } from "../cli/config.ts";
+import { assertName } from "../protocol/names.ts";
+import type { DataPlaneConfigInput, DataPlaneLimits } from "./config.ts";
+import { DEFAULT_LIMITS, DRAIN_DEADLINE_MS } from "./config.ts";
+import type { DataPlane } from "./server.ts";
+import { startDataPlane } from "./server.ts";
+
+export const DEFAULT_RELAY_PORT = 6000;
+export const DEFAULT_METRICS_PORT = 9464;
+
+export interface RelayStartOptions {
+  name: string;
+  port: number;
+  host: string;
+  /** false turns the metrics endpoint off. */
+  metrics: boolean;
+  metricsPort: number;
+  pairingTimeoutMs: number;
+  idleTimeoutMs: number;
+  helloDeadlineMs: number;
+  maxPairs: number;
+  drainDeadlineMs: number;
+  certs: string;
+  url?: string;
+  logLevel: string;
+}
+
+function wholeNumber(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
+    }
+    return n;
+  };
+}
+
+const port = wholeNumber(0, 65535);
+const positiveMs = wholeNumber(1, 24 * 3600 * 1000);
+
+/** The flags of `flock relay start`, declared once for the CLI and the standalone entry. */
+export function addRelayStartOptions(command: Command): Command {
+  return command
+    .requiredOption("--name <name>", "relay name (its certificate is certs/_relays/<name>/)")
+    .option(
+      "--port <port>",
+      "port for every transport (tcp, tls, ws, wss); 0 picks one",
+      port,
+      DEFAULT_RELAY_PORT,
+    )
+    .option("--host <host>", "address to listen on", "0.0.0.0")
+    .option("--metrics-port <port>", "Prometheus /metrics port; 0 picks one", port, DEFAULT_METRICS_PORT)
+    .option("--no-metrics", "serve no metrics endpoint")
+    .option(
+      "--pairing-timeout-ms <ms>",
+      "how long a side waits for its peer",
+      positiveMs,
+      DEFAULT_LIMITS.pairingTimeoutMs,
+    )
+    .option("--idle-timeout-ms <ms>", "close a pair idle this long", positiveMs, DEFAULT_LIMITS.idleTimeoutMs)
+    .option(
+      "--hello-deadline-ms <ms>",
+      "accept to verified hello",
+      positiveMs,
+      DEFAULT_LIMITS.helloDeadlineMs,
+    )
+    .option(
+      "--max-pairs <n>",
+      "pairs held at once (capacity)",
+      wholeNumber(1, 10_000_000),
+      DEFAULT_LIMITS.maxPairs,
+    )
+    .option(
+      "--drain-deadline-ms <ms>",
+      "on SIGTERM, how long pairs may finish",
+      positiveMs,
+      DRAIN_DEADLINE_MS,
+    )
+    .option("--certs <dir>", "certificate directory", "certs")
+    .option("--url <url>", "worker URL (default: $FLOCK_URL or .flock/config.json)")
+    .addOption(
+      new Option("--log-level <level>", "log level")
+        .choices(["debug", "info", "warn", "error"])
+        .default("info"),
+    );
+}
+
+/** Reads the relay's certificate, key and the relay CA, and finds the worker URL. */
+export async function relayConfig(
+  options: RelayStartOptions,
+  env: NodeJS.ProcessEnv,
+  cwd: string = process.cwd(),
+): Promise<DataPlaneConfigInput> {
+  const name = assertName(options.name, "relay");
+  const certsDir = resolve(cwd, options.certs);
+  const paths = relayPaths(certsDir, name);
+  const howToCreate = `register the relay first: flock create relay --name ${name} --host <host>`;
+  const limits: Partial<DataPlaneLimits> = {
+    pairingTimeoutMs: options.pairingTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs,
+    helloDeadlineMs: options.helloDeadlineMs,
+    maxPairs: options.maxPairs,
+  };
+  return {
+    name,
+    host: options.host,
+    port: options.port,
+    workerUrl: await resolveWorkerUrl({ url: options.url, env, cwd }),
+    certPem: await readPemFile(paths.cert, howToCreate),
+    keyPem: await readPemFile(paths.key, howToCreate),
+    relayCaPem: await readPemFile(relayCaPath(certsDir), howToCreate),
+    metricsPort: options.metrics ? options.metricsPort : null,
+    logger: pino({ level: options.logLevel }),
+    limits,
+  };
+}
+
+/**
+ * Starts the data plane and runs it until SIGTERM or SIGINT: then it drains (no new
+ * pairs, existing ones get up to the drain deadline) and stops. A second signal stops at once.
+ */
+export async function runRelay(options: RelayStartOptions, env: NodeJS.ProcessEnv): Promise<void> {
+  const dataPlane: DataPlane = await startDataPlane(await relayConfig(options, env));
+  await new Promise<void>((done) => {
+    let signalled = false;
+    const onSignal = () => {
+      if (signalled) {
+        void dataPlane.stop().then(done);
+        return;
+      }
+      signalled = true;
+      void dataPlane
+        .drain(options.drainDeadlineMs)
+        .then(() => dataPlane.stop())
+        .then(done);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}
+
+const isEntry =
+  process.argv[1] !== undefined && resolve(process.argv[1]) === new URL(import.meta.url).pathname;
+if (isEntry) {
+  const program = addRelayStartOptions(new Command("flock-dataplane").description("Run a Flock data plane"));
+  program.parse(process.argv);
+  runRelay(program.opts<RelayStartOptions>(), process.env).catch((error: unknown) => {
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  });
+}
