@@ -1,6 +1,6 @@
 /** The admin API for backends, routing policy and wsk keys, and the proxy's own refusals, inside workerd. */
 import { env, SELF } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { backendKey, openCredential } from "../../worker/openwhisk/credential-cipher.ts";
 import { admin, adminPost, BASE } from "./support/fixtures.ts";
 
@@ -239,5 +239,42 @@ describe("OpenWhisk API refusals", () => {
     const list = await SELF.fetch(`${BASE}/api/v1/namespaces/_/actions`, { headers });
     expect(list.status).toBe(503);
     expect(list.headers.get("x-flock-backends")).toContain("dead=unreachable");
+  });
+});
+
+describe("call log", () => {
+  it("logs one JSON line per call with user, action, backend, status and attempts, and no secrets", async () => {
+    const issued = (await (await adminPost("/v1/users/other/wsk-keys", {})).json()) as {
+      uuid: string;
+      key: string;
+    };
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, "log").mockImplementation((line: unknown) => {
+      lines.push(String(line));
+    });
+    try {
+      const res = await SELF.fetch(`${BASE}/api/v1/namespaces/_/actions/pkg/hello%20you?blocking=true`, {
+        method: "POST",
+        headers: { authorization: basic(`${issued.uuid}:${issued.key}`), "x-request-id": "rid-log" },
+      });
+      expect(res.status).toBe(503);
+    } finally {
+      spy.mockRestore();
+    }
+    const calls = lines.filter((l) => l.includes('"openwhisk.call"'));
+    expect(calls).toHaveLength(1);
+    const entry = JSON.parse(calls[0] ?? "{}") as Record<string, unknown>;
+    expect(entry).toMatchObject({
+      requestId: "rid-log",
+      user: "other",
+      method: "POST",
+      action: "pkg/hello you",
+      backend: null,
+      status: 503,
+      attempts: expect.any(Number),
+    });
+    expect(entry.tried).toEqual(expect.arrayContaining(["dead=unreachable"]));
+    expect(calls[0]).not.toContain(issued.key);
+    expect(calls[0]).not.toContain("backend-secret-value");
   });
 });

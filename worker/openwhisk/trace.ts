@@ -27,6 +27,8 @@ export interface CallLog {
   user: string;
   method: string;
   path: string;
+  /** The action (or other entity) the call is about, e.g. `pkg/hello`; absent for lists. */
+  action?: string;
   status: number;
   result: ProxyResult;
   totalMs: number;
@@ -40,6 +42,7 @@ export function logCall(entry: CallLog): void {
       user: entry.user,
       method: entry.method,
       path: entry.path,
+      action: entry.action ?? null,
       backend: entry.result.backends.join(",") || null,
       status: entry.status,
       latencyMs: entry.totalMs,

@@ -134,8 +134,18 @@ async function serveNamespaces(c: import("hono").Context<OpenWhiskEnv>): Promise
   ];
   if (writes.length > 0) runAfterResponse(c, c.env.DB.batch(writes));
   const response = withTrace(result);
-  logCall({ requestId, user, method, path, status: response.status, result, totalMs: now - started });
+  const action = target.kind === "entity" ? readableName(target.name) : undefined;
+  logCall({ requestId, user, method, path, action, status: response.status, result, totalMs: now - started });
   return response;
+}
+
+/** For the log line only: a malformed escape is logged as sent rather than failing the call. */
+function readableName(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }
 
 /** D1 bookkeeping must not delay the answer; outside a request context (tests) it just runs. */
