@@ -84,6 +84,7 @@ export class ApiClient {
   /** Follows `nextCursor` until the last page or until `limit` items are in hand. */
   async listAll<T>(path: string, options: ListOptions = {}): Promise<T[]> {
     const items: T[] = [];
+    const seen = new Set<string>();
     let cursor: string | undefined;
     do {
       const want =
@@ -92,7 +93,12 @@ export class ApiClient {
       if (cursor) query.set("cursor", cursor);
       const page = await this.request<Page<T>>("GET", `${path}?${query}`);
       items.push(...page.items);
+      // A cursor seen before would loop forever; a well-behaved worker never sends one.
+      if (page.nextCursor !== undefined && seen.has(page.nextCursor)) {
+        throw new UserError(`The worker at ${this.url} sent the same ${path} cursor twice; stopping.`);
+      }
       cursor = page.nextCursor;
+      if (cursor !== undefined) seen.add(cursor);
     } while (cursor && (options.limit === undefined || items.length < options.limit));
     return options.limit === undefined ? items : items.slice(0, options.limit);
   }

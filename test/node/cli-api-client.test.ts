@@ -115,4 +115,13 @@ describe("ApiClient", () => {
     await new ApiClient({ url, token: "t" }).listUsers();
     expect(asked).toEqual([`limit=${LIST_PAGE_LIMIT}`]);
   });
+
+  it("stops with a clear error when the worker repeats a cursor", async () => {
+    const url = await serve((_req, res) =>
+      json(res, 200, { items: [{ name: "u", createdAt: "x" }], nextCursor: "same" }),
+    );
+    await expect(new ApiClient({ url, token: "t" }).listUsers()).rejects.toThrow(
+      `The worker at ${url} sent the same /v1/users cursor twice; stopping.`,
+    );
+  });
 });
