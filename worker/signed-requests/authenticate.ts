@@ -33,29 +33,11 @@ export async function authenticateSignedRequest<T>(
   const signer = await findSigner(kid);
   if (!signer) throw new FlockError("BAD_SIGNATURE", "No registered certificate has this key id.");
   if (signer.notAfter <= now) throw new FlockError("CERT_INVALID", "The signing certificate has expired.");
-  const key = await cachedPublicKey(kid, signer.pem);
+  const key = await publicKeyOf(signer.pem);
   const payload = await verifySignedRequest(jws, key, method, path, now);
   const fresh = await claimRequestNonce(db, kid, payload.jti, payload.iat + REQUEST_MAX_SKEW_SECONDS, now);
   if (!fresh) throw new FlockError("REQUEST_REPLAYED");
   return { signer: signer.record, payload };
-}
-
-/** Parsed verification keys by certificate fingerprint; a certificate never changes, so neither does its key. */
-const verifyKeys = new Map<string, Promise<CryptoKey>>();
-export const MAX_CACHED_VERIFY_KEYS = 1024;
-
-function cachedPublicKey(fingerprint: string, pem: string): Promise<CryptoKey> {
-  let key = verifyKeys.get(fingerprint);
-  if (!key) {
-    if (verifyKeys.size >= MAX_CACHED_VERIFY_KEYS) {
-      const oldest = verifyKeys.keys().next().value;
-      if (oldest !== undefined) verifyKeys.delete(oldest);
-    }
-    key = publicKeyOf(pem);
-    key.catch(() => verifyKeys.delete(fingerprint));
-    verifyKeys.set(fingerprint, key);
-  }
-  return key;
 }
 
 async function publicKeyOf(pem: string): Promise<CryptoKey> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertCsrNames, MAX_CSR_PEM_CHARS, parseCsr } from "../../../worker/pki/csr.ts";
+import { assertCsrNames, MAX_CSR_PEM_CHARS, MIN_RSA_MODULUS_BITS, parseCsr } from "../../../worker/pki/csr.ts";
 import { makeCsr } from "../support/fixtures.ts";
 
 const ALLOWED = {
@@ -19,6 +19,21 @@ describe("parseCsr", () => {
     const { pem } = await makeCsr();
     const padded = pem + " ".repeat(MAX_CSR_PEM_CHARS);
     await expect(parseCsr(padded)).rejects.toMatchObject({ code: "BAD_CSR" });
+  });
+
+  it("refuses an RSA key shorter than MIN_RSA_MODULUS_BITS", async () => {
+    const keys = (await crypto.subtle.generateKey(
+      {
+        name: "RSASSA-PKCS1-v1_5",
+        modulusLength: MIN_RSA_MODULUS_BITS - 1024,
+        publicExponent: new Uint8Array([1, 0, 1]),
+        hash: "SHA-256",
+      },
+      true,
+      ["sign", "verify"],
+    )) as CryptoKeyPair;
+    const { pem } = await makeCsr({ kind: "rsa", keys });
+    await expect(parseCsr(pem)).rejects.toMatchObject({ code: "BAD_CSR" });
   });
 
   it("refuses a certificate where a CSR belongs", async () => {
