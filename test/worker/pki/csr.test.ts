@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { assertCsrNames, MAX_CSR_PEM_CHARS, MIN_RSA_MODULUS_BITS, parseCsr } from "../../../worker/pki/csr.ts";
+import {
+  assertCsrNames,
+  MAX_CSR_PEM_CHARS,
+  MIN_RSA_MODULUS_BITS,
+  parseCsr,
+} from "../../../worker/pki/csr.ts";
 import { makeCsr } from "../support/fixtures.ts";
 
 const ALLOWED = {
