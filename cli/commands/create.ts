@@ -43,11 +43,12 @@ export interface Created<T> {
 export async function createUser(ctx: CreateContext, name: string): Promise<Created<UserInfo>> {
   const paths = userPaths(ctx.certsDir ?? certsRoot(), assertName(name, "user"));
   await assertNoOverwrite([paths.caKey, paths.caCert], Boolean(ctx.force));
-  const item = await ctx.client.createUser(name);
   const caKey = await generateKey("ec");
+  const caCert = await createUserCa(caKey, name);
+  const item = await ctx.client.createUser(name);
   const files: PemFile[] = [
     { path: paths.caKey, pem: caKey.privateKeyPem, secret: true },
-    { path: paths.caCert, pem: await createUserCa(caKey, name), secret: false },
+    { path: paths.caCert, pem: caCert, secret: false },
   ];
   await writePemFiles(files);
   return { item, files: files.map((f) => f.path) };
