@@ -97,6 +97,20 @@ describe("invoke failover", () => {
     expect(calls.map((c) => c.backend)).toEqual(["a", "b"]);
   });
 
+  it("moves on when a backend refuses its stored credentials, and never shows that 401", async () => {
+    const { fetcher } = scripted({
+      a: { status: 401, body: { error: "The supplied authentication is invalid", code: "x" } },
+      b: { status: 200, body: { ok: 1 } },
+    });
+    const ctx = context(["a", "b"], fetcher);
+    const result = await invokeWithFailover(ctx, ctx.backends);
+    expect(result.response.status).toBe(200);
+    expect(result.attempts.map((a) => a.outcome)).toEqual(["credentials-refused", "answer"]);
+    const alone = scripted({ a: { status: 401, body: {} } });
+    const only = context(["a"], alone.fetcher);
+    expect((await invokeWithFailover(only, only.backends)).response.status).toBe(503);
+  });
+
   it.each([429, 503])("moves on after %i", async (status) => {
     const { fetcher } = scripted({
       a: { status, body: { error: "busy" } },

@@ -22,7 +22,8 @@ export interface CallContext {
 
 export interface Attempt {
   backend: string;
-  outcome: UpstreamOutcome["kind"];
+  /** `credentials-refused`: the backend answered 401 to the credentials stored for it. */
+  outcome: UpstreamOutcome["kind"] | "credentials-refused";
   status?: number;
   ms: number;
 }
@@ -36,6 +37,11 @@ export interface ProxyResult {
   activations?: Array<{ id: string; backend: string }>;
 }
 
+/**
+ * One call to one backend. A 401 from a backend means its stored credentials are wrong: the
+ * caller's own key was already accepted, so passing that 401 on would tell wsk the wrong
+ * thing. It counts as an unreachable backend instead (tried next, backed off, never shown).
+ */
 export async function attempt(
   ctx: CallContext,
   backend: RoutedBackend,
@@ -43,7 +49,16 @@ export async function attempt(
 ): Promise<{ outcome: UpstreamOutcome; attempt: Attempt }> {
   const outcome = await callBackend(backend, { ...ctx.request, ...overrides }, ctx.fetcher);
   const record: Attempt = { backend: backend.name, outcome: outcome.kind, ms: outcome.ms };
-  if (outcome.kind === "answer") record.status = outcome.response.status;
+  if (outcome.kind !== "answer") return { outcome, attempt: record };
+  if (outcome.response.status === 401) {
+    discard(outcome.response);
+    record.outcome = "credentials-refused";
+    return {
+      outcome: { kind: "unreachable", ms: outcome.ms, reason: "credentials refused" },
+      attempt: record,
+    };
+  }
+  record.status = outcome.response.status;
   return { outcome, attempt: record };
 }
 
