@@ -18,12 +18,13 @@ export async function fetchTicket(
   identity: PartyIdentity,
   request: TicketRequestBody,
   signal?: AbortSignal,
+  timeoutMs: number = TICKET_REQUEST_TIMEOUT_MS,
 ): Promise<TicketResponse> {
   const key = createPrivateKey(identity.relayKey);
   const kid = await certificateThumbprint(new Uint8Array(new X509Certificate(identity.relayCert).raw));
   const body = await signRequest(key, signingAlg(key.asymmetricKeyType), kid, "POST", TICKETS_PATH, request);
   const url = new URL(TICKETS_PATH, identity.url);
-  const timeout = AbortSignal.timeout(TICKET_REQUEST_TIMEOUT_MS);
+  const timeout = AbortSignal.timeout(timeoutMs);
   let response: Response;
   try {
     response = await fetch(url, {
@@ -33,7 +34,8 @@ export async function fetchTicket(
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
   } catch (error) {
-    throw new FlockError("DIAL_FAILED", `Could not reach the Flock control plane at ${url.origin}.`, {
+    const why = timeout.aborted ? `: no answer within ${timeoutMs} ms` : "";
+    throw new FlockError("DIAL_FAILED", `Could not reach the Flock control plane at ${url.origin}${why}.`, {
       cause: error,
     });
   }

@@ -103,6 +103,22 @@ describe("ticket requests", () => {
     });
   });
 
+  it("gives up on a worker that does not answer within the request timeout", async () => {
+    answer = () => [200, ""];
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      await expect(fetchTicket({ ...identity, url }, { dest: "bob" }, undefined, 200)).rejects.toMatchObject({
+        code: "DIAL_FAILED",
+        message: expect.stringContaining("no answer within 200 ms"),
+      });
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it("raises DIAL_FAILED when the worker cannot be reached", async () => {
     const gone = createIdentity({ ...identity, url: "http://127.0.0.1:1" });
     await expect(fetchTicket(gone, { dest: "bob" })).rejects.toMatchObject({ code: "DIAL_FAILED" });
