@@ -70,7 +70,7 @@ export const run: Bench = async () => {
         variant,
         metric: "per_second",
         value: rate,
-        unit: `req/s at ${concurrency} in flight`,
+        unit: "req/s",
       });
     }
     return rows;

@@ -33,23 +33,30 @@ describe("loadIdentity", () => {
     expect(loadIdentity({ FLOCK_PARTY: bundle, DEST: "carol" }).dest).toBe("carol");
   });
 
-  it.each(["FLOCK_URL", "RELAY_CA", "RELAY_CERT", "RELAY_KEY", "USER_CA", "PARTY_CERT", "PARTY_KEY"])(
-    "names %s when it is missing",
-    (variable) => {
-      const env = identityEnv(alice);
-      delete env[variable];
-      expect(() => loadIdentity(env)).toThrowError(configInvalid(variable));
-    },
-  );
+  it.each([
+    "FLOCK_URL",
+    "RELAY_CA",
+    "RELAY_CERT",
+    "RELAY_KEY",
+    "USER_CA",
+    "PARTY_CERT",
+    "PARTY_KEY",
+  ])("names %s when it is missing", (variable) => {
+    const env = identityEnv(alice);
+    delete env[variable];
+    expect(() => loadIdentity(env)).toThrowError(configInvalid(variable));
+  });
 
-  it.each(["RELAY_CA", "RELAY_CERT", "USER_CA", "PARTY_CERT"])(
-    "names %s when it is not a certificate",
-    (variable) => {
-      expect(() =>
-        loadIdentity({ ...identityEnv(alice), [variable]: "-----BEGIN CERTIFICATE-----\nxx\n" }),
-      ).toThrowError(configInvalid(variable));
-    },
-  );
+  it.each([
+    "RELAY_CA",
+    "RELAY_CERT",
+    "USER_CA",
+    "PARTY_CERT",
+  ])("names %s when it is not a certificate", (variable) => {
+    expect(() =>
+      loadIdentity({ ...identityEnv(alice), [variable]: "-----BEGIN CERTIFICATE-----\nxx\n" }),
+    ).toThrowError(configInvalid(variable));
+  });
 
   it("names FLOCK_URL when it is not an http(s) URL", () => {
     expect(() => loadIdentity({ ...identityEnv(alice), FLOCK_URL: "ftp://x" })).toThrowError(
