@@ -22,12 +22,6 @@ export interface KeyMaterial {
 
 const generate = promisify(generateKeyPair);
 
-export function parseKeyType(value: string | undefined): KeyType {
-  if (value === undefined) return "ec";
-  if ((KEY_TYPES as readonly string[]).includes(value)) return value as KeyType;
-  throw new UserError(`--key-type must be one of ${KEY_TYPES.join(", ")}, not ${value}.`);
-}
-
 function webAlgorithms(type: KeyType) {
   return type === "ec"
     ? { key: { name: "ECDSA", namedCurve: EC_CURVE }, signing: { name: "ECDSA", hash: "SHA-256" } }

@@ -1,10 +1,10 @@
 import { relative } from "node:path";
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import type { PartyInfo, RelayInfo, UserInfo } from "../../protocol/api.ts";
 import { assertName } from "../../protocol/names.ts";
 import { type ApiClient, adminClient } from "../api-client.ts";
 import { partyCsr, relayCsr } from "../certs/csr.ts";
-import { generateKey, type KeyType, loadKey, parseKeyType } from "../certs/keys.ts";
+import { generateKey, KEY_TYPES, type KeyType, loadKey } from "../certs/keys.ts";
 import {
   assertNoOverwrite,
   certsRoot,
@@ -120,7 +120,13 @@ export async function createRelay(ctx: CreateContext, spec: RelaySpec): Promise<
 interface CreateFlags extends AdminOptions {
   force?: boolean;
   json?: boolean;
-  keyType?: string;
+  keyType: KeyType;
+}
+
+/** A bad --key-type is a usage error (exit 2), like any other malformed option. */
+function keyTypeOption(value: string): KeyType {
+  if ((KEY_TYPES as readonly string[]).includes(value)) return value as KeyType;
+  throw new InvalidArgumentError(`expected one of ${KEY_TYPES.join(", ")}.`);
 }
 
 async function contextFrom(flags: CreateFlags): Promise<CreateContext> {
@@ -159,13 +165,12 @@ export function registerCreateCommands(program: Command): void {
       )
       .requiredOption("--name <party>", "party name")
       .requiredOption("--user <user>", "the user it belongs to")
-      .option("--key-type <type>", "ec (P-256) or rsa (2048 bits)", "ec")
+      .option("--key-type <type>", "ec (P-256) or rsa (2048 bits)", keyTypeOption, "ec" as KeyType)
       .option("--force", "replace existing local keys")
       .option("--json", "print the result as JSON"),
   ).action(async (flags: CreateFlags & { name: string; user: string }) => {
-    const keyType = parseKeyType(flags.keyType);
-    if (keyType === "rsa") progress("generating RSA keys");
-    const created = await createParty(await contextFrom(flags), flags.user, flags.name, keyType);
+    if (flags.keyType === "rsa") progress("generating RSA keys");
+    const created = await createParty(await contextFrom(flags), flags.user, flags.name, flags.keyType);
     printCreated(`party ${flags.user}/${flags.name}`, created, flags.json);
   });
 
@@ -176,7 +181,7 @@ export function registerCreateCommands(program: Command): void {
       .requiredOption("--name <relay>", "relay name")
       .requiredOption("--host <host>", "DNS name or IP address parties dial (repeat for several)", collect)
       .option("--port <port>", "port the data plane listens on", integerIn(1, 65535), DEFAULT_RELAY_PORT)
-      .option("--key-type <type>", "ec (P-256) or rsa (2048 bits)", "ec")
+      .option("--key-type <type>", "ec (P-256) or rsa (2048 bits)", keyTypeOption, "ec" as KeyType)
       .option("--force", "replace an existing local key")
       .option("--json", "print the result as JSON"),
   ).action(async (flags: CreateFlags & { name: string; host: string[]; port: number }) => {
@@ -184,7 +189,7 @@ export function registerCreateCommands(program: Command): void {
       name: flags.name,
       hosts: flags.host,
       port: flags.port,
-      keyType: parseKeyType(flags.keyType),
+      keyType: flags.keyType,
     };
     const created = await createRelay(await contextFrom(flags), spec);
     printCreated(`relay ${flags.name} (${flags.host.join(",")}:${flags.port})`, created, flags.json);

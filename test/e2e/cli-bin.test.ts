@@ -37,7 +37,10 @@ function flock(args: string[], cwd: string, env: Record<string, string> = {}): P
   });
 }
 
-describe("flock binary", () => {
+/** Each spawn compiles the CLI with tsx: seconds apiece on a loaded 2-core machine. */
+const SPAWN_TEST_TIMEOUT_MS = 120_000;
+
+describe("flock binary", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
   let worker: TestWorker;
   let cwd: string;
   let otherCwd: string;
@@ -74,6 +77,13 @@ describe("flock binary", () => {
     expect(missing.stderr).toContain("required option '--name <user>' not specified");
     const badPort = await flock(["dev", "--port", "http"], cwd);
     expect(badPort.code).toBe(2);
+    const badKeyType = await flock(
+      ["create", "party", "--user", "a", "--name", "b", "--key-type", "dsa"],
+      cwd,
+      admin,
+    );
+    expect(badKeyType.code).toBe(2);
+    expect(badKeyType.stderr).toContain("argument 'dsa' is invalid. expected one of ec, rsa.");
   });
 
   it("exits 1 with one line telling what to run when nothing is configured", async () => {
@@ -133,7 +143,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe("flock dev", () => {
+describe("flock dev", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
   afterEach(async () => {

@@ -22,7 +22,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe("startDev", () => {
+/** Each test starts workerd (and rebuilds the bundle when worker/ changed): slow on a loaded machine. */
+describe("startDev", { timeout: 120_000 }, () => {
   const running: DevEnvironment[] = [];
   const dirs: string[] = [];
   const servers: Server[] = [];
