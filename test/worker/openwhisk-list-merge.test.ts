@@ -56,6 +56,8 @@ describe("API paths", () => {
     ["/namespaces/_/activations/abc/logs", { kind: "activation", id: "abc", part: "logs" }],
     ["/namespaces/_/activations/abc/other", { kind: "unknown" }],
     ["/namespaces/_/secrets/x", { kind: "unknown" }],
+    ["/namespaces/_/limits", { kind: "limits" }],
+    ["/namespaces/_/limits/x", { kind: "unknown" }],
   ])("%s", (path, target) => {
     expect(parseApiPath(path)).toEqual(target);
   });

@@ -9,6 +9,8 @@ export type ApiTarget =
   | { kind: "list"; collection: string }
   | { kind: "entity"; collection: string; name: string }
   | { kind: "activation"; id: string; part: "record" | "result" | "logs" }
+  /** `…/limits`: one document per namespace, read from the first backend that answers. */
+  | { kind: "limits" }
   | { kind: "unknown" };
 
 export const ENTITY_COLLECTIONS = new Set(["actions", "packages", "triggers", "rules"]);
@@ -20,6 +22,7 @@ export function parseApiPath(rest: string): ApiTarget {
   if (segments.length === 1 || (segments.length === 2 && segments[1] === "")) return { kind: "namespaces" };
   const [, namespace, collection, ...tail] = segments;
   if (!namespace || !collection) return { kind: "unknown" };
+  if (collection === "limits") return tail.length === 0 ? { kind: "limits" } : { kind: "unknown" };
   if (collection === "activations") {
     if (tail.length === 0 || (tail.length === 1 && tail[0] === "")) return { kind: "list", collection };
     const [id, part, extra] = tail;

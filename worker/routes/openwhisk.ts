@@ -115,6 +115,8 @@ async function serveNamespaces(c: import("hono").Context<OpenWhiskEnv>): Promise
       target.collection === "activations"
         ? await listActivations(ctx, paging)
         : await listEntities(ctx, target.collection, paging);
+  } else if (target.kind === "limits") {
+    result = await readFirstFound(ctx, routingOrder(user, policy, backends));
   } else if (target.kind === "activation") {
     result = await readActivation(ctx, await activationBackend(c.env.DB, user, target.id));
   } else if (method === "POST") {
