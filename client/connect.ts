@@ -89,11 +89,9 @@ interface Plan {
 }
 
 function planConnection(options: ConnectOptions): Plan {
-  const identity = !options.identity
-    ? loadIdentity()
-    : "user" in options.identity && "party" in options.identity
-      ? (options.identity as PartyIdentity)
-      : createIdentity(options.identity);
+  // An identity given in code is checked like one from the environment, every time: it is
+  // a few milliseconds, and a key that does not match its certificate fails here, not mid-handshake.
+  const identity = options.identity ? createIdentity(options.identity) : loadIdentity();
   const dest = options.dest ?? identity.dest;
   if (dest === undefined)
     throw new FlockError("CONFIG_INVALID", "No destination party: pass `dest` or set DEST.");
