@@ -13,7 +13,7 @@ export const OW_MESSAGES = {
   noBackend: "No OpenWhisk backend is available to serve this request; try again later.",
   noBackendRegistered: "No OpenWhisk backend is registered for this user.",
   upstreamTimeout: "The OpenWhisk backend did not answer in time.",
-  malformed: "The request content was malformed.",
+  internal: "The server failed; the request id in the logs says where.",
 } as const;
 
 export const CORS_HEADERS: Record<string, string> = {

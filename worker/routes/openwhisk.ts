@@ -3,26 +3,21 @@
  * wsk keys issued by this worker; their calls go to their backends, with the backends' own
  * credentials. Errors use OpenWhisk's `{error, code}` envelope, not Flock's.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Bindings, Variables } from "../env.ts";
-import { activationBackend, readActivation, rememberActivation } from "../openwhisk/activation-affinity.ts";
+import { rememberActivation } from "../openwhisk/activation-affinity.ts";
 import { parseApiPath } from "../openwhisk/api-path.ts";
 import { observeAttempts } from "../openwhisk/backend-health.ts";
-import { routedBackends, routingOrder } from "../openwhisk/backend-pool.ts";
-import type { CallContext, ProxyResult } from "../openwhisk/call-context.ts";
+import { routedBackends } from "../openwhisk/backend-pool.ts";
+import type { CallContext } from "../openwhisk/call-context.ts";
 import { authenticateCaller } from "../openwhisk/caller-auth.ts";
+import { dispatch, refuseEarly } from "../openwhisk/dispatch.ts";
 import { CORS_HEADERS, OW_MESSAGES, owError, tooLargeMessage, transactionId } from "../openwhisk/envelope.ts";
-import { fanOut } from "../openwhisk/fan-out.ts";
-import { listActivations, listEntities, listNamespaces, parsePaging } from "../openwhisk/list-merge.ts";
 import { MAX_ENTITY_BODY_BYTES, MAX_INVOKE_BODY_BYTES, readBoundedBody } from "../openwhisk/request-body.ts";
-import { invokeWithFailover, readFirstFound } from "../openwhisk/routed-call.ts";
 import { logCall, withTrace } from "../openwhisk/trace.ts";
 import { upstreamTimeoutMs } from "../openwhisk/upstream.ts";
 
 type OpenWhiskEnv = { Bindings: Bindings; Variables: Variables & { owRequestId: string } };
-
-/** Collections whose POST starts an activation (action invoke, trigger fire). */
-const ACTIVATING_COLLECTIONS = new Set(["actions", "triggers"]);
 
 export const API_INFO = {
   description: "OpenWhisk API",
@@ -43,14 +38,13 @@ openwhisk.use("*", async function openWhiskEnvelope(c, next) {
   c.header("x-request-id", id);
   await next();
   for (const [name, value] of Object.entries(CORS_HEADERS)) c.res.headers.set(name, value);
-  if (!c.res.headers.has("x-request-id")) c.res.headers.set("x-request-id", c.var.owRequestId);
 });
 
 openwhisk.onError((error, c) => {
   console.error(
     JSON.stringify({ event: "openwhisk.error", requestId: c.var.owRequestId, error: String(error) }),
   );
-  return owError(500, "The server failed; the request id in the logs says where.", c.var.owRequestId);
+  return owError(500, OW_MESSAGES.internal, c.var.owRequestId);
 });
 
 openwhisk.options("*", (c) => c.body(null, 200));
@@ -61,7 +55,7 @@ openwhisk.all("/namespaces/*", serveNamespaces);
 openwhisk.all("/namespaces", serveNamespaces);
 openwhisk.all("*", (c) => owError(404, OW_MESSAGES.notFound, c.var.owRequestId));
 
-async function serveNamespaces(c: import("hono").Context<OpenWhiskEnv>): Promise<Response> {
+async function serveNamespaces(c: Context<OpenWhiskEnv>): Promise<Response> {
   const started = Date.now();
   const requestId = c.var.owRequestId;
   const method = c.req.method;
@@ -72,12 +66,8 @@ async function serveNamespaces(c: import("hono").Context<OpenWhiskEnv>): Promise
   const { user, policy } = auth;
 
   const target = parseApiPath(path);
-  if (target.kind === "unknown") return owError(404, OW_MESSAGES.notFound, requestId);
-  if (target.kind !== "entity" && method !== "GET")
-    return owError(405, OW_MESSAGES.methodNotAllowed, requestId);
-  if (target.kind === "entity" && method === "POST" && !ACTIVATING_COLLECTIONS.has(target.collection)) {
-    return owError(405, OW_MESSAGES.methodNotAllowed, requestId);
-  }
+  const refusal = refuseEarly(target, method, requestId);
+  if (refusal) return refusal;
 
   // Size before lookup, as the controller checks (auth → 413 → 404).
   let body: Uint8Array | undefined;
@@ -105,29 +95,8 @@ async function serveNamespaces(c: import("hono").Context<OpenWhiskEnv>): Promise
     },
   };
 
-  let result: ProxyResult;
-  if (target.kind === "namespaces") {
-    result = await listNamespaces(ctx);
-  } else if (target.kind === "list") {
-    const paging = parsePaging(url.search, target.collection);
-    if ("error" in paging) return owError(400, paging.error, requestId);
-    result =
-      target.collection === "activations"
-        ? await listActivations(ctx, paging)
-        : await listEntities(ctx, target.collection, paging);
-  } else if (target.kind === "limits") {
-    result = await readFirstFound(ctx, routingOrder(user, policy, backends));
-  } else if (target.kind === "activation") {
-    result = await readActivation(ctx, await activationBackend(c.env.DB, user, target.id));
-  } else if (method === "POST") {
-    result = await invokeWithFailover(ctx, routingOrder(user, policy, backends));
-  } else if (method === "GET") {
-    result = await readFirstFound(ctx, routingOrder(user, policy, backends));
-  } else if (method === "PUT" || method === "DELETE") {
-    result = await fanOut(ctx);
-  } else {
-    return owError(405, OW_MESSAGES.methodNotAllowed, requestId);
-  }
+  const result = await dispatch(c.env.DB, target, ctx);
+  if (result instanceof Response) return result;
 
   const now = Date.now();
   const writes = [
@@ -151,7 +120,7 @@ function readableName(raw: string): string {
 }
 
 /** D1 bookkeeping must not delay the answer; outside a request context (tests) it just runs. */
-function runAfterResponse(c: import("hono").Context<OpenWhiskEnv>, work: Promise<unknown>): void {
+function runAfterResponse(c: Context<OpenWhiskEnv>, work: Promise<unknown>): void {
   const logged = work.catch((error: unknown) =>
     console.error(JSON.stringify({ event: "openwhisk.bookkeeping_failed", error: String(error) })),
   );
