@@ -66,7 +66,7 @@ export async function openChannel(options: ConnectOptions = {}): Promise<Channel
   let lastError: FlockError | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await attemptBefore(deadline, (track) => attemptOnce(plan, track), lastError);
+      return await attemptBefore(deadline, plan.deadlineMs, (track) => attemptOnce(plan, track), lastError);
     } catch (error) {
       const flockError = asFlockError(error);
       if (flockError.code === "CONNECT_TIMEOUT" || !isRetryable(flockError.code)) throw flockError;
@@ -125,6 +125,7 @@ interface Track {
  */
 function attemptBefore<T>(
   deadline: number,
+  deadlineMs: number,
   run: (track: Track) => Promise<T>,
   lastError: FlockError | undefined,
 ): Promise<T> {
@@ -136,7 +137,7 @@ function attemptBefore<T>(
       () => {
         abort.abort();
         for (const r of resources) r.destroy();
-        reject(timeoutError(remaining, lastError));
+        reject(timeoutError(deadlineMs, lastError));
       },
       Math.max(0, remaining),
     );

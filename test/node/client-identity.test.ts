@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import { createIdentity, encodeIdentityBundle, loadIdentity } from "../../client/identity.ts";
 import type { TestCa } from "../helpers/system.ts";
@@ -108,5 +109,27 @@ describe("loadIdentity", () => {
   it("accepts an explicit identity object and names its bad field", () => {
     expect(createIdentity(alice)).toMatchObject({ user: "acme", party: "alice" });
     expect(() => createIdentity({ ...alice, partyKey: "" })).toThrowError(configInvalid("identity.partyKey"));
+  });
+});
+
+describe("connect options", () => {
+  let alice: IdentityMaterials;
+  beforeAll(async () => {
+    alice = await offlineIdentity("acme", "alice", {
+      relayCa: await makeCa("r"),
+      userCa: await makeCa("acme"),
+    });
+  });
+
+  it.each([
+    ["no destination", {}],
+    ["a destination that is not a name", { dest: "bob/../carol" }],
+    ["a bad channel", { dest: "bob", channel: "a b" }],
+    ["an unknown transport", { dest: "bob", transport: "udp" }],
+    ["a deadline that is not positive", { dest: "bob", deadlineMs: 0 }],
+  ])("refuses %s with CONFIG_INVALID before any network call", async (_what, options) => {
+    await expect(openChannel({ identity: alice, ...(options as object) })).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+    });
   });
 });
