@@ -120,6 +120,14 @@ describe("actions", () => {
     expect(b.actions.has("made-raw")).toBe(true);
   });
 
+  it("accepts action code larger than the 1 MiB invoke limit on PUT", async () => {
+    const code = `${HELLO_CODE}\n//${"x".repeat(2 * 1024 * 1024)}`;
+    const created = await world.client(aliceKey).actions.create({ name: "big-code", action: code });
+    expect(created).toMatchObject({ name: "big-code" });
+    expect(a.actions.get("big-code")?.exec.code).toBe(code);
+    expect(b.actions.get("big-code")?.exec.code).toBe(code);
+  });
+
   it("keeps 409 on create of an existing action", async () => {
     const err = await world
       .client(aliceKey)
