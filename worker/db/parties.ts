@@ -131,11 +131,16 @@ export async function listAllParties(db: D1Database, query: PageQuery): Promise<
   return toPage(results, query, (row) => [row.user_name, row.name], toPartyInfo);
 }
 
-/** Revoked relay certificates still inside their validity: what data planes must refuse. */
+/**
+ * Relay certificates data planes must refuse while they are still within their validity:
+ * those of revoked parties and those of parties deleted with their user.
+ */
 export async function listRevokedFingerprints(db: D1Database, now: number): Promise<string[]> {
   const { results } = await db
     .prepare(
-      "SELECT fingerprint FROM parties WHERE status = 'revoked' AND not_after > ? ORDER BY fingerprint",
+      `SELECT fingerprint FROM parties WHERE status = 'revoked' AND not_after > ?1
+       UNION SELECT fingerprint FROM retired_certificates WHERE not_after > ?1
+       ORDER BY fingerprint`,
     )
     .bind(now)
     .all<{ fingerprint: string }>();

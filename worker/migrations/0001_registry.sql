@@ -1,5 +1,6 @@
--- The registry: users, their parties (relay certificates), data planes (relays), issued
--- tickets (audit), signed-request nonces (replay refusal) and pair -> relay assignments.
+-- The registry: users, their parties (relay certificates), certificates of deleted parties,
+-- data planes (relays), issued tickets (audit), signed-request nonces (replay refusal) and
+-- pair -> relay assignments.
 -- Times are unix seconds. Later migrations reference users(name) with ON DELETE CASCADE,
 -- so users.name stays the primary key.
 
@@ -22,6 +23,20 @@ CREATE TABLE parties (
 );
 CREATE INDEX parties_by_name ON parties (name, user_name);
 CREATE INDEX parties_revoked ON parties (status, not_after);
+
+-- Relay certificates of parties that left the registry (their user was deleted). They still
+-- chain to the relay CA until they expire, so data planes must keep refusing them, as they
+-- refuse revoked parties; the trigger makes that hold for every way a party row can go.
+CREATE TABLE retired_certificates (
+  fingerprint TEXT PRIMARY KEY NOT NULL,
+  not_after INTEGER NOT NULL
+);
+CREATE INDEX retired_certificates_expiry ON retired_certificates (not_after);
+
+CREATE TRIGGER parties_retire_certificate AFTER DELETE ON parties
+BEGIN
+  INSERT OR IGNORE INTO retired_certificates (fingerprint, not_after) VALUES (old.fingerprint, old.not_after);
+END;
 
 CREATE TABLE relays (
   name TEXT PRIMARY KEY NOT NULL,

@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { FlockError } from "../../../protocol/errors.ts";
 import { parsePageQuery } from "../../../worker/db/pagination.ts";
-import { findParty, insertParty } from "../../../worker/db/parties.ts";
+import { findParty, insertParty, listRevokedFingerprints } from "../../../worker/db/parties.ts";
 import { deleteUser, findUser, getUser, insertUser, listUsers } from "../../../worker/db/users.ts";
 
 const T0 = 1_800_000_000;
@@ -32,6 +32,9 @@ describe("users queries", () => {
     );
     expect(await deleteUser(env.DB, "dave")).toMatchObject({ name: "dave" });
     expect(await findParty(env.DB, "dave", "p")).toBeUndefined();
+    // Its certificate still chains to the relay CA, so data planes keep refusing it until it expires.
+    expect(await listRevokedFingerprints(env.DB, T0)).toEqual(["fp-dave-p"]);
+    expect(await listRevokedFingerprints(env.DB, T0 + 10)).toEqual([]);
   });
 
   it("stores SQL metacharacters verbatim: binds are positional, never spliced", async () => {

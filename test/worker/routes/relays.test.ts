@@ -151,6 +151,15 @@ describe("GET /v1/relays and POST /v1/relays/report", () => {
     });
   });
 
+  it("keeps reporting the certificates of parties deleted with their user", async () => {
+    await createUser("leaving");
+    const gone = await createParty("leaving", "p");
+    expect((await admin("/v1/users/leaving", { method: "DELETE" })).status).toBe(200);
+    const res = await reportLoad(relay);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as RelayReportResponse).revokedFingerprints).toContain(gone.fingerprint);
+  });
+
   it("refuses a replayed report: 401 REQUEST_REPLAYED", async () => {
     const jws = await signAs(relay, REPORT, IDLE_LOAD);
     expect((await postSigned(REPORT, jws)).status).toBe(200);
