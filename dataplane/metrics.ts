@@ -12,7 +12,7 @@ export class DataPlaneMetrics {
   readonly registry = new Registry();
   readonly connections = new Counter({
     name: "flock_dataplane_connections_total",
-    help: "Accepted connections by transport (tcp, tls, ws, wss, or unknown before sniffing finished).",
+    help: "Connections that reached the Flock handshake, by transport (tcp, tls, ws, wss).",
     labelNames: ["transport"],
     registers: [this.registry],
   });

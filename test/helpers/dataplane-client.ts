@@ -46,7 +46,7 @@ export async function openTransport(options: DialOptions): Promise<Dialed> {
     ...(tlsIdentity ? { cert: tlsIdentity.certPem, key: tlsIdentity.keyPem } : {}),
   };
   if (transport === "tcp" || transport === "tls") {
-    const raw = netConnect({ host: "127.0.0.1", port, allowHalfOpen: true });
+    const raw = netConnect({ host: "127.0.0.1", port, allowHalfOpen: true, noDelay: true });
     await new Promise((resolve, reject) => raw.once("connect", resolve).once("error", reject));
     const gone = whenClosed(raw);
     const abort = () => raw.resetAndDestroy();

@@ -5,7 +5,7 @@
  * serves the JWKS and answers load reports. Nothing here is a mock of the data plane.
  */
 import "reflect-metadata";
-import { KeyObject, sign, webcrypto, X509Certificate } from "node:crypto";
+import { createPrivateKey, KeyObject, sign, webcrypto, X509Certificate } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -127,14 +127,27 @@ export function issueRelay(ca: Ca, name: string): Promise<Issued> {
   );
 }
 
-/** hello.cert: base64 DER of a party's relay certificate. */
+const certFields = new Map<string, string>();
+const signingKeys = new Map<string, KeyObject>();
+
+/** hello.cert: base64 DER of a party's relay certificate (memoised: benches dial thousands of times). */
 export function certField(party: Issued): string {
-  return Buffer.from(new X509Certificate(party.certPem).raw).toString("base64");
+  let field = certFields.get(party.certPem);
+  if (field === undefined) {
+    field = Buffer.from(new X509Certificate(party.certPem).raw).toString("base64");
+    certFields.set(party.certPem, field);
+  }
+  return field;
 }
 
 /** hello.sig: what a party signs with its relay key to prove it holds it. */
 export function proofSignature(party: Issued, nonce: string, binding: string): string {
-  return toBase64Url(sign("sha256", helloProofInput(nonce, binding), party.keyPem));
+  let key = signingKeys.get(party.keyPem);
+  if (key === undefined) {
+    key = createPrivateKey(party.keyPem);
+    signingKeys.set(party.keyPem, key);
+  }
+  return toBase64Url(sign("sha256", helloProofInput(nonce, binding), key));
 }
 
 export interface TicketKey {
@@ -332,9 +345,4 @@ export async function makeDataPlaneFixtures(): Promise<DataPlaneFixtures> {
       await Promise.all(started.splice(0).map((d) => d.stop()));
     },
   };
-}
-
-/** Stops every data plane started since the last call (afterEach), leaving CA, keys and worker up. */
-export async function stopAll(fixtures: DataPlaneFixtures): Promise<void> {
-  await fixtures.close();
 }
