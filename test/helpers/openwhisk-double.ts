@@ -84,6 +84,13 @@ export interface OpenWhiskDouble {
   close(): Promise<void>;
 }
 
+/** http/CorsSettings.scala: on every controller answer. */
+const CONTROLLER_CORS_HEADERS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "GET, DELETE, POST, PUT, HEAD",
+  "access-control-allow-headers": "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent",
+};
+
 const ACTIVATION_STATUS = ["success", "application error", "action developer error", "whisk internal error"];
 
 function transactionId(req: IncomingMessage): string {
@@ -102,6 +109,7 @@ function send(
   res.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(text),
+    ...CONTROLLER_CORS_HEADERS,
     ...headers,
   });
   res.end(text);
