@@ -134,9 +134,17 @@ describe("admin commands against a real local worker", () => {
       relayPaths(certsDir, "local").key,
     ];
     const userCaBody = (await readFile(userPaths(certsDir, "alice").caCert, "utf8")).split("\n")[1] as string;
-    const keyBodies = await Promise.all(
-      keyFiles.map(async (f) => (await readFile(f, "utf8")).split("\n").slice(1, -2).join("")),
-    );
+    // The secret part of each key (EC scalar or RSA private exponent) in every encoding it could travel in.
+    const secretForms = (
+      await Promise.all(
+        keyFiles.map(async (f) => {
+          const d = createPrivateKey(await readFile(f, "utf8")).export({ format: "jwk" }).d as string;
+          const bytes = Buffer.from(d, "base64url");
+          return [d, bytes.toString("base64").replace(/=+$/, ""), bytes.toString("hex")];
+        }),
+      )
+    ).flat();
+    expect(secretForms).toHaveLength(keyFiles.length * 3);
     const posts = sent.filter((r) => r.method === "POST");
     expect(posts.map((r) => r.path)).toEqual([
       "/v1/users",
@@ -145,9 +153,10 @@ describe("admin commands against a real local worker", () => {
       "/v1/relays",
     ]);
     for (const request of sent) {
-      expect(request.body).not.toContain("PRIVATE KEY");
-      expect(request.body).not.toContain(userCaBody);
-      for (const key of keyBodies) expect(request.body.replace(/\\n/g, "")).not.toContain(key.slice(0, 40));
+      const flat = request.body.replace(/\\n/g, "");
+      expect(flat).not.toContain("PRIVATE KEY");
+      expect(flat).not.toContain(userCaBody);
+      for (const secret of secretForms) expect(flat).not.toContain(secret.slice(0, 24));
     }
     expect(JSON.parse(posts[0]?.body ?? "")).toEqual({ name: "alice" });
     const partyBody = JSON.parse(posts[1]?.body ?? "");
