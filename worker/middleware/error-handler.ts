@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { RELAY_REPORT_INTERVAL_SECONDS } from "../../protocol/api.ts";
 import { type ErrorCode, FlockError } from "../../protocol/errors.ts";
 import type { AppEnv } from "../env.ts";
 
@@ -11,7 +12,7 @@ import type { AppEnv } from "../env.ts";
  */
 export function handleError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof FlockError) {
-    return c.json(error.toBody(), error.status as ContentfulStatusCode);
+    return c.json(error.toBody(), error.status as ContentfulStatusCode, HINT_HEADERS[error.code]);
   }
   // Hono's own middleware signals client errors this way; give them our shape and code.
   if (error instanceof HTTPException) {
@@ -31,6 +32,12 @@ export function handleError(error: Error, c: Context<AppEnv>): Response {
   );
   return c.json(new FlockError("INTERNAL").toBody(), 500);
 }
+
+/** Standard hints for clients: how to authenticate (RFC 6750 §3), when to retry (RFC 9110 §10.2.3). */
+const HINT_HEADERS: Partial<Record<ErrorCode, Record<string, string>>> = {
+  UNAUTHENTICATED: { "www-authenticate": 'Bearer realm="flock"' },
+  NO_RELAY_AVAILABLE: { "retry-after": String(RELAY_REPORT_INTERVAL_SECONDS) },
+};
 
 const HTTP_EXCEPTION_CODES: Partial<Record<number, ErrorCode>> = {
   400: "BAD_REQUEST",

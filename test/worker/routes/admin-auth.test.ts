@@ -18,8 +18,10 @@ describe("admin bearer token", () => {
   describe.each(ADMIN_ENDPOINTS)("%s %s", (method, path) => {
     const body = method === "POST" ? JSON.stringify({ name: "x" }) : undefined;
 
-    it("refuses a request without Authorization: 401 UNAUTHENTICATED", async () => {
-      await expectError(await SELF.fetch(`${BASE}${path}`, { method, body }), 401, "UNAUTHENTICATED");
+    it("refuses a request without Authorization: 401 UNAUTHENTICATED with a Bearer challenge", async () => {
+      const res = await SELF.fetch(`${BASE}${path}`, { method, body });
+      expect(res.headers.get("www-authenticate")).toBe('Bearer realm="flock"');
+      await expectError(res, 401, "UNAUTHENTICATED");
     });
 
     it("refuses a wrong token: 401 UNAUTHENTICATED", async () => {

@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TicketResponse } from "../../../protocol/api.ts";
-import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
+import { RELAY_LIVE_SECONDS, RELAY_REPORT_INTERVAL_SECONDS } from "../../../protocol/api.ts";
 import { errorMessage } from "../../../protocol/errors.ts";
 import { DEFAULT_CHANNEL } from "../../../protocol/names.ts";
 import {
@@ -193,6 +193,7 @@ describe("POST /v1/tickets", () => {
     await silenceRelays();
     const res = await requestTicket(a, "b");
     expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe(String(RELAY_REPORT_INTERVAL_SECONDS));
     expect(await res.json()).toEqual({
       code: "NO_RELAY_AVAILABLE",
       error: errorMessage("NO_RELAY_AVAILABLE"),
