@@ -23,6 +23,8 @@ export interface DevOptions {
   /** Run one data plane named `local` next to the worker (default true). */
   relay?: boolean;
   relayPort?: number;
+  /** Worker listen address; 0.0.0.0 inside a container so other services reach it. */
+  host?: string;
   quiet?: boolean;
 }
 
@@ -51,7 +53,7 @@ export async function startDev(options: DevOptions = {}): Promise<DevEnvironment
   const worker = await startLocalWorker({
     stateDir: options.stateDir ?? join(cwd, STATE_DIR_NAME),
     port: options.port ?? DEFAULT_DEV_PORT,
-    host: DEV_HOST,
+    host: options.host ?? DEV_HOST,
     quiet: options.quiet,
     onProgress: progress,
   });
@@ -165,21 +167,30 @@ export function registerDevCommand(program: Command): void {
     )
     .option("--port <port>", "worker port (0 picks a free one)", integerIn(0, 65535), DEFAULT_DEV_PORT)
     .option("--state <dir>", "state directory (secrets.json, D1)", STATE_DIR_NAME)
+    .option("--host <address>", "worker listen address (0.0.0.0 in a container)", DEV_HOST)
     .option("--relay-port <port>", "data plane port", integerIn(1, 65535), DEFAULT_LOCAL_RELAY_PORT)
     .option("--no-relay", "run the worker only")
-    .action(async (flags: { port: number; state: string; relay: boolean; relayPort: number }) => {
-      const env = await withOwnSignals(() =>
-        startDev({ port: flags.port, stateDir: flags.state, relay: flags.relay, relayPort: flags.relayPort }),
-      );
-      if (env.replacedUrl) {
-        process.stderr.write(
-          `note: .flock/config.json pointed at ${env.replacedUrl}; it now points at the local worker (\`flock login\` switches back).\n`,
+    .action(
+      async (flags: { port: number; state: string; host: string; relay: boolean; relayPort: number }) => {
+        const env = await withOwnSignals(() =>
+          startDev({
+            port: flags.port,
+            stateDir: flags.state,
+            host: flags.host,
+            relay: flags.relay,
+            relayPort: flags.relayPort,
+          }),
         );
-      }
-      process.stdout.write(nextSteps(env));
-      const signal = await untilSignal();
-      process.stderr.write(`${signal}: stopping…\n`);
-      await env.stop();
-      process.stderr.write("stopped.\n");
-    });
+        if (env.replacedUrl) {
+          process.stderr.write(
+            `note: .flock/config.json pointed at ${env.replacedUrl}; it now points at the local worker (\`flock login\` switches back).\n`,
+          );
+        }
+        process.stdout.write(nextSteps(env));
+        const signal = await untilSignal();
+        process.stderr.write(`${signal}: stopping…\n`);
+        await env.stop();
+        process.stderr.write("stopped.\n");
+      },
+    );
 }
