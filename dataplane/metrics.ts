@@ -45,7 +45,15 @@ export class DataPlaneMetrics {
     registers: [this.registry],
   });
 
-  constructor(state: { activePairs(): number; waitingSides(): number }) {
+  constructor(state: { activePairs(): number; waitingSides(): number; openConnections(): number }) {
+    new Gauge({
+      name: "flock_dataplane_connections_open",
+      help: "Connections held in any state: handshaking, waiting, spliced, or lingering after an ERROR.",
+      registers: [this.registry],
+      collect() {
+        this.set(state.openConnections());
+      },
+    });
     new Gauge({
       name: "flock_dataplane_pairs_active",
       help: "Pairs currently spliced.",

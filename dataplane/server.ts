@@ -32,6 +32,8 @@ export interface DataPlane {
   reportNow(): Promise<void>;
   activePairs(): number;
   waitingSides(): number;
+  /** Connections held, in any state (handshaking, waiting, spliced, lingering after an ERROR). */
+  openConnections(): number;
 }
 
 function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
@@ -83,6 +85,7 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
   const metrics = new DataPlaneMetrics({
     activePairs: () => pairing.active,
     waitingSides: () => pairing.waiting,
+    openConnections: () => connections.size,
   });
 
   const host = {
@@ -206,5 +209,6 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     reportNow: () => reporter.reportNow(),
     activePairs: () => pairing.active,
     waitingSides: () => pairing.waiting,
+    openConnections: () => connections.size,
   };
 }

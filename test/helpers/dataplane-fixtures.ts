@@ -192,6 +192,8 @@ export class WorkerStandIn {
   reportIntervalSeconds = 10;
   /** When true every request is cut off, as if the worker were unreachable. */
   unreachable = false;
+  /** When true requests get no answer at all, as if the worker hung. */
+  hanging = false;
   readonly #server: Server;
   #relayCertPem = "";
 
@@ -215,6 +217,7 @@ export class WorkerStandIn {
       req.socket.destroy();
       return;
     }
+    if (this.hanging) return;
     if (req.method === "GET" && req.url === "/.well-known/jwks.json") {
       this.jwksFetches++;
       res.writeHead(200, { "content-type": "application/json" });

@@ -19,6 +19,7 @@ afterEach(async () => {
   await fx.close();
   fx.worker.revokedFingerprints = [];
   fx.worker.unreachable = false;
+  fx.worker.hanging = false;
   fx.worker.keys.splice(1);
 });
 afterAll(() => fx.worker.stop());
@@ -289,5 +290,29 @@ describe("direct mode (seed-compatible)", () => {
     const dp = await fx.start();
     expect(await (await direct(dp.port, "tcp", fx.a, "b/../x", "t1")).errorCode()).toBe("BAD_FRAME");
     expect(await (await direct(dp.port, "tcp", fx.a, "b", "")).errorCode()).toBe("BAD_FRAME");
+  });
+});
+
+describe("clock tolerance and worker timeouts", () => {
+  it("accepts a ticket expired within TICKET_CLOCK_TOLERANCE_SECONDS and refuses one beyond it", async () => {
+    const dp = await fx.start();
+    const now = Math.floor(Date.now() / 1000);
+    const justExpired = await fx.ticket(fx.a, fx.b, { iat: now - 300, nbf: now - 300, exp: now - 2 });
+    expect(await answerTo(dp.port, justExpired, fx.a)).toBe("waiting");
+    const expired = await fx.ticket(fx.b, fx.a, { iat: now - 300, nbf: now - 300, exp: now - 30 });
+    expect(await answerTo(dp.port, expired, fx.b)).toBe("TICKET_EXPIRED");
+  });
+
+  it("gives up on a worker that does not answer after workerRequestTimeoutMs, keeping what it knew", async () => {
+    const dp = await fx.start({ workerRequestTimeoutMs: 2_000 });
+    fx.worker.revokedFingerprints = [fx.c.thumbprint];
+    await dp.reportNow();
+    expect(await answerTo(dp.port, await fx.ticket(fx.c, fx.c), fx.c)).toBe("PARTY_REVOKED");
+    // Without the timeout this report would never finish.
+    fx.worker.hanging = true;
+    fx.worker.revokedFingerprints = [];
+    await dp.reportNow();
+    fx.worker.hanging = false;
+    expect(await answerTo(dp.port, await fx.ticket(fx.c, fx.c), fx.c)).toBe("PARTY_REVOKED");
   });
 });

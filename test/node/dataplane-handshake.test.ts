@@ -223,3 +223,14 @@ describe("data plane handshake refusals", () => {
     ).rejects.toBeInstanceOf(ConnectionGone);
   });
 });
+
+describe("after an ERROR frame", () => {
+  it("closes a connection whose client never closes its side, once errorLingerMs has passed", async () => {
+    const dp = await fx.start({ errorLingerMs: 100 });
+    const party = await rawParty(dp.port);
+    party.stream.write("garbage!");
+    expect(await party.errorCode()).toBe("BAD_MAGIC");
+    // The client keeps its half open and does not close; the relay lets go anyway.
+    await expect.poll(() => dp.openConnections()).toBe(0);
+  });
+});
