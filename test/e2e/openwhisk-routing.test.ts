@@ -160,21 +160,21 @@ it("returns 404 for a missing action without trying another backend", async () =
   expect(posts(a) + posts(b)).toBe(1);
 });
 
-it.each(["least-latency", "random"] as const)(
-  "sends less traffic to a slow backend under %s",
-  async (policy) => {
-    a.setSlowMs(150);
-    const u = await freshUser(policy);
-    for (let i = 0; i < 16; i++) {
-      const res = await u.invoke();
-      expect(res.status).toBe(200);
-      await res.body?.cancel();
-    }
-    expect(u.invokes(a) + u.invokes(b)).toBe(16);
-    expect(u.invokes(a)).toBeLessThan(u.invokes(b));
-    if (policy === "least-latency") expect(u.invokes(a)).toBeLessThanOrEqual(1);
-  },
-);
+it.each([
+  "least-latency",
+  "random",
+] as const)("sends less traffic to a slow backend under %s", async (policy) => {
+  a.setSlowMs(150);
+  const u = await freshUser(policy);
+  for (let i = 0; i < 16; i++) {
+    const res = await u.invoke();
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+  }
+  expect(u.invokes(a) + u.invokes(b)).toBe(16);
+  expect(u.invokes(a)).toBeLessThan(u.invokes(b));
+  if (policy === "least-latency") expect(u.invokes(a)).toBeLessThanOrEqual(1);
+});
 
 it("lists the learned latency and back-off in the backend registry", async () => {
   const u = await freshUser("round-robin");

@@ -214,10 +214,13 @@ export interface WskKeyRow {
  * for the user it names, their backends (own and shared) and policy. The rows are used only
  * after the key's hash has been checked.
  */
-export async function loadCallerTable(
-  db: D1Database,
-  uuid: string,
-): Promise<{ key: WskKeyRow | undefined; policy: RoutingPolicy; rows: BackendRow[] }> {
+export interface CallerTable {
+  key: WskKeyRow | undefined;
+  policy: RoutingPolicy;
+  rows: BackendRow[];
+}
+
+export async function loadCallerTable(db: D1Database, uuid: string): Promise<CallerTable> {
   const owner = "(SELECT user_name FROM wsk_keys WHERE uuid = ?)";
   const [key, backends, routing] = await db.batch([
     db.prepare("SELECT uuid, user_name, key_hash, created_at FROM wsk_keys WHERE uuid = ?").bind(uuid),

@@ -4,7 +4,8 @@
  */
 
 import type { RoutingPolicy } from "../../protocol/api.ts";
-import { type BackendRow, loadCallerTable } from "./backend-store.ts";
+import type { BackendRow } from "./backend-store.ts";
+import { callerTable } from "./caller-cache.ts";
 import { AUTH_CHALLENGE, OW_MESSAGES, owError } from "./envelope.ts";
 import { isWskKeyUuid, wskKeyMatches } from "./wsk-key-store.ts";
 
@@ -44,7 +45,7 @@ export async function authenticateCaller(
     return { response: owError(401, OW_MESSAGES.noCredentials, requestId, challenge) };
   const table =
     credentials !== "invalid" && isWskKeyUuid(credentials.uuid)
-      ? await loadCallerTable(db, credentials.uuid)
+      ? await callerTable(db, credentials.uuid, Date.now())
       : undefined;
   const key = credentials === "invalid" ? "" : credentials.key;
   if (!table?.key || !(await wskKeyMatches(table.key, key))) {

@@ -13,6 +13,7 @@ import {
   parseBackendInput,
   setRoutingPolicy,
 } from "../openwhisk/backend-store.ts";
+import { forgetCallers } from "../openwhisk/caller-cache.ts";
 import { backendKey } from "../openwhisk/credential-cipher.ts";
 
 const admin = adminAuth();
@@ -21,6 +22,7 @@ export const backends = new Hono<AppEnv>()
   .post("/", admin, async (c) => {
     const input = parseBackendInput(await readJsonObject(c));
     const item = await insertBackend(c.env.DB, await backendKey(c.env.BACKEND_SECRET_KEY), input);
+    forgetCallers();
     return c.json({ item }, 201);
   })
   .get("/", admin, async (c) => {
@@ -32,11 +34,14 @@ export const backends = new Hono<AppEnv>()
   })
   .delete("/:name", admin, async (c) => {
     const item = await deleteBackend(c.env.DB, assertName(c.req.param("name"), "backend"));
+    forgetCallers();
     return c.json({ item });
   });
 
 export const backendPolicies = new Hono<AppEnv>().put("/:user/backend-policy", admin, async (c) => {
   const user = assertName(c.req.param("user"), "user");
   const body = await readJsonObject(c);
-  return c.json({ item: await setRoutingPolicy(c.env.DB, user, assertRoutingPolicy(body.policy)) });
+  const item = await setRoutingPolicy(c.env.DB, user, assertRoutingPolicy(body.policy));
+  forgetCallers();
+  return c.json({ item });
 });

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { assertName } from "../../protocol/names.ts";
 import type { AppEnv } from "../env.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
+import { forgetCallers } from "../openwhisk/caller-cache.ts";
 import { issueWskKey, listWskKeys, revokeWskKey } from "../openwhisk/wsk-key-store.ts";
 
 const admin = adminAuth();
@@ -16,5 +17,6 @@ export const wskKeys = new Hono<AppEnv>()
   })
   .delete("/:user/wsk-keys/:uuid", admin, async (c) => {
     const item = await revokeWskKey(c.env.DB, assertName(c.req.param("user"), "user"), c.req.param("uuid"));
+    forgetCallers();
     return c.json({ item });
   });

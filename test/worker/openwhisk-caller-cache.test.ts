@@ -1,0 +1,50 @@
+import { env } from "cloudflare:test";
+import { beforeAll, expect, it } from "vitest";
+import {
+  CALLER_CACHE_TTL_MS,
+  callerTable,
+  forgetCallers,
+  MAX_CACHED_CALLERS,
+} from "../../worker/openwhisk/caller-cache.ts";
+import { issueWskKey } from "../../worker/openwhisk/wsk-key-store.ts";
+import { adminPost } from "./support/fixtures.ts";
+
+const NOW = 1_700_000_000_000;
+let uuid: string;
+
+beforeAll(async () => {
+  await adminPost("/v1/users", { name: "cached" });
+  uuid = (await issueWskKey(env.DB, "cached")).uuid;
+});
+
+async function dropKeyRow(): Promise<void> {
+  await env.DB.prepare("DELETE FROM wsk_keys WHERE uuid = ?").bind(uuid).run();
+}
+
+it("serves a caller from the isolate within the TTL, from D1 after it, and forgets on admin changes", async () => {
+  forgetCallers();
+  expect((await callerTable(env.DB, uuid, NOW)).key?.user_name).toBe("cached");
+  await dropKeyRow();
+  expect((await callerTable(env.DB, uuid, NOW + CALLER_CACHE_TTL_MS - 1)).key?.user_name).toBe("cached");
+  expect((await callerTable(env.DB, uuid, NOW + CALLER_CACHE_TTL_MS)).key).toBeUndefined();
+
+  uuid = (await issueWskKey(env.DB, "cached")).uuid;
+  expect((await callerTable(env.DB, uuid, NOW)).key).toBeDefined();
+  await dropKeyRow();
+  forgetCallers();
+  expect((await callerTable(env.DB, uuid, NOW)).key).toBeUndefined();
+});
+
+it("keeps no entry for an unknown uuid, so a key issued afterwards works at once", async () => {
+  forgetCallers();
+  const issued = await issueWskKey(env.DB, "cached");
+  await env.DB.prepare("DELETE FROM wsk_keys WHERE uuid = ?").bind(issued.uuid).run();
+  expect((await callerTable(env.DB, issued.uuid, NOW)).key).toBeUndefined();
+  await env.DB.prepare(
+    "INSERT INTO wsk_keys (uuid, user_name, key_hash, created_at) VALUES (?, 'cached', 'h', 0)",
+  )
+    .bind(issued.uuid)
+    .run();
+  expect((await callerTable(env.DB, issued.uuid, NOW)).key?.user_name).toBe("cached");
+  expect(MAX_CACHED_CALLERS).toBeGreaterThanOrEqual(1000);
+});
