@@ -6,6 +6,7 @@ import { CHANNEL_PATTERN, DEFAULT_CHANNEL, isValidName } from "../protocol/names
 import { partyRef, type Role } from "../protocol/ticket.ts";
 import type { Transport } from "./dial.ts";
 import { DEFAULT_TRANSPORT, dialRelay, isTransport } from "./dial.ts";
+import type { HelloRequest } from "./handshake.ts";
 import { relayHandshake } from "./handshake.ts";
 import type { IdentityMaterials, PartyIdentity } from "./identity.ts";
 import { createIdentity, loadIdentity } from "./identity.ts";
@@ -27,6 +28,12 @@ export interface ConnectOptions {
   /** Defaults to `loadIdentity(process.env)`. */
   identity?: IdentityMaterials | PartyIdentity;
   deadlineMs?: number;
+  /**
+   * Seed-compatible direct mode: `host:port` of a data plane to dial without a ticket (the
+   * original Flock relay's RELAY). The relay certificate authorises the pair; `channel` is
+   * the tag. No worker is asked, so it works while the worker is unreachable.
+   */
+  relay?: string;
   /** Progress, e.g. for status lines; called synchronously, must not throw. */
   onEvent?: (event: ConnectEvent) => void;
 }
@@ -85,6 +92,7 @@ interface Plan {
   channel: string;
   transport: Transport;
   deadlineMs: number;
+  direct: { host: string; port: number } | undefined;
   onEvent: (event: ConnectEvent) => void;
 }
 
@@ -110,7 +118,19 @@ function planConnection(options: ConnectOptions): Plan {
   const deadlineMs = options.deadlineMs ?? DEFAULT_CONNECT_DEADLINE_MS;
   if (!(deadlineMs > 0))
     throw new FlockError("CONFIG_INVALID", "The connect deadline must be a positive number of ms.");
-  return { identity, dest, channel, transport, deadlineMs, onEvent: options.onEvent ?? (() => {}) };
+  const direct = options.relay === undefined ? undefined : parseHostPort(options.relay);
+  return { identity, dest, channel, transport, deadlineMs, direct, onEvent: options.onEvent ?? (() => {}) };
+}
+
+/** `host:port` or `[v6]:port`. */
+function parseHostPort(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
+  const port = Number(m?.[3]);
+  const host = m?.[1] ?? m?.[2];
+  if (!host || !(port > 0 && port < 65536)) {
+    throw new FlockError("CONFIG_INVALID", `Relay address "${value}" is not host:port.`);
+  }
+  return { host, port };
 }
 
 /** Registers a stream to destroy if the deadline passes; `signal` aborts the ticket request. */
@@ -163,18 +183,33 @@ function attemptBefore<T>(
 
 async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
   const { identity, dest, channel, transport, onEvent } = plan;
-  const ticket = await fetchTicket(identity, { dest, channel }, track.signal);
-  onEvent({ type: "ticket", relay: ticket.relay.name, role: ticket.role, pair: ticket.pair });
+  let relay: { name: string | undefined; hosts: string[]; port: number };
+  let request: HelloRequest;
+  if (plan.direct) {
+    relay = { name: undefined, hosts: [plan.direct.host], port: plan.direct.port };
+    request = { direct: { dest, tag: channel } };
+  } else {
+    const ticket = await fetchTicket(identity, { dest, channel }, track.signal);
+    onEvent({ type: "ticket", relay: ticket.relay.name, role: ticket.role, pair: ticket.pair });
+    relay = ticket.relay;
+    request = { ticket: ticket.ticket };
+  }
 
-  const stream = await dialAnyHost(ticket.relay, transport, identity, track, onEvent);
+  const stream = await dialAnyHost(relay, transport, identity, track, onEvent);
+  let relayName = relay.name;
   const paired = await relayHandshake(
     stream,
     {
-      ticket: ticket.ticket,
+      ...request,
       relayCertDer: new Uint8Array(new X509Certificate(identity.relayCert).raw),
       relayKey: createPrivateKey(identity.relayKey),
     },
-    { onWaiting: () => onEvent({ type: "waiting" }) },
+    {
+      onWaiting: () => onEvent({ type: "waiting" }),
+      onChallenge: (name) => {
+        relayName ??= name;
+      },
+    },
   );
   const expectedPeer = partyRef(identity.user, dest);
   if (paired.peer !== expectedPeer) {
@@ -196,14 +231,14 @@ async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
     peer: expectedPeer,
     role: paired.role,
     pair: paired.pair,
-    relay: ticket.relay.name,
+    relay: relayName ?? "",
     transport,
   };
 }
 
 /** Hosts are tried in the worker's order; the first that answers is used. */
 async function dialAnyHost(
-  relay: { name: string; hosts: string[]; port: number },
+  relay: { name: string | undefined; hosts: string[]; port: number },
   transport: Transport,
   identity: PartyIdentity,
   track: Track,

@@ -5,7 +5,7 @@ import * as tls from "node:tls";
 import { createWebSocketStream, WebSocket } from "ws";
 import { FlockError } from "../protocol/errors.ts";
 import { WS_SUBPROTOCOL } from "../protocol/frames.ts";
-import { relayUri } from "../protocol/names.ts";
+import { parseRelayUri, relayUri } from "../protocol/names.ts";
 import { sanUris } from "./identity.ts";
 
 export const TRANSPORTS = ["tcp", "tls", "ws", "wss"] as const;
@@ -23,8 +23,11 @@ export function isTransport(value: unknown): value is Transport {
 }
 
 export interface RelayAddress {
-  /** Relay name: its server certificate must carry `urn:flock:relay:<name>`. */
-  name: string;
+  /**
+   * Relay name: its server certificate must carry `urn:flock:relay:<name>`. Undefined only
+   * in direct mode without a known name: then any relay certificate of the relay CA will do.
+   */
+  name: string | undefined;
   host: string;
   port: number;
 }
@@ -58,7 +61,7 @@ function dialFailed(address: RelayAddress, transport: Transport, cause: unknown)
   const reason = cause instanceof Error ? `: ${cause.message}` : "";
   return new FlockError(
     "DIAL_FAILED",
-    `Could not reach data plane ${address.name} at ${address.host}:${address.port} over ${transport}${reason}.`,
+    `Could not reach data plane${address.name ? ` ${address.name}` : ""} at ${address.host}:${address.port} over ${transport}${reason}.`,
     { cause },
   );
 }
@@ -67,10 +70,15 @@ function dialFailed(address: RelayAddress, transport: Transport, cause: unknown)
  * The relay is authenticated by name, not by host: a data plane may sit behind an address
  * that is not in its certificate, but only the relay CA can issue `urn:flock:relay:<name>`.
  */
-function checkRelayIdentity(relay: string) {
+function checkRelayIdentity(relay: string | undefined) {
   return (_host: string, cert: tls.PeerCertificate): Error | undefined => {
-    if (sanUris(cert.subjectaltname).includes(relayUri(relay))) return undefined;
-    return new Error(`the data plane certificate does not name ${relayUri(relay)}`);
+    const uris = sanUris(cert.subjectaltname);
+    if (
+      relay === undefined ? uris.some((u) => parseRelayUri(u) !== undefined) : uris.includes(relayUri(relay))
+    ) {
+      return undefined;
+    }
+    return new Error(`the data plane certificate does not name ${relayUri(relay ?? "<name>")}`);
   };
 }
 

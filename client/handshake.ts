@@ -13,16 +13,23 @@ import {
   parseRelayFrame,
 } from "../protocol/frames.ts";
 
-export interface HelloCredentials {
-  ticket: string;
+/**
+ * What the hello asks for: a pair by ticket, or (seed-compatible direct mode, no worker
+ * involved) a pair with `dest` under `tag`, authorised by the relay certificate alone.
+ */
+export type HelloRequest = { ticket: string } | { direct: { dest: string; tag: string } };
+
+export type HelloCredentials = HelloRequest & {
   /** DER of the party's relay certificate. */
   relayCertDer: Uint8Array;
   relayKey: KeyObject;
-}
+};
 
 export interface HandshakeEvents {
   /** The data plane accepted the hello and waits for the peer. */
   onWaiting?: () => void;
+  /** The data plane's name as it states it in the challenge (unverified on TCP and WebSocket). */
+  onChallenge?: (relay: string) => void;
 }
 
 /**
@@ -69,6 +76,7 @@ export function relayHandshake(
         if (frame.type !== "challenge")
           throw new FlockError("BAD_FRAME", `Expected a challenge, got ${frame.type}.`);
         challenged = true;
+        events.onChallenge?.(frame.relay);
         stream.write(await helloFrame(frame, credentials));
         return false;
       }
@@ -131,12 +139,13 @@ async function helloFrame(challenge: ChallengeFrame, credentials: HelloCredentia
       `The data plane speaks protocol ${challenge.version}, this client ${PROTOCOL_VERSION}.`,
     );
   }
+  const cert = Buffer.from(credentials.relayCertDer).toString("base64");
+  const proof = (binding: string) =>
+    toBase64Url(sign("sha256", helloProofInput(challenge.nonce, binding), credentials.relayKey));
+  if ("direct" in credentials) {
+    const { dest, tag } = credentials.direct;
+    return encodeFrame({ type: "direct", dest, tag, cert, sig: proof(`direct:${dest}:${tag}`) });
+  }
   const binding = toBase64Url(await sha256(credentials.ticket));
-  const sig = sign("sha256", helloProofInput(challenge.nonce, binding), credentials.relayKey);
-  return encodeFrame({
-    type: "hello",
-    ticket: credentials.ticket,
-    cert: Buffer.from(credentials.relayCertDer).toString("base64"),
-    sig: toBase64Url(sig),
-  });
+  return encodeFrame({ type: "hello", ticket: credentials.ticket, cert, sig: proof(binding) });
 }

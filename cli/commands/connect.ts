@@ -15,6 +15,7 @@ export interface PartyCommandFlags extends IdentityFlags {
   channel?: string;
   transport: Transport;
   timeout: number;
+  relay?: string;
   quiet?: boolean;
 }
 
@@ -38,6 +39,7 @@ export function withChannelOptions(command: Command): Command {
       integerIn(1, 24 * 3_600_000),
       DEFAULT_CONNECT_DEADLINE_MS,
     )
+    .option("--relay <host:port>", "direct mode: dial this data plane without a ticket (channel = tag)")
     .option("--quiet", "no status lines on stderr");
 }
 
@@ -73,6 +75,7 @@ export async function openChannelFromFlags(flags: PartyCommandFlags): Promise<Ch
     onEvent: statusPrinter(flags.quiet),
     ...(flags.dest ? { dest: flags.dest } : {}),
     ...(flags.channel ? { channel: flags.channel } : {}),
+    ...(flags.relay ? { relay: flags.relay } : {}),
   };
   const channel = await openChannel(options);
   if (!flags.quiet) {

@@ -82,6 +82,23 @@ describe("relay handshake", () => {
     );
   });
 
+  it("sends a direct hello whose proof is bound to dest and tag (seed-compatible mode, no ticket)", async () => {
+    let hello: unknown;
+    const client = await fakeRelay((socket, frame) => {
+      hello = frame;
+      socket.write(frames({ type: "paired", peer: "acme/bob", role: "client", pair: "direct-p" }));
+    });
+    const { ticket: _ticket, ...key } = credentials as { ticket: string } & typeof credentials;
+    await relayHandshake(client, { ...key, direct: { dest: "bob", tag: "t1" } });
+    const parsed = parseClientFrame(hello);
+    if (parsed.type !== "direct" || !parsed.cert || !parsed.sig)
+      throw new Error("not a direct hello with proof");
+    expect([parsed.dest, parsed.tag]).toEqual(["bob", "t1"]);
+    const publicKey = new X509Certificate(Buffer.from(parsed.cert, "base64")).publicKey;
+    const input = helloProofInput(NONCE, "direct:bob:t1");
+    expect(verify("sha256", input, publicKey, fromBase64Url(parsed.sig))).toBe(true);
+  });
+
   it("reports waiting, resolves on paired and keeps the peer's bytes that came in the same chunk", async () => {
     const peerBytes = Buffer.from([0x16, 0x03, 0x01, 0xff, 0x00]);
     const client = await fakeRelay((socket) => {

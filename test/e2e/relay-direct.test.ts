@@ -1,0 +1,59 @@
+import type { TLSSocket } from "node:tls";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { openChannel } from "../../client/connect.ts";
+import type { IdentityMaterials } from "../../client/identity.ts";
+import type { FlockSystem } from "../helpers/system.ts";
+import { startSystem } from "../helpers/system.ts";
+
+/** Seed-compatible direct mode: no ticket, the relay certificate authorises the pair. */
+let system: FlockSystem;
+let relayAddress: string;
+let alice: IdentityMaterials;
+let bob: IdentityMaterials;
+const sockets: TLSSocket[] = [];
+
+beforeAll(async () => {
+  system = await startSystem();
+  await system.createUser("acme");
+  alice = await system.party("acme", "alice", "bob");
+  bob = await system.party("acme", "bob", "alice");
+  relayAddress = `127.0.0.1:${system.dataPlanes[0]?.port}`;
+});
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.destroy();
+});
+afterAll(async () => {
+  await system?.stop();
+});
+
+describe.each(["tcp", "tls", "wss"] as const)("direct mode over %s", (transport) => {
+  it("pairs two parties by relay certificate and tag, with end-to-end mTLS", async () => {
+    const open = (identity: IdentityMaterials) =>
+      openChannel({
+        identity,
+        relay: relayAddress,
+        transport,
+        channel: `tag-${transport}`,
+        deadlineMs: 20_000,
+      });
+    const [a, b] = await Promise.all([open(alice), open(bob)]);
+    sockets.push(a.socket, b.socket);
+    expect([a.peer, b.peer, a.relay]).toEqual(["acme/bob", "acme/alice", "relay-1"]);
+    b.socket.pipe(b.socket);
+    const echoed = new Promise<string>((resolve) => {
+      let text = "";
+      a.socket.on("data", (c: Buffer) => {
+        text += c.toString();
+      });
+      a.socket.once("end", () => resolve(text));
+    });
+    a.socket.end("direct");
+    expect(await echoed).toBe("direct");
+  });
+});
+
+it("refuses a relay address that is not host:port", async () => {
+  await expect(openChannel({ identity: alice, relay: "relay-1" })).rejects.toMatchObject({
+    code: "CONFIG_INVALID",
+  });
+});
