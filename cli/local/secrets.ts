@@ -53,7 +53,7 @@ async function generateRelayCa(): Promise<{ certPem: string; keyPem: string }> {
   const notBefore = new Date(Date.now() - CA_BACKDATE_MS);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: Buffer.from(
-      webcrypto.getRandomValues(new Uint8Array(16)).map((b, i) => (i === 0 ? b & 0x7f : b)),
+      webcrypto.getRandomValues(new Uint8Array(16)).map((b, i) => (i === 0 ? (b & 0x3f) | 0x40 : b)),
     ).toString("hex"),
     name: "CN=Flock Relay CA, OU=flock-relay-ca",
     notBefore,

@@ -1,7 +1,7 @@
 import { certificateThumbprint } from "../../protocol/encoding.ts";
 import { partyUri, relayUri } from "../../protocol/names.ts";
 import type { KeyKind, VerifiedCsr } from "./csr.ts";
-import { hostKind } from "./hosts.ts";
+import type { Host } from "./hosts.ts";
 import { pemToDer, x509 } from "./x509.ts";
 
 /** Leaf certificates live at most a year (contract: ≤ 365 days) and never outlive the CA. */
@@ -67,14 +67,14 @@ export function issueRelayCertificate(
   ca: RelayCa,
   request: VerifiedCsr,
   relay: string,
-  hosts: string[],
+  hosts: Host[],
   now: number,
 ): Promise<IssuedLeaf> {
   return issueLeaf(ca, request, now, {
     subject: `CN=${relay}, OU=flock-relay`,
     sans: [
       { type: "url", value: relayUri(relay) },
-      ...hosts.map((host) => ({ type: hostKind(host) ?? "dns", value: host })),
+      ...hosts.map((host) => ({ type: host.kind, value: host.value })),
     ],
     usages: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
   });
@@ -130,9 +130,12 @@ function keyUsageFor(kind: KeyKind): x509.KeyUsageFlags {
     : x509.KeyUsageFlags.digitalSignature;
 }
 
-/** 16 random bytes with the top bit clear: a positive serial with 127 bits of entropy (RFC 5280 §4.1.2.2). */
+/**
+ * 16 random bytes whose first byte is 0x40-0x7f: positive (RFC 5280 §4.1.2.2) with no
+ * leading zero byte, so every serial has the same 16-byte DER length; 126 bits of entropy.
+ */
 function randomSerialHex(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
-  bytes[0] = (bytes[0] ?? 0) & 0x7f;
+  bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -3,7 +3,7 @@ import { FlockError } from "../../protocol/errors.ts";
 import { relayUri } from "../../protocol/names.ts";
 import { findRelay, insertRelay } from "../db/relays.ts";
 import { assertCsrNames, parseCsr } from "../pki/csr.ts";
-import { hostKind } from "../pki/hosts.ts";
+import { type Host, parseHost } from "../pki/hosts.ts";
 import { issueRelayCertificate, type RelayCa } from "../pki/relay-ca.ts";
 
 /** Enough for a few addresses per transport; every one becomes a SAN in the server certificate. */
@@ -35,25 +35,32 @@ export async function registerRelay(
   const leaf = await issueRelayCertificate(ca, request, input.name, hosts, now);
   const item = await insertRelay(
     db,
-    { name: input.name, hosts, port, cert: leaf.pem, fingerprint: leaf.fingerprint, notAfter: leaf.notAfter },
+    {
+      name: input.name,
+      hosts: hosts.map((host) => host.value),
+      port,
+      cert: leaf.pem,
+      fingerprint: leaf.fingerprint,
+      notAfter: leaf.notAfter,
+    },
     now,
   );
   return { item, certificate: leaf.pem, relayCa: ca.pem };
 }
 
-export function parseHosts(value: unknown): string[] {
-  if (
-    !Array.isArray(value) ||
-    value.length === 0 ||
-    value.length > MAX_RELAY_HOSTS ||
-    !value.every((host) => typeof host === "string" && hostKind(host) !== undefined)
-  ) {
+/** Valid, canonical, de-duplicated hosts; the registry stores them as the certificate names them. */
+export function parseHosts(value: unknown): Host[] {
+  const hosts = Array.isArray(value)
+    ? value.map((host) => (typeof host === "string" ? parseHost(host) : undefined))
+    : [];
+  if (hosts.length === 0 || hosts.length > MAX_RELAY_HOSTS || hosts.some((host) => host === undefined)) {
     throw new FlockError(
       "BAD_REQUEST",
       `hosts must be 1-${MAX_RELAY_HOSTS} host names or IP addresses the data plane is reached at.`,
     );
   }
-  return [...new Set(value as string[])];
+  const byValue = new Map((hosts as Host[]).map((host) => [host.value, host]));
+  return [...byValue.values()];
 }
 
 export function parsePort(value: unknown): number {

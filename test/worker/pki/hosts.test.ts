@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { hostKind } from "../../../worker/pki/hosts.ts";
+import { parseHost } from "../../../worker/pki/hosts.ts";
 
-describe("hostKind", () => {
+describe("parseHost", () => {
   it.each([
     ["127.0.0.1", "ip"],
     ["10.255.0.9", "ip"],
@@ -12,7 +12,7 @@ describe("hostKind", () => {
     ["relay-1.example.com", "dns"],
     ["1relay.example", "dns"],
   ])("%s is %s", (host, kind) => {
-    expect(hostKind(host)).toBe(kind);
+    expect(parseHost(host)).toEqual({ kind, value: host });
   });
 
   it.each([
@@ -29,6 +29,14 @@ describe("hostKind", () => {
     "x".repeat(254),
     "[::1]",
   ])("refuses %j", (host) => {
-    expect(hostKind(host)).toBeUndefined();
+    expect(parseHost(host)).toBeUndefined();
+  });
+
+  it.each([
+    ["::FFFF:127.0.0.1", "::ffff:7f00:1"],
+    ["2001:DB8:0:0:0:0:0:1", "2001:db8::1"],
+    ["0:0:0:0:0:0:0:1", "::1"],
+  ])("writes IPv6 %s in canonical form %s", (host, value) => {
+    expect(parseHost(host)).toEqual({ kind: "ip", value });
   });
 });

@@ -30,7 +30,7 @@ describe("POST /v1/relays", () => {
     const { pem } = await makeCsr({ subject: "CN=edge-1, OU=flock-relay", uris: ["urn:flock:relay:edge-1"] });
     const res = await adminPost("/v1/relays", {
       name: "edge-1",
-      hosts: ["127.0.0.1", "relay.example.com", "::1"],
+      hosts: ["127.0.0.1", "relay.example.com", "::ffff:10.0.0.1", "127.0.0.1"],
       port: 6000,
       csr: pem,
     });
@@ -38,7 +38,7 @@ describe("POST /v1/relays", () => {
     const body = (await res.json()) as IssuedCertificate<RelayInfo>;
     expect(body.item).toEqual({
       name: "edge-1",
-      hosts: ["127.0.0.1", "relay.example.com", "::1"],
+      hosts: ["127.0.0.1", "relay.example.com", "::ffff:a00:1"],
       port: 6000,
       fingerprint: await thumbprintOfPem(body.certificate),
       createdAt: expect.any(String),
@@ -53,7 +53,7 @@ describe("POST /v1/relays", () => {
       ["url", "urn:flock:relay:edge-1"],
       ["ip", "127.0.0.1"],
       ["dns", "relay.example.com"],
-      ["ip", "::1"],
+      ["ip", "::ffff:a00:1"],
     ]);
     expect(cert.getExtension(x509.ExtendedKeyUsageExtension)?.usages).toEqual([SERVER_AUTH, CLIENT_AUTH]);
     const ca = new x509.X509Certificate(env.RELAY_CA_CERT);
