@@ -1,11 +1,6 @@
 /** Every limit and timeout of the OpenWhisk proxy, each shown to be enforced. */
-import { env, SELF } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  ACTIVATION_AFFINITY_RETENTION_MS,
-  activationBackend,
-  rememberActivation,
-} from "../../worker/openwhisk/activation-affinity.ts";
 import type { CallContext } from "../../worker/openwhisk/call-context.ts";
 import { MAX_BASIC_CREDENTIALS_CHARS, parseBasic } from "../../worker/openwhisk/caller-auth.ts";
 import { LIST_MAX_LIMIT, listEntities, MAX_LIST_BODY_BYTES } from "../../worker/openwhisk/list-merge.ts";
@@ -85,23 +80,5 @@ describe("sizes", () => {
     const result = await listEntities(ctx, "actions", { limit: LIST_MAX_LIMIT, skip: 0 });
     expect(result.response.status).toBe(503);
     expect(result.attempts.map((a) => a.outcome)).toEqual(["unreachable"]);
-  });
-});
-
-describe("activation affinity retention", () => {
-  it("forgets activations older than ACTIVATION_AFFINITY_RETENTION_MS", async () => {
-    const now = Date.now();
-    const old = "a".repeat(32);
-    const fresh = "b".repeat(32);
-    await env.DB.batch(
-      rememberActivation(env.DB, "limits", old, "lim", now - ACTIVATION_AFFINITY_RETENTION_MS - 1),
-    );
-    await env.DB.batch(rememberActivation(env.DB, "limits", fresh, "lim", now));
-    expect(await activationBackend(env.DB, "limits", fresh)).toBe("lim");
-    // The first write of an isolate prunes; the one after the retention window did so.
-    const rows = await env.DB.prepare(
-      "SELECT activation_id FROM ow_activations WHERE user_name = 'limits'",
-    ).all();
-    expect(rows.results.map((r) => r.activation_id)).toEqual([fresh]);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Activation ids are 32 hex characters that say nothing about where they ran, and the CLI
  * always asks under `_` (OPENWHISK-API.md §4.6), so the proxy remembers which backend
- * answered each invoke and asks that one first; otherwise it asks every backend at once.
+ * answered each invoke (activation-store.ts) and asks that one first; otherwise it asks every
+ * backend at once.
  */
 import {
   type Attempt,
@@ -12,50 +13,6 @@ import {
   type RoutedBackend,
 } from "./call-context.ts";
 import { OW_MESSAGES, owError } from "./envelope.ts";
-
-/** Activations older than this are forgotten; OpenWhisk deployments keep them about a week by default. */
-export const ACTIVATION_AFFINITY_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
-
-/** Old rows are pruned at most this often per isolate, not on every invoke. */
-export const AFFINITY_PRUNE_INTERVAL_MS = 60_000;
-let lastPruneMs = 0;
-
-export function rememberActivation(
-  db: D1Database,
-  user: string,
-  activationId: string,
-  backend: string,
-  nowMs: number,
-): D1PreparedStatement[] {
-  const writes = [
-    db
-      .prepare(
-        "INSERT INTO ow_activations (user_name, activation_id, backend, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_name, activation_id) DO UPDATE SET backend = excluded.backend",
-      )
-      .bind(user, activationId, backend, nowMs),
-  ];
-  if (nowMs - lastPruneMs >= AFFINITY_PRUNE_INTERVAL_MS) {
-    lastPruneMs = nowMs;
-    writes.push(
-      db
-        .prepare("DELETE FROM ow_activations WHERE created_at < ?")
-        .bind(nowMs - ACTIVATION_AFFINITY_RETENTION_MS),
-    );
-  }
-  return writes;
-}
-
-export async function activationBackend(
-  db: D1Database,
-  user: string,
-  activationId: string,
-): Promise<string | undefined> {
-  const row = await db
-    .prepare("SELECT backend FROM ow_activations WHERE user_name = ? AND activation_id = ?")
-    .bind(user, activationId)
-    .first<{ backend: string }>();
-  return row?.backend;
-}
 
 /** Asks all `backends` at once; the first 200 wins, 404 only if every one answered 404. */
 async function askAll(

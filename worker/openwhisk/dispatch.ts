@@ -1,5 +1,6 @@
 /** Which strategy serves a request: merged lists, routed invokes and reads, fan-out writes, activation lookup. */
-import { activationBackend, readActivation } from "./activation-affinity.ts";
+import { readActivation } from "./activation-affinity.ts";
+import { activationBackend } from "./activation-store.ts";
 import type { ApiTarget } from "./api-path.ts";
 import { routingOrder } from "./backend-pool.ts";
 import type { CallContext, ProxyResult } from "./call-context.ts";

@@ -5,7 +5,7 @@
  */
 import { type Context, Hono } from "hono";
 import type { Bindings, Variables } from "../env.ts";
-import { rememberActivation } from "../openwhisk/activation-affinity.ts";
+import { dueAffinityWrites, rememberActivation } from "../openwhisk/activation-store.ts";
 import { parseApiPath } from "../openwhisk/api-path.ts";
 import { observeAttempts } from "../openwhisk/backend-health.ts";
 import { routedBackends } from "../openwhisk/backend-pool.ts";
@@ -99,10 +99,8 @@ async function serveNamespaces(c: Context<OpenWhiskEnv>): Promise<Response> {
   if (result instanceof Response) return result;
 
   const now = Date.now();
-  const writes = [
-    ...observeAttempts(c.env.DB, result.attempts, now),
-    ...(result.activations ?? []).flatMap((a) => rememberActivation(c.env.DB, user, a.id, a.backend, now)),
-  ];
+  for (const a of result.activations ?? []) rememberActivation(user, a.id, a.backend, now);
+  const writes = [...observeAttempts(c.env.DB, result.attempts, now), ...dueAffinityWrites(c.env.DB, now)];
   if (writes.length > 0) runAfterResponse(c, c.env.DB.batch(writes));
   const response = withTrace(result);
   const action = target.kind === "entity" ? readableName(target.name) : undefined;
