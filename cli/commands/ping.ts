@@ -161,7 +161,7 @@ export async function measure(
 function printResult(r: PingResult): void {
   const lines: Array<[string, string]> = [
     ["peer", `${r.peer} through ${r.relay} (${r.transport})`],
-    ["setup", `${r.setupMs.toFixed(1)} ms (ticket, pairing, end-to-end mTLS)`],
+    ["setup", `${r.setupMs.toFixed(1)} ms (ticket, waiting for the peer, pairing, end-to-end mTLS)`],
     ["latency", `p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  (${r.count} round trips)`],
     [
       "throughput",
