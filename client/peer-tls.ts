@@ -13,7 +13,11 @@ export interface PeerCredentials {
   partyKey: string;
 }
 
-/** The verified channel and the certificate that was checked (after TLS 1.3 session tickets arrive, Node may no longer return it from getPeerCertificate()). */
+/**
+ * The verified channel and the certificate that was checked. Kept here because Node was
+ * seen returning `{}` from getPeerCertificate() on a client socket once TLS 1.3 session
+ * tickets had arrived.
+ */
 export interface SecuredPeer {
   socket: tls.TLSSocket;
   peerCertificate: X509Certificate;
