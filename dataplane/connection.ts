@@ -58,6 +58,7 @@ export class Connection implements PairingSide {
   readonly #raw: Socket;
   readonly #host: ConnectionHost;
   #log: Logger;
+  #bindings: Record<string, string>;
   /** The byte stream the Flock handshake runs on, once the transport is known. */
   #stream: Duplex | undefined;
   #tls: TLSSocket | undefined;
@@ -73,7 +74,8 @@ export class Connection implements PairingSide {
   constructor(raw: Socket, host: ConnectionHost) {
     this.#raw = raw;
     this.#host = host;
-    this.#log = host.logger.child({ conn: this.id });
+    this.#bindings = { conn: this.id };
+    this.#log = host.logger.child(this.#bindings);
     raw.setNoDelay(true);
     raw.on("error", (error) => this.#log.debug({ err: error.message }, "socket error"));
     raw.on("close", () => this.#closed());
@@ -82,6 +84,15 @@ export class Connection implements PairingSide {
       () => this.#fail(new FlockError("HELLO_TIMEOUT")),
       host.limits.helloDeadlineMs,
     );
+  }
+
+  /**
+   * Adds log bindings. The child is made from the data plane's logger each time rather than
+   * chained, so an idle pair holds one logger per side, not one per handshake step.
+   */
+  #logWith(bindings: Record<string, string>): void {
+    this.#bindings = { ...this.#bindings, ...bindings };
+    this.#log = this.#host.logger.child(this.#bindings);
   }
 
   start(): void {
@@ -111,7 +122,7 @@ export class Connection implements PairingSide {
     if (this.#finished) return;
     if (this.#host.isDraining()) throw new FlockError("DRAINING");
     ({ pair: this.pair, self: this.self, peer: this.peer, user: this.user, role: this.role } = admitted);
-    this.#log = this.#log.child({ party: this.self, pair: this.pair, mode: admitted.mode });
+    this.#logWith({ party: this.self, pair: this.pair, mode: admitted.mode });
 
     if (this.#host.pairing.join(this) === "waiting") {
       this.#send({ type: "waiting" });
@@ -202,7 +213,7 @@ export class Connection implements PairingSide {
   #speakFrames(stream: Duplex, transport: TransportName): Duplex {
     this.#stream = stream;
     this.transport = transport;
-    this.#log = this.#log.child({ transport });
+    this.#logWith({ transport });
     this.#refuse = (error) => this.#refuseWithFrame(stream, error);
     return stream;
   }
