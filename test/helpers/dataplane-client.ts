@@ -62,6 +62,14 @@ export async function openTransport(options: DialOptions): Promise<Dialed> {
   return { stream: createWebSocketStream(ws), gone: whenClosed(ws), abort: () => ws.terminate() };
 }
 
+const openParties = new Set<TestParty>();
+
+/** Destroys every client connection a test opened (afterEach), whatever state it is in. */
+export function closeAllParties(): void {
+  for (const party of openParties) party.abort();
+  openParties.clear();
+}
+
 export class TestParty {
   readonly decoder = new FrameDecoder();
   challenge: ChallengeFrame | undefined;
@@ -74,6 +82,7 @@ export class TestParty {
     ({ stream: this.stream, gone: this.gone, abort: this.abort } = dialed);
     // Errors surface as a close through readUntil; an unhandled 'error' would crash the test run.
     this.stream.on("error", () => {});
+    openParties.add(this);
   }
 
   static async dial(options: DialOptions): Promise<TestParty> {

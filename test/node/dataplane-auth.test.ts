@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pairId } from "../../protocol/ticket.ts";
 import type { Transport } from "../helpers/dataplane-client.ts";
-import { TestParty } from "../helpers/dataplane-client.ts";
+import { closeAllParties, TestParty } from "../helpers/dataplane-client.ts";
 import type { DataPlaneFixtures, Issued, Party } from "../helpers/dataplane-fixtures.ts";
 import {
   certField,
@@ -16,6 +16,7 @@ beforeAll(async () => {
   fx = await makeDataPlaneFixtures();
 });
 afterEach(async () => {
+  closeAllParties();
   await fx.close();
   fx.worker.revokedFingerprints = [];
   fx.worker.unreachable = false;

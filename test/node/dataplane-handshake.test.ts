@@ -3,7 +3,7 @@ import { connect as tlsConnect } from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConnectionGone } from "../../dataplane/read-until.ts";
 import { encodeFrame, FRAME_HEADER_BYTES, MAGIC, MAX_FRAME_BYTES } from "../../protocol/frames.ts";
-import { openTransport, TestParty } from "../helpers/dataplane-client.ts";
+import { closeAllParties, openTransport, TestParty } from "../helpers/dataplane-client.ts";
 import type { DataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
 import { certField, makeDataPlaneFixtures, proofSignature } from "../helpers/dataplane-fixtures.ts";
 
@@ -11,7 +11,10 @@ let fx: DataPlaneFixtures;
 beforeAll(async () => {
   fx = await makeDataPlaneFixtures();
 });
-afterEach(() => fx.close());
+afterEach(async () => {
+  closeAllParties();
+  await fx.close();
+});
 afterAll(() => fx.worker.stop());
 
 /** A plain TCP connection that has sent nothing yet. */

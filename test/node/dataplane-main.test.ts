@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RelayStartOptions } from "../../dataplane/main.ts";
 import { relayConfig } from "../../dataplane/main.ts";
-import { TestParty } from "../helpers/dataplane-client.ts";
+import { closeAllParties, TestParty } from "../helpers/dataplane-client.ts";
 import type { DataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
 import { makeDataPlaneFixtures, RELAY_NAME } from "../helpers/dataplane-fixtures.ts";
 
@@ -20,6 +20,7 @@ beforeAll(async () => {
   await writeFile(join(dir, "certs", "flockrelay-ca.pem"), fx.relayCa.certPem);
 });
 afterAll(async () => {
+  closeAllParties();
   await fx.worker.stop();
   await rm(dir, { recursive: true, force: true });
 });

@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { sha256, toBase64Url } from "../../protocol/encoding.ts";
-import { TestParty } from "../helpers/dataplane-client.ts";
+import { closeAllParties, TestParty } from "../helpers/dataplane-client.ts";
 import type { DataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
 import { certField, makeDataPlaneFixtures, proofSignature } from "../helpers/dataplane-fixtures.ts";
 
@@ -10,7 +10,10 @@ let fx: DataPlaneFixtures;
 beforeAll(async () => {
   fx = await makeDataPlaneFixtures();
 });
-afterEach(() => fx.close());
+afterEach(async () => {
+  closeAllParties();
+  await fx.close();
+});
 afterAll(() => fx.worker.stop());
 
 async function pairOnce(port: number) {

@@ -5,7 +5,7 @@ import { Pairing } from "../../dataplane/pairing.ts";
 import type { ErrorCode } from "../../protocol/errors.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { pairId } from "../../protocol/ticket.ts";
-import { TestParty } from "../helpers/dataplane-client.ts";
+import { closeAllParties, TestParty } from "../helpers/dataplane-client.ts";
 import type { DataPlaneFixtures, Party } from "../helpers/dataplane-fixtures.ts";
 import { makeDataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
 
@@ -126,7 +126,10 @@ let fx: DataPlaneFixtures;
 beforeAll(async () => {
   fx = await makeDataPlaneFixtures();
 });
-afterEach(() => fx.close());
+afterEach(async () => {
+  closeAllParties();
+  await fx.close();
+});
 afterAll(() => fx.worker.stop());
 
 async function side(port: number, from: Party, to: Party, channel = "default"): Promise<TestParty> {

@@ -1,7 +1,7 @@
 import type { Duplex } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Transport } from "../helpers/dataplane-client.ts";
-import { readAll, TestParty, TRANSPORTS } from "../helpers/dataplane-client.ts";
+import { closeAllParties, readAll, TestParty, TRANSPORTS } from "../helpers/dataplane-client.ts";
 import type { DataPlaneFixtures, Party } from "../helpers/dataplane-fixtures.ts";
 import { makeDataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
 
@@ -9,7 +9,10 @@ let fx: DataPlaneFixtures;
 beforeAll(async () => {
   fx = await makeDataPlaneFixtures();
 });
-afterEach(() => fx.close());
+afterEach(async () => {
+  closeAllParties();
+  await fx.close();
+});
 afterAll(() => fx.worker.stop());
 
 const usesTls = (transport: Transport) => transport === "tls" || transport === "wss";

@@ -2,6 +2,7 @@ import { connect } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { MAGIC, WS_SUBPROTOCOL } from "../../protocol/frames.ts";
+import { closeAllParties } from "../helpers/dataplane-client.ts";
 import type { DataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
 import { makeDataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
 
@@ -9,7 +10,10 @@ let fx: DataPlaneFixtures;
 beforeAll(async () => {
   fx = await makeDataPlaneFixtures();
 });
-afterEach(() => fx.close());
+afterEach(async () => {
+  closeAllParties();
+  await fx.close();
+});
 afterAll(() => fx.worker.stop());
 
 /** Sends raw HTTP and reads the whole answer (the relay closes after a refusal). */
