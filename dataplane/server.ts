@@ -179,10 +179,12 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
       for (const splice of splices) splice.stop("stopped");
       for (const connection of connections) connection.destroy();
       host.wss.close();
-      await new Promise<void>((resolve) =>
-        metricsServer ? metricsServer.close(() => resolve()) : resolve(),
-      );
-      metricsServer?.closeAllConnections();
+      if (metricsServer) {
+        const closed = new Promise<void>((resolve) => metricsServer?.close(() => resolve()));
+        // Scrapers keep connections alive; close() alone would wait for them to time out.
+        metricsServer.closeAllConnections();
+        await closed;
+      }
       logger.info("data plane stopped");
     })();
     return stopped;
