@@ -86,16 +86,20 @@ export function registerBackendCommands(program: Command): void {
     },
   );
 
-  withAdminOptions(
-    backend
-      .command("list")
-      .description("list backends (never their credentials)")
-      .option("--json", "print a JSON array"),
-  ).action(async (flags: AdminOptions & { json?: boolean }) => {
+  const printList = async (flags: AdminOptions & { json?: boolean }) => {
     const backends = await listBackends(await adminClient(flags));
     if (flags.json) printJson(backends);
     else printBackends(backends);
-  });
+  };
+  // `flock backend list` and, like the other nouns, `flock list backends`.
+  const list = commandGroup(program, "list", "list users, parties or relays");
+  for (const command of [backend.command("list"), list.command("backends")]) {
+    withAdminOptions(
+      command
+        .description("list OpenWhisk backends (never their credentials)")
+        .option("--json", "print a JSON array"),
+    ).action(printList);
+  }
 
   withAdminOptions(
     backend

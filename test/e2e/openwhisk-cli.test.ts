@@ -65,6 +65,12 @@ it("adds, lists, sets policy, issues a key that works with the openwhisk client,
     { name: "east", apihost: a.url, user: "dana", insecure: false, createdAt: expect.any(String) },
   ]);
 
+  const listed = await flock(["list", "backends"]);
+  expect(listed.code).toBe(0);
+  expect(listed.stdout).toMatch(
+    /^NAME +APIHOST +USER +LATENCY +STATE\neast +http:\/\/127\.0\.0\.1:\d+ +dana +- +ok\n$/,
+  );
+
   const policy = await flock(["backend", "policy", "--user", "dana", "--policy", "random"]);
   expect(policy).toMatchObject({ code: 0, stdout: "Routing policy of dana is now random.\n" });
 
