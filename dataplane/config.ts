@@ -16,6 +16,10 @@ export const PAIRING_TIMEOUT_MS = 60_000;
 export const IDLE_TIMEOUT_MS = 10 * 60_000;
 /** Pairs (spliced or half-formed) held at once; beyond it new sides get OVER_CAPACITY. */
 export const MAX_PAIRS = 10_000;
+/** Sides of one party waiting at once: pair ids and channels are free labels a party picks. */
+export const MAX_WAITING_PER_PARTY = 64;
+/** The share of maxPairs one user's parties may hold (waiting or spliced), unless set on its own. */
+export const USER_SHARE_OF_MAX_PAIRS = 1 / 4;
 /** Graceful shutdown: how long existing pairs may keep going after SIGTERM. */
 export const DRAIN_DEADLINE_MS = 30_000;
 /** The WebSocket upgrade request head (request line + headers) is read up to this size. */
@@ -38,6 +42,9 @@ export interface DataPlaneLimits {
   pairingTimeoutMs: number;
   idleTimeoutMs: number;
   maxPairs: number;
+  maxWaitingPerParty: number;
+  /** Defaults to USER_SHARE_OF_MAX_PAIRS of maxPairs. */
+  maxPairsPerUser: number;
   maxUpgradeRequestBytes: number;
   maxWsMessageBytes: number;
   maxEarlyBytes: number;
@@ -46,11 +53,17 @@ export interface DataPlaneLimits {
   workerRequestTimeoutMs: number;
 }
 
+function userShareOf(maxPairs: number): number {
+  return Math.max(1, Math.floor(maxPairs * USER_SHARE_OF_MAX_PAIRS));
+}
+
 export const DEFAULT_LIMITS: DataPlaneLimits = {
   helloDeadlineMs: HELLO_DEADLINE_MS,
   pairingTimeoutMs: PAIRING_TIMEOUT_MS,
   idleTimeoutMs: IDLE_TIMEOUT_MS,
   maxPairs: MAX_PAIRS,
+  maxWaitingPerParty: MAX_WAITING_PER_PARTY,
+  maxPairsPerUser: userShareOf(MAX_PAIRS),
   maxUpgradeRequestBytes: MAX_UPGRADE_REQUEST_BYTES,
   maxWsMessageBytes: MAX_WS_MESSAGE_BYTES,
   maxEarlyBytes: MAX_EARLY_BYTES,
@@ -116,6 +129,7 @@ export function validateConfig(input: DataPlaneConfigInput): DataPlaneConfig {
     if (typeof pem !== "string" || !pem.includes("-----BEGIN ")) invalid(`${field} is not PEM.`);
   }
   const limits = { ...DEFAULT_LIMITS, ...input.limits };
+  if (input.limits?.maxPairsPerUser === undefined) limits.maxPairsPerUser = userShareOf(limits.maxPairs);
   for (const [key, value] of Object.entries(limits)) {
     if (!Number.isFinite(value) || value <= 0)
       invalid(`limit ${key} must be a positive number, got ${value}.`);

@@ -36,7 +36,7 @@ export interface ConnectionHost {
   logger: Logger;
   isDraining(): boolean;
   /** A pair formed: the host tracks it until it ends (drain, stop, metrics). */
-  adoptSplice(splice: Splice, log: Logger): void;
+  adoptSplice(splice: Splice, side: Connection): void;
   forget(connection: Connection): void;
 }
 
@@ -360,5 +360,5 @@ export function pairUp(waiting: Connection, arriving: Connection, host: Connecti
     { stream: b, reset: () => arriving.reset() },
     { idleTimeoutMs: host.limits.idleTimeoutMs },
   );
-  host.adoptSplice(spliced, waiting.log);
+  host.adoptSplice(spliced, waiting);
 }

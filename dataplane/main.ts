@@ -29,6 +29,8 @@ export interface RelayStartOptions {
   idleTimeoutMs: number;
   helloDeadlineMs: number;
   maxPairs: number;
+  maxWaitingPerParty: number;
+  maxPairsPerUser?: number;
   drainDeadlineMs: number;
   certs: string;
   url?: string;
@@ -81,6 +83,17 @@ export function addRelayStartOptions(command: Command): Command {
       DEFAULT_LIMITS.maxPairs,
     )
     .option(
+      "--max-waiting-per-party <n>",
+      "sides one party may have waiting for a peer",
+      wholeNumber(1, 10_000_000),
+      DEFAULT_LIMITS.maxWaitingPerParty,
+    )
+    .option(
+      "--max-pairs-per-user <n>",
+      "pairs one user's parties may hold (default: a quarter of --max-pairs)",
+      wholeNumber(1, 10_000_000),
+    )
+    .option(
       "--drain-deadline-ms <ms>",
       "on SIGTERM, how long pairs may finish",
       positiveMs,
@@ -110,6 +123,8 @@ export async function relayConfig(
     idleTimeoutMs: options.idleTimeoutMs,
     helloDeadlineMs: options.helloDeadlineMs,
     maxPairs: options.maxPairs,
+    maxWaitingPerParty: options.maxWaitingPerParty,
+    ...(options.maxPairsPerUser === undefined ? {} : { maxPairsPerUser: options.maxPairsPerUser }),
   };
   return {
     name,

@@ -3,9 +3,9 @@ import { FlockError } from "../protocol/errors.ts";
 
 /**
  * Why a side or a pair stopped. Waiting sides end as peer_timeout, replaced, abandoned
- * (their connection went away) or drained; spliced pairs end as closed (both directions
+ * (their connection went away), drained or revoked; spliced pairs end as closed (both directions
  * finished), reset (an error or abrupt close on either side), idle_timeout, drained or
- * stopped. Every end is counted in metrics under one of these.
+ * stopped or revoked. Every end is counted in metrics under one of these.
  */
 export const PAIR_END_REASONS = [
   "closed",
@@ -16,6 +16,7 @@ export const PAIR_END_REASONS = [
   "peer_timeout",
   "replaced",
   "abandoned",
+  "revoked",
 ] as const;
 export type PairEndReason = (typeof PAIR_END_REASONS)[number];
 
@@ -36,6 +37,10 @@ export interface PairingOptions<S extends PairingSide> {
   pairingTimeoutMs: number;
   /** Pairs held at once, counting a waiting side as the pair it will become. */
   maxPairs: number;
+  /** Sides of one party waiting at once: pair ids and channels are free labels, so one party could mint many. */
+  maxWaitingPerParty: number;
+  /** Pairs (spliced or waiting) held at once by the parties of one user. */
+  maxPairsPerUser: number;
   /** Both sides are here: splice them. `waitedMs` is how long the first one waited. */
   onPaired(waiting: S, arriving: S, waitedMs: number): void;
   /** A waiting side ended without a pair. */
@@ -57,6 +62,9 @@ export class Pairing<S extends PairingSide> {
   readonly #options: PairingOptions<S>;
   readonly #slots = new Map<string, Waiting<S>>();
   #active = 0;
+  /** Waiting sides per party (`self`) and pairs held per user; entries at zero are deleted. */
+  readonly #waitingByParty = new Tally();
+  readonly #heldByUser = new Tally();
 
   constructor(options: PairingOptions<S>) {
     this.#options = options;
@@ -79,6 +87,8 @@ export class Pairing<S extends PairingSide> {
       if (waiting.side.user !== side.user) throw new FlockError("CROSS_USER");
       this.#remove(key, waiting);
       this.#active++;
+      // The waiting side's share becomes the pair's: still one held by this user.
+      this.#heldByUser.add(side.user, 1);
       this.#options.onPaired(waiting.side, side, Date.now() - waiting.since);
       return "paired";
     }
@@ -86,11 +96,13 @@ export class Pairing<S extends PairingSide> {
       this.#remove(key, waiting);
       waiting.side.fail("REPLACED");
       this.#options.onSideEnded(waiting.side, "replaced");
-    } else if (this.#active + this.#slots.size >= this.#options.maxPairs) {
-      throw new FlockError("OVER_CAPACITY");
+    } else {
+      this.#checkShares(side);
     }
     const timer = setTimeout(() => this.#timeout(key), this.#options.pairingTimeoutMs);
     this.#slots.set(key, { side, since: Date.now(), timer });
+    this.#waitingByParty.add(side.self, 1);
+    this.#heldByUser.add(side.user, 1);
     return "waiting";
   }
 
@@ -103,31 +115,83 @@ export class Pairing<S extends PairingSide> {
     this.#options.onSideEnded(side, "abandoned");
   }
 
-  /** A pair handed out by onPaired has ended. */
-  pairEnded(): void {
+  /** A pair handed out by onPaired has ended; `side` is either of its sides. */
+  pairEnded(side: S): void {
     this.#active--;
+    this.#heldByUser.add(side.user, -1);
   }
 
-  /** Refuses every waiting side with `code` (shutdown). */
-  failAllWaiting(code: ErrorCode, reason: PairEndReason): void {
+  /** Waiting sides of one party and pairs held by one user, for tests and metrics. */
+  waitingOf(party: string): number {
+    return this.#waitingByParty.get(party);
+  }
+
+  heldBy(user: string): number {
+    return this.#heldByUser.get(user);
+  }
+
+  /** Refuses every waiting side `which` selects with `code` (revocation). */
+  failWaiting(which: (side: S) => boolean, code: ErrorCode, reason: PairEndReason): void {
     for (const [key, waiting] of [...this.#slots]) {
+      if (!which(waiting.side)) continue;
       this.#remove(key, waiting);
       waiting.side.fail(code);
       this.#options.onSideEnded(waiting.side, reason);
     }
   }
 
+  /** Refuses every waiting side with `code` (shutdown). */
+  failAllWaiting(code: ErrorCode, reason: PairEndReason): void {
+    this.failWaiting(() => true, code, reason);
+  }
+
+  /** Global capacity first, then this party's and this user's share of it. */
+  #checkShares(side: S): void {
+    const { maxPairs, maxWaitingPerParty, maxPairsPerUser } = this.#options;
+    if (this.#active + this.#slots.size >= maxPairs) throw new FlockError("OVER_CAPACITY");
+    if (this.#waitingByParty.get(side.self) >= maxWaitingPerParty) {
+      throw new FlockError(
+        "OVER_CAPACITY",
+        `This party already has ${maxWaitingPerParty} sides waiting for a peer, its share of the data plane.`,
+      );
+    }
+    if (this.#heldByUser.get(side.user) >= maxPairsPerUser) {
+      throw new FlockError(
+        "OVER_CAPACITY",
+        `This user already holds ${maxPairsPerUser} pairs, its share of the data plane.`,
+      );
+    }
+  }
+
   #timeout(key: string): void {
     const waiting = this.#slots.get(key);
     if (!waiting) return;
-    this.#slots.delete(key);
+    this.#remove(key, waiting);
     waiting.side.fail("PEER_TIMEOUT");
     this.#options.onSideEnded(waiting.side, "peer_timeout");
   }
 
+  /** Every way a side stops waiting goes through here, so the shares always add up. */
   #remove(key: string, waiting: Waiting<S>): void {
     clearTimeout(waiting.timer);
     this.#slots.delete(key);
+    this.#waitingByParty.add(waiting.side.self, -1);
+    this.#heldByUser.add(waiting.side.user, -1);
+  }
+}
+
+/** Counts by key, holding no entry for a zero count (so departed parties cost nothing). */
+class Tally {
+  readonly #counts = new Map<string, number>();
+
+  get(key: string): number {
+    return this.#counts.get(key) ?? 0;
+  }
+
+  add(key: string, delta: number): void {
+    const next = this.get(key) + delta;
+    if (next > 0) this.#counts.set(key, next);
+    else this.#counts.delete(key);
   }
 }
 

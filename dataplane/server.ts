@@ -72,6 +72,8 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
   const pairing: Pairing<Connection> = new Pairing<Connection>({
     pairingTimeoutMs: limits.pairingTimeoutMs,
     maxPairs: limits.maxPairs,
+    maxWaitingPerParty: limits.maxWaitingPerParty,
+    maxPairsPerUser: limits.maxPairsPerUser,
     onPaired: (waiting, arriving, waitedMs) => {
       metrics.pairsTotal.inc();
       metrics.pairingSeconds.observe(waitedMs / 1000);
@@ -103,11 +105,12 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     metrics,
     logger,
     isDraining: () => draining,
-    adoptSplice(splice: Splice, log: Logger) {
+    adoptSplice(splice: Splice, side: Connection) {
+      const log = side.log;
       splices.add(splice);
       void splice.done.then((result) => {
         splices.delete(splice);
-        pairing.pairEnded();
+        pairing.pairEnded(side);
         endedBytes += result.aToB + result.bToA;
         metrics.bytes.inc(result.aToB + result.bToA);
         metrics.pairEnded(result.reason);

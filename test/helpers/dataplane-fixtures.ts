@@ -262,10 +262,11 @@ export interface DataPlaneFixtures {
   relay: Issued;
   ticketKey: TicketKey;
   worker: WorkerStandIn;
-  /** alice/a and alice/b pair; bob/c is another user's party. */
+  /** alice/a and alice/b pair; bob/c and bob/d are another user's parties. */
   a: Party;
   b: Party;
   c: Party;
+  d: Party;
   /** Signed by the foreign CA, named alice/a. */
   foreignA: Party;
   /** alice/a with a certificate that expired yesterday. */
@@ -288,10 +289,11 @@ export async function makeDataPlaneFixtures(): Promise<DataPlaneFixtures> {
   const ticketKey = await makeTicketKey("test-key-1");
   const worker = await WorkerStandIn.start(relay.certPem);
   worker.keys.push(ticketKey);
-  const [a, b, c, foreignA, expiredA] = await Promise.all([
+  const [a, b, c, d, foreignA, expiredA] = await Promise.all([
     issueParty(relayCa, "alice", "a"),
     issueParty(relayCa, "alice", "b"),
     issueParty(relayCa, "bob", "c"),
+    issueParty(relayCa, "bob", "d"),
     issueParty(foreignCa, "alice", "a"),
     issueParty(relayCa, "alice", "a", {
       notBefore: new Date(Date.now() - 3 * DAY_MS),
@@ -308,6 +310,7 @@ export async function makeDataPlaneFixtures(): Promise<DataPlaneFixtures> {
     a,
     b,
     c,
+    d,
     foreignA,
     expiredA,
     async ticket(from, to, overrides = {}, header = {}) {

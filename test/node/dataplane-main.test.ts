@@ -35,6 +35,7 @@ const options = (more: Partial<RelayStartOptions> = {}): RelayStartOptions => ({
   idleTimeoutMs: 5678,
   helloDeadlineMs: 910,
   maxPairs: 11,
+  maxWaitingPerParty: 3,
   drainDeadlineMs: 1000,
   certs: "certs",
   logLevel: "info",
@@ -53,7 +54,13 @@ describe("relay entry (flags, env and files → config)", () => {
       keyPem: fx.relay.keyPem,
       relayCaPem: fx.relayCa.certPem,
       metricsPort: 0,
-      limits: { pairingTimeoutMs: 1234, idleTimeoutMs: 5678, helloDeadlineMs: 910, maxPairs: 11 },
+      limits: {
+        pairingTimeoutMs: 1234,
+        idleTimeoutMs: 5678,
+        helloDeadlineMs: 910,
+        maxPairs: 11,
+        maxWaitingPerParty: 3,
+      },
     });
   });
 

@@ -23,12 +23,21 @@ class FakeSide implements PairingSide {
   }
 }
 
-function makePairing(options: { pairingTimeoutMs?: number; maxPairs?: number } = {}) {
+function makePairing(
+  options: {
+    pairingTimeoutMs?: number;
+    maxPairs?: number;
+    maxWaitingPerParty?: number;
+    maxPairsPerUser?: number;
+  } = {},
+) {
   const paired: Array<[string, string]> = [];
   const ended: Array<[string, PairEndReason]> = [];
   const pairing = new Pairing<FakeSide>({
     pairingTimeoutMs: options.pairingTimeoutMs ?? 60_000,
     maxPairs: options.maxPairs ?? 100,
+    maxWaitingPerParty: options.maxWaitingPerParty ?? 100,
+    maxPairsPerUser: options.maxPairsPerUser ?? 100,
     onPaired: (w, a) => paired.push([w.id, a.id]),
     onSideEnded: (side, reason) => ended.push([side.id, reason]),
   });
@@ -106,8 +115,53 @@ describe("Pairing (no sockets)", () => {
     expect(() => pairing.join(new FakeSide("4", "u/c", "u/d", "p2"))).toThrow(
       new FlockError("OVER_CAPACITY"),
     );
-    pairing.pairEnded();
+    pairing.pairEnded(new FakeSide("1", "u/a", "u/b"));
     expect(pairing.join(new FakeSide("5", "u/c", "u/d", "p2"))).toBe("waiting");
+  });
+
+  it("caps the sides one party has waiting, and gives the share back on every way out", () => {
+    vi.useFakeTimers();
+    const { pairing } = makePairing({ maxWaitingPerParty: 2, pairingTimeoutMs: 1000 });
+    const first = new FakeSide("1", "u/a", "u/b", "p1");
+    pairing.join(first);
+    pairing.join(new FakeSide("2", "u/a", "u/b", "p2"));
+    const refused = () => pairing.join(new FakeSide("3", "u/a", "u/b", "p3"));
+    expect(refused).toThrow(
+      new FlockError(
+        "OVER_CAPACITY",
+        "This party already has 2 sides waiting for a peer, its share of the data plane.",
+      ),
+    );
+    // Another party of the same user, and another user, still get in.
+    expect(pairing.join(new FakeSide("4", "u/c", "u/b", "p1"))).toBe("waiting");
+    expect(pairing.join(new FakeSide("5", "v/a", "v/b", "p1"))).toBe("waiting");
+    // A reconnect of a waiting side replaces it without needing a free share.
+    expect(pairing.join(new FakeSide("1b", "u/a", "u/b", "p1"))).toBe("waiting");
+    expect(pairing.waitingOf("u/a")).toBe(2);
+    pairing.join(new FakeSide("6", "u/b", "u/a", "p1")); // paired
+    expect(pairing.waitingOf("u/a")).toBe(1);
+    expect(pairing.join(new FakeSide("3", "u/a", "u/b", "p3"))).toBe("waiting");
+    pairing.leave(first); // not waiting any more (replaced): a no-op
+    vi.advanceTimersByTime(1000); // p2, p3 time out
+    expect(pairing.waitingOf("u/a")).toBe(0);
+    pairing.join(new FakeSide("7", "u/a", "u/b", "p7"));
+    pairing.failAllWaiting("DRAINING", "drained");
+    expect([pairing.waitingOf("u/a"), pairing.waitingOf("u/c"), pairing.waitingOf("v/a")]).toEqual([0, 0, 0]);
+  });
+
+  it("caps the pairs one user holds, waiting or spliced, and frees them when pairs end", () => {
+    const { pairing } = makePairing({ maxPairsPerUser: 2 });
+    pairing.join(new FakeSide("1", "u/a", "u/b", "p1"));
+    const arriving = new FakeSide("2", "u/b", "u/a", "p1");
+    pairing.join(arriving);
+    pairing.join(new FakeSide("3", "u/a", "u/c", "p2"));
+    expect(pairing.heldBy("u")).toBe(2);
+    expect(() => pairing.join(new FakeSide("4", "u/d", "u/e", "p3"))).toThrow(
+      new FlockError("OVER_CAPACITY", "This user already holds 2 pairs, its share of the data plane."),
+    );
+    expect(pairing.join(new FakeSide("5", "v/a", "v/b", "p3"))).toBe("waiting");
+    pairing.pairEnded(arriving);
+    expect(pairing.join(new FakeSide("4", "u/d", "u/e", "p3"))).toBe("waiting");
   });
 
   it("forgets a waiting side that left, and ignores leave for others", () => {
@@ -185,6 +239,38 @@ describe("pairing on a live data plane", () => {
     expect(await other.errorCode()).toBe("OVER_CAPACITY");
     const b = await side(dp.port, fx.b, fx.a, "one");
     await Promise.all([a.paired(), b.paired()]);
+  });
+
+  it("refuses a party past its share of waiting sides while another user still pairs", async () => {
+    const dp = await fx.start({ maxWaitingPerParty: 2 });
+    for (const channel of ["one", "two"]) {
+      expect(await (await side(dp.port, fx.a, fx.b, channel)).frame()).toEqual({ type: "waiting" });
+    }
+    const third = await side(dp.port, fx.a, fx.b, "three");
+    expect(await third.frame()).toEqual({
+      type: "error",
+      code: "OVER_CAPACITY",
+      message: "This party already has 2 sides waiting for a peer, its share of the data plane.",
+    });
+    const c = await side(dp.port, fx.c, fx.d);
+    const d = await side(dp.port, fx.d, fx.c);
+    await Promise.all([c.paired(), d.paired()]);
+  });
+
+  it("refuses a user past its share of pairs while another user still pairs", async () => {
+    const dp = await fx.start({ maxPairsPerUser: 1 });
+    const a = await side(dp.port, fx.a, fx.b, "one");
+    const b = await side(dp.port, fx.b, fx.a, "one");
+    await Promise.all([a.paired(), b.paired()]);
+    const more = await side(dp.port, fx.b, fx.a, "two");
+    expect(await more.frame()).toEqual({
+      type: "error",
+      code: "OVER_CAPACITY",
+      message: "This user already holds 1 pairs, its share of the data plane.",
+    });
+    const c = await side(dp.port, fx.c, fx.d);
+    const d = await side(dp.port, fx.d, fx.c);
+    await Promise.all([c.paired(), d.paired()]);
   });
 
   it("closes a pair idle longer than the idle timeout", async () => {
