@@ -68,6 +68,8 @@ async function admitDirect(
   proof: TransportProof,
   authority: Authority,
 ): Promise<Admitted> {
+  // No ticket vouches for the party here, so an empty list after a restart must not admit it.
+  if (!authority.revocations.known) throw new FlockError("REVOCATIONS_UNKNOWN");
   const dest = hello.dest.includes("/") ? splitPartyRef(hello.dest) : { user: undefined, party: hello.dest };
   if (!dest || !isValidName(dest.party) || (dest.user !== undefined && !isValidName(dest.user))) {
     throw new FlockError("BAD_FRAME", "direct.dest must be a party name or user/party.");

@@ -78,8 +78,15 @@ export interface DataPlaneConfig {
   host: string;
   /** 0 picks a free port. */
   port: number;
-  /** Worker base URL, e.g. http://127.0.0.1:8787 (JWKS and load reports). */
+  /**
+   * Worker base URL (JWKS and load reports, which carry revocations): https, or http only
+   * on loopback, e.g. http://127.0.0.1:8787, unless allowPlainHttpWorker.
+   */
   workerUrl: string;
+  /** Accept http to a non-loopback worker (a private network the operator trusts). */
+  allowPlainHttpWorker: boolean;
+  /** Where the last revocation list is kept across restarts; null keeps it in memory only. */
+  stateFile: string | null;
   /** PEM of this relay's server certificate and its private key (signed by the relay CA). */
   certPem: string;
   keyPem: string;
@@ -94,8 +101,13 @@ export interface DataPlaneConfig {
   logger: Logger;
 }
 
-export type DataPlaneConfigInput = Omit<DataPlaneConfig, "limits" | "metricsHost" | "reportIntervalMs"> & {
+export type DataPlaneConfigInput = Omit<
+  DataPlaneConfig,
+  "limits" | "metricsHost" | "reportIntervalMs" | "stateFile" | "allowPlainHttpWorker"
+> & {
   limits?: Partial<DataPlaneLimits>;
+  stateFile?: string | null;
+  allowPlainHttpWorker?: boolean;
   metricsHost?: string;
   reportIntervalMs?: number | null;
 };
@@ -106,6 +118,10 @@ function invalid(detail: string): never {
 
 const isPort = (value: unknown) =>
   Number.isInteger(value) && (value as number) >= 0 && (value as number) < 65536;
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
 
 /** Fills defaults and refuses anything that would only fail later, deep inside a connection. */
 export function validateConfig(input: DataPlaneConfigInput): DataPlaneConfig {
@@ -121,6 +137,11 @@ export function validateConfig(input: DataPlaneConfigInput): DataPlaneConfig {
     invalid(`worker URL ${JSON.stringify(input.workerUrl)} is not a URL.`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") invalid("the worker URL must be http or https.");
+  if (url.protocol === "http:" && !isLoopback(url.hostname) && !input.allowPlainHttpWorker) {
+    invalid(
+      `the worker URL ${url.origin} must be https: revocations and ticket keys come from it, and plain http is only accepted on loopback.`,
+    );
+  }
   for (const [field, pem] of [
     ["certPem", input.certPem],
     ["keyPem", input.keyPem],
@@ -141,6 +162,8 @@ export function validateConfig(input: DataPlaneConfigInput): DataPlaneConfig {
     ...input,
     workerUrl: input.workerUrl.replace(/\/+$/, ""),
     metricsHost: input.metricsHost ?? input.host,
+    stateFile: input.stateFile ?? null,
+    allowPlainHttpWorker: input.allowPlainHttpWorker ?? false,
     reportIntervalMs,
     limits,
   };

@@ -4,7 +4,7 @@
  * process.env. Used by `flock relay start` and runnable on its own in a container:
  *   node --import tsx dataplane/main.ts --name r1 --port 6000
  */
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import pino from "pino";
 import { readPemFile, relayCaPath, relayPaths } from "../cli/certs/layout.ts";
@@ -33,7 +33,9 @@ export interface RelayStartOptions {
   maxPairsPerUser?: number;
   drainDeadlineMs: number;
   certs: string;
+  stateDir: string;
   url?: string;
+  allowPlainHttpWorker?: boolean;
   logLevel: string;
 }
 
@@ -100,12 +102,18 @@ export function addRelayStartOptions(command: Command): Command {
       DRAIN_DEADLINE_MS,
     )
     .option("--certs <dir>", "certificate directory", "certs")
-    .option("--url <url>", "worker URL (default: $FLOCK_URL or .flock/config.json)")
+    .option("--state-dir <dir>", "where the last revocation list is kept (relay-<name>.json)", ".flock")
+    .option("--url <url>", "worker URL (default: $FLOCK_URL or .flock/config.json); https unless on loopback")
+    .option("--allow-plain-http-worker", "accept an http worker URL off loopback (a trusted private network)")
     .addOption(
       new Option("--log-level <level>", "log level")
         .choices(["debug", "info", "warn", "error"])
         .default("info"),
     );
+}
+
+export function revocationStatePath(stateDir: string, relayName: string): string {
+  return join(stateDir, `relay-${relayName}.json`);
 }
 
 /** Reads the relay's certificate, key and the relay CA, and finds the worker URL. */
@@ -135,6 +143,8 @@ export async function relayConfig(
     keyPem: await readPemFile(paths.key, howToCreate),
     relayCaPem: await readPemFile(relayCaPath(certsDir), howToCreate),
     metricsPort: options.metrics ? options.metricsPort : null,
+    stateFile: revocationStatePath(resolve(cwd, options.stateDir), name),
+    allowPlainHttpWorker: options.allowPlainHttpWorker === true,
     logger: pino({ level: options.logLevel }),
     limits,
   };

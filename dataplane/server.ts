@@ -13,6 +13,7 @@ import { JwksCache } from "./jwks-cache.ts";
 import { DataPlaneMetrics } from "./metrics.ts";
 import { Pairing } from "./pairing.ts";
 import { RelayCertificateChecker } from "./party-proof.ts";
+import { loadRevocationState, saveRevocationState } from "./revocation-state.ts";
 import { Revocations } from "./revocations.ts";
 import type { Splice } from "./splice.ts";
 import { TicketVerifier } from "./ticket-verifier.ts";
@@ -28,7 +29,7 @@ export interface DataPlane {
   drain(deadlineMs?: number): Promise<void>;
   /** Closes everything now. */
   stop(): Promise<void>;
-  /** Sends a load report now and applies the answer (also runs on its own every interval). */
+  /** Sends a load report now and applies (and saves) the answer (also runs on its own every interval). */
   reportNow(): Promise<void>;
   activePairs(): number;
   waitingSides(): number;
@@ -59,6 +60,27 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
   });
   void jwks.refresh();
   const revocations = new Revocations();
+  if (config.stateFile !== null) {
+    try {
+      const saved = await loadRevocationState(config.stateFile);
+      if (saved) revocations.replace(saved);
+    } catch (error) {
+      // Unknown rather than empty: direct mode waits for the first report.
+      logger.warn(
+        { err: (error as Error).message, stateFile: config.stateFile },
+        "revocation state unreadable",
+      );
+    }
+  }
+  let saving = Promise.resolve();
+  const saveRevocations = (stateFile: string) => {
+    const list = revocations.list();
+    saving = saving
+      .then(() => saveRevocationState(stateFile, list))
+      .catch((error: unknown) =>
+        logger.warn({ err: (error as Error).message, stateFile }, "could not save the revocation state"),
+      );
+  };
   const authority: Authority = {
     checker: new RelayCertificateChecker(config.relayCaPem),
     tickets: new TicketVerifier(config.name, jwks),
@@ -160,7 +182,11 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
       capacity: draining ? 0 : limits.maxPairs,
     }),
     apply: (answer) => {
-      revocations.replace(answer.revokedFingerprints);
+      const wasKnown = revocations.known;
+      const before = revocations.size;
+      const added = revocations.replace(answer.revokedFingerprints);
+      const changed = !wasKnown || added.length > 0 || revocations.size !== before;
+      if (changed && config.stateFile !== null) saveRevocations(config.stateFile);
       jwks.setPublishedKids(answer.ticketKids);
     },
   });
@@ -182,6 +208,7 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
       for (const splice of splices) splice.stop("stopped");
       for (const connection of connections) connection.destroy();
       host.wss.close();
+      await saving;
       if (metricsServer) {
         const closed = new Promise<void>((resolve) => metricsServer?.close(() => resolve()));
         // Scrapers keep connections alive; close() alone would wait for them to time out.
@@ -211,7 +238,10 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     metrics,
     drain,
     stop,
-    reportNow: () => reporter.reportNow(),
+    reportNow: async () => {
+      await reporter.reportNow();
+      await saving;
+    },
     activePairs: () => pairing.active,
     waitingSides: () => pairing.waiting,
     openConnections: () => connections.size,

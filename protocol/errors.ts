@@ -62,6 +62,10 @@ export const ERRORS = {
   PEER_TIMEOUT: [504, "The peer did not arrive within the pairing timeout."],
   REPLACED: [409, "A newer connection for the same side of this pair replaced this one."],
   DRAINING: [503, "The data plane is shutting down and takes no new pairs."],
+  REVOCATIONS_UNKNOWN: [
+    503,
+    "The data plane has not yet learned revocations from the worker; retry shortly.",
+  ],
   OVER_CAPACITY: [503, "The data plane is at capacity."],
   IDLE_TIMEOUT: [408, "The pair was idle longer than the idle timeout."],
   PEER_CLOSED: [502, "The peer closed the connection."],

@@ -278,7 +278,15 @@ export interface DataPlaneFixtures {
     overrides?: Partial<TicketClaims>,
     header?: { kid?: string; typ?: string },
   ): Promise<string>;
-  start(limits?: Partial<DataPlaneLimits>, more?: Partial<DataPlaneConfigInput>): Promise<DataPlane>;
+  /**
+   * Starts a data plane and, unless `firstReport` is false, sends one load report so it
+   * knows the revocation list (direct mode is refused until it does).
+   */
+  start(
+    limits?: Partial<DataPlaneLimits>,
+    more?: Partial<DataPlaneConfigInput>,
+    options?: { firstReport?: boolean },
+  ): Promise<DataPlane>;
   close(): Promise<void>;
 }
 
@@ -329,7 +337,7 @@ export async function makeDataPlaneFixtures(): Promise<DataPlaneFixtures> {
         header,
       );
     },
-    async start(limits = {}, more = {}) {
+    async start(limits = {}, more = {}, { firstReport = true } = {}) {
       const dataPlane = await startDataPlane({
         name: RELAY_NAME,
         host: "127.0.0.1",
@@ -345,6 +353,7 @@ export async function makeDataPlaneFixtures(): Promise<DataPlaneFixtures> {
         ...more,
       });
       started.push(dataPlane);
+      if (firstReport) await dataPlane.reportNow();
       return dataPlane;
     },
     async close() {

@@ -1,4 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { pairId } from "../../protocol/ticket.ts";
 import type { Transport } from "../helpers/dataplane-client.ts";
 import { closeAllParties, TestParty } from "../helpers/dataplane-client.ts";
@@ -127,7 +130,8 @@ describe("ticket checks", () => {
   });
 
   it("learns a rotated-in key by refetching the JWKS on its unknown kid", async () => {
-    const dp = await fx.start({ jwksRefetchMinIntervalMs: 1 });
+    // No load report: its ticketKids would retire a kid it has not listed yet.
+    const dp = await fx.start({ jwksRefetchMinIntervalMs: 1 }, {}, { firstReport: false });
     expect(await answerTo(dp.port, await fx.ticket(fx.b, fx.a), fx.b)).toBe("waiting");
     const next = await makeTicketKey("test-key-2");
     fx.worker.keys.push(next);
@@ -243,6 +247,55 @@ describe("users and revocation", () => {
     expect(await direct.errorCode()).toBe("PARTY_REVOKED");
     // Others are unaffected.
     expect(await answerTo(dp.port, await fx.ticket(fx.b, fx.a), fx.b)).toBe("waiting");
+  });
+});
+
+describe("revocations across restarts", () => {
+  let stateDir: string;
+  beforeEach(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), "flock-relay-state-"));
+  });
+  afterEach(() => rm(stateDir, { recursive: true, force: true }));
+
+  async function directAnswer(port: number, self: Party, dest: string): Promise<string> {
+    const party = await dial(port);
+    await party.sendDirect(dest, "t1", self);
+    const frame = await party.frame();
+    return frame.type === "error" ? frame.code : frame.type;
+  }
+
+  it("refuses direct hellos with REVOCATIONS_UNKNOWN until the first report, while tickets still work", async () => {
+    fx.worker.revokedFingerprints = [fx.a.thumbprint];
+    const dp = await fx.start({}, {}, { firstReport: false });
+    expect(await directAnswer(dp.port, fx.a, "b")).toBe("REVOCATIONS_UNKNOWN");
+    expect(await answerTo(dp.port, await fx.ticket(fx.b, fx.a), fx.b)).toBe("waiting");
+    await dp.reportNow();
+    expect(await directAnswer(dp.port, fx.a, "b")).toBe("PARTY_REVOKED");
+  });
+
+  it("keeps the last revocation list in the state file and refuses a revoked party right after a restart", async () => {
+    const stateFile = join(stateDir, "nested", "relay-test.json");
+    fx.worker.revokedFingerprints = [fx.a.thumbprint];
+    const first = await fx.start({}, { stateFile });
+    await first.stop();
+    expect(JSON.parse(await readFile(stateFile, "utf8"))).toMatchObject({
+      revokedFingerprints: [fx.a.thumbprint],
+    });
+    expect((await readdir(dirname(stateFile))).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+
+    fx.worker.unreachable = true;
+    const restarted = await fx.start({}, { stateFile }, { firstReport: false });
+    expect(await directAnswer(restarted.port, fx.a, "b")).toBe("PARTY_REVOKED");
+    const party = await dial(restarted.port);
+    await party.sendDirect("a", "t1", fx.b);
+    expect(await party.frame()).toEqual({ type: "waiting" });
+  });
+
+  it("treats an unreadable state file as unknown, not as an empty list", async () => {
+    const stateFile = join(stateDir, "relay-test.json");
+    await writeFile(stateFile, "{not json");
+    const dp = await fx.start({}, { stateFile }, { firstReport: false });
+    expect(await directAnswer(dp.port, fx.a, "b")).toBe("REVOCATIONS_UNKNOWN");
   });
 });
 

@@ -2,9 +2,12 @@ import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { validateConfig } from "../../dataplane/config.ts";
 import type { RelayStartOptions } from "../../dataplane/main.ts";
 import { relayConfig } from "../../dataplane/main.ts";
+import { FlockError } from "../../protocol/errors.ts";
 import { closeAllParties, TestParty } from "../helpers/dataplane-client.ts";
 import type { DataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
 import { makeDataPlaneFixtures, RELAY_NAME } from "../helpers/dataplane-fixtures.ts";
@@ -38,6 +41,7 @@ const options = (more: Partial<RelayStartOptions> = {}): RelayStartOptions => ({
   maxWaitingPerParty: 3,
   drainDeadlineMs: 1000,
   certs: "certs",
+  stateDir: ".flock",
   logLevel: "info",
   ...more,
 });
@@ -54,6 +58,8 @@ describe("relay entry (flags, env and files → config)", () => {
       keyPem: fx.relay.keyPem,
       relayCaPem: fx.relayCa.certPem,
       metricsPort: 0,
+      stateFile: join(dir, ".flock", `relay-${RELAY_NAME}.json`),
+      allowPlainHttpWorker: false,
       limits: {
         pairingTimeoutMs: 1234,
         idleTimeoutMs: 5678,
@@ -117,5 +123,42 @@ describe("relay entry (flags, env and files → config)", () => {
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
+  });
+});
+
+describe("worker URL", () => {
+  const input = (workerUrl: string, allowPlainHttpWorker?: boolean) => ({
+    name: RELAY_NAME,
+    host: "127.0.0.1",
+    port: 0,
+    workerUrl,
+    allowPlainHttpWorker,
+    certPem: fx.relay.certPem,
+    keyPem: fx.relay.keyPem,
+    relayCaPem: fx.relayCa.certPem,
+    metricsPort: null,
+    logger: pino({ level: "silent" }),
+  });
+
+  it("refuses plain http off loopback, since revocations and ticket keys come from it", () => {
+    expect(() => validateConfig(input("http://control:8787"))).toThrow(
+      new FlockError(
+        "CONFIG_INVALID",
+        "Data plane configuration: the worker URL http://control:8787 must be https: revocations and ticket keys come from it, and plain http is only accepted on loopback.",
+      ),
+    );
+    expect(() => validateConfig(input("http://10.0.0.1"))).toThrow(FlockError);
+  });
+
+  it("accepts https anywhere, http on loopback, and http off loopback only when allowed", () => {
+    for (const url of [
+      "https://flock.example.com",
+      "http://127.0.0.1:8787",
+      "http://localhost:1",
+      "http://[::1]:2",
+    ]) {
+      expect(validateConfig(input(url)).workerUrl).toBe(url);
+    }
+    expect(validateConfig(input("http://control:8787", true)).allowPlainHttpWorker).toBe(true);
   });
 });
