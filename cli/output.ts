@@ -38,7 +38,9 @@ export function printJson(value: unknown): void {
 /** Prints rows as an aligned table; columns are the keys of the first row's spec. */
 export function printTable<T>(rows: T[], columns: Array<[header: string, cell: (row: T) => string]>): void {
   const cells = rows.map((row) => columns.map(([, cell]) => cell(row)));
-  const widths = columns.map(([header], i) => Math.max(header.length, ...cells.map((r) => r[i]?.length ?? 0)));
+  const widths = columns.map(([header], i) =>
+    Math.max(header.length, ...cells.map((r) => r[i]?.length ?? 0)),
+  );
   const line = (values: string[]) =>
     values
       .map((v, i) => v.padEnd(widths[i] ?? 0))

@@ -7,7 +7,10 @@ describe("README error code table", () => {
   it("has one row per code with its status and sentence", async () => {
     const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
     const rows = new Map(
-      [...readme.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \| (.+) \|$/gm)].map((m) => [m[1], [Number(m[2]), m[3]]]),
+      [...readme.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \| (.+) \|$/gm)].map((m) => [
+        m[1],
+        [Number(m[2]), m[3]],
+      ]),
     );
     for (const [code, [status, message]] of Object.entries(ERRORS)) {
       expect(rows.get(code), code).toEqual([status, message]);
