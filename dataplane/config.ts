@@ -24,8 +24,15 @@ export const USER_SHARE_OF_MAX_PAIRS = 1 / 4;
 export const DRAIN_DEADLINE_MS = 30_000;
 /** The WebSocket upgrade request head (request line + headers) is read up to this size. */
 export const MAX_UPGRADE_REQUEST_BYTES = 8 * 1024;
-/** One WebSocket message is buffered whole by `ws`, so its size is capped. */
-export const MAX_WS_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * One WebSocket message is buffered whole by `ws`, so its size is capped: the SDK sends at
+ * most 64 KiB per message (client/dial.ts WS_MAX_MESSAGE_BYTES); 1 KiB of slack on top.
+ */
+export const MAX_WS_MESSAGE_BYTES = 64 * 1024 + 1024;
+/** Connections not yet authenticated, in all: each may hold a TLS session and buffers. */
+export const MAX_HANDSHAKING_CONNECTIONS = 1024;
+/** Connections not yet authenticated from one source IP address, so one host cannot take them all. */
+export const MAX_HANDSHAKING_PER_IP = 64;
 /** Bytes a waiting side may send before PAIRED; beyond it the relay stops reading (backpressure). */
 export const MAX_EARLY_BYTES = 64 * 1024;
 /** After an ERROR frame the relay keeps draining input this long so the frame is not lost to a RST. */
@@ -47,6 +54,8 @@ export interface DataPlaneLimits {
   maxPairsPerUser: number;
   maxUpgradeRequestBytes: number;
   maxWsMessageBytes: number;
+  maxHandshakingConnections: number;
+  maxHandshakingPerIp: number;
   maxEarlyBytes: number;
   errorLingerMs: number;
   jwksRefetchMinIntervalMs: number;
@@ -66,6 +75,8 @@ export const DEFAULT_LIMITS: DataPlaneLimits = {
   maxPairsPerUser: userShareOf(MAX_PAIRS),
   maxUpgradeRequestBytes: MAX_UPGRADE_REQUEST_BYTES,
   maxWsMessageBytes: MAX_WS_MESSAGE_BYTES,
+  maxHandshakingConnections: MAX_HANDSHAKING_CONNECTIONS,
+  maxHandshakingPerIp: MAX_HANDSHAKING_PER_IP,
   maxEarlyBytes: MAX_EARLY_BYTES,
   errorLingerMs: ERROR_LINGER_MS,
   jwksRefetchMinIntervalMs: JWKS_REFETCH_MIN_INTERVAL_MS,

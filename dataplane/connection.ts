@@ -38,6 +38,8 @@ export interface ConnectionHost {
   /** A pair formed: the host tracks it until it ends (drain, stop, metrics). */
   adoptSplice(splice: Splice, side: Connection): void;
   forget(connection: Connection): void;
+  /** Called once, when the connection is authenticated or gone: it no longer counts as handshaking. */
+  handshakeEnded(connection: Connection): void;
 }
 
 /**
@@ -54,6 +56,8 @@ export class Connection implements PairingSide {
   user = "";
   role: Role = "client";
   transport: TransportName | "unknown" = "unknown";
+  /** Source IP address, for the per-address cap on connections still in their handshake. */
+  readonly remoteAddress: string;
 
   readonly #raw: Socket;
   readonly #host: ConnectionHost;
@@ -70,9 +74,11 @@ export class Connection implements PairingSide {
   readonly #early: Buffer[] = [];
   #stopWatching: (() => void) | undefined;
   #finished = false;
+  #handshaking = true;
 
   constructor(raw: Socket, host: ConnectionHost) {
     this.#raw = raw;
+    this.remoteAddress = raw.remoteAddress ?? "unknown";
     this.#host = host;
     this.#bindings = { conn: this.id };
     this.#log = host.logger.child(this.#bindings);
@@ -119,6 +125,7 @@ export class Connection implements PairingSide {
     const admitted = await authenticate(hello, proof, this.#host.authority);
     // Authenticated: the handshake deadline is over; from here the pairing timeout rules.
     clearTimeout(this.#deadline);
+    this.#endHandshake();
     if (this.#finished) return;
     if (this.#host.isDraining()) throw new FlockError("DRAINING");
     ({ pair: this.pair, self: this.self, peer: this.peer, user: this.user, role: this.role } = admitted);
@@ -330,8 +337,15 @@ export class Connection implements PairingSide {
     this.#raw.once("close", () => clearTimeout(linger));
   }
 
+  #endHandshake(): void {
+    if (!this.#handshaking) return;
+    this.#handshaking = false;
+    this.#host.handshakeEnded(this);
+  }
+
   #closed(): void {
     clearTimeout(this.#deadline);
+    this.#endHandshake();
     if (!this.#finished) {
       this.#finished = true;
       this.#host.pairing.leave(this);

@@ -1,5 +1,6 @@
 import type { ErrorCode } from "../protocol/errors.ts";
 import { FlockError } from "../protocol/errors.ts";
+import { Tally } from "./tally.ts";
 
 /**
  * Why a side or a pair stopped. Waiting sides end as peer_timeout, replaced, abandoned
@@ -177,21 +178,6 @@ export class Pairing<S extends PairingSide> {
     this.#slots.delete(key);
     this.#waitingByParty.add(waiting.side.self, -1);
     this.#heldByUser.add(waiting.side.user, -1);
-  }
-}
-
-/** Counts by key, holding no entry for a zero count (so departed parties cost nothing). */
-class Tally {
-  readonly #counts = new Map<string, number>();
-
-  get(key: string): number {
-    return this.#counts.get(key) ?? 0;
-  }
-
-  add(key: string, delta: number): void {
-    const next = this.get(key) + delta;
-    if (next > 0) this.#counts.set(key, next);
-    else this.#counts.delete(key);
   }
 }
 

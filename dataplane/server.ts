@@ -1,10 +1,11 @@
 import type { Server as HttpServer } from "node:http";
 import { createServer as createHttpServer } from "node:http";
-import type { AddressInfo, Server } from "node:net";
+import type { AddressInfo, Server, Socket } from "node:net";
 import { createServer } from "node:net";
 import { createSecureContext } from "node:tls";
 import type { Logger } from "pino";
 import { WebSocketServer } from "ws";
+import { encodeFrame } from "../protocol/frames.ts";
 import type { Authority } from "./authenticate.ts";
 import type { DataPlaneConfig, DataPlaneConfigInput } from "./config.ts";
 import { DRAIN_DEADLINE_MS, validateConfig } from "./config.ts";
@@ -16,6 +17,7 @@ import { RelayCertificateChecker } from "./party-proof.ts";
 import { loadRevocationState, saveRevocationState } from "./revocation-state.ts";
 import { Revocations } from "./revocations.ts";
 import type { Splice } from "./splice.ts";
+import { Tally } from "./tally.ts";
 import { TicketVerifier } from "./ticket-verifier.ts";
 import { WorkerReporter } from "./worker-reporter.ts";
 
@@ -142,10 +144,43 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     forget(connection: Connection) {
       connections.delete(connection);
     },
+    handshakeEnded(connection: Connection) {
+      handshakingByIp.add(connection.remoteAddress, -1);
+      handshakingTotal--;
+    },
+  };
+
+  // Before authentication a connection costs memory (TLS, buffers) for nothing proven; capped.
+  const handshakingByIp = new Tally();
+  let handshakingTotal = 0;
+  const refusedEarly = new Set<Socket>();
+  const refuseEarly = (socket: Socket, message: string) => {
+    metrics.errors.inc({ code: "OVER_CAPACITY" });
+    refusedEarly.add(socket);
+    socket.on("error", () => {});
+    socket.once("close", () => {
+      clearTimeout(linger);
+      refusedEarly.delete(socket);
+    });
+    // Read and drop what the client sends, so closing does not RST the frame away.
+    socket.resume();
+    socket.end(encodeFrame({ type: "error", code: "OVER_CAPACITY", message }));
+    const linger = setTimeout(() => socket.destroy(), limits.errorLingerMs);
   };
 
   // allowHalfOpen: a side that ends its writing half still receives; splice passes the end on.
   const server = createServer({ allowHalfOpen: true }, (socket) => {
+    const address = socket.remoteAddress ?? "unknown";
+    if (handshakingTotal >= limits.maxHandshakingConnections) {
+      refuseEarly(socket, "The data plane has too many connections still in their handshake; retry shortly.");
+      return;
+    }
+    if (handshakingByIp.get(address) >= limits.maxHandshakingPerIp) {
+      refuseEarly(socket, "This address has too many connections still in their handshake; retry shortly.");
+      return;
+    }
+    handshakingTotal++;
+    handshakingByIp.add(address, 1);
     const connection = new Connection(socket, host);
     connections.add(connection);
     connection.start();
@@ -207,6 +242,7 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
       pairing.failAllWaiting("DRAINING", "stopped");
       for (const splice of splices) splice.stop("stopped");
       for (const connection of connections) connection.destroy();
+      for (const socket of refusedEarly) socket.destroy();
       host.wss.close();
       await saving;
       if (metricsServer) {

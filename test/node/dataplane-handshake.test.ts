@@ -227,6 +227,40 @@ describe("data plane handshake refusals", () => {
   });
 });
 
+describe("connections still in their handshake", () => {
+  /** A plain TCP Flock client that sent MAGIC; resolves with the relay's first frame. */
+  async function firstFrame(port: number) {
+    const party = await TestParty.dial({ transport: "tcp", port, relayCaPem: fx.relayCa.certPem });
+    return { party, frame: await party.frame() };
+  }
+
+  for (const [limit, message] of [
+    [
+      "maxHandshakingConnections",
+      "The data plane has too many connections still in their handshake; retry shortly.",
+    ],
+    ["maxHandshakingPerIp", "This address has too many connections still in their handshake; retry shortly."],
+  ] as const) {
+    it(`refuses past ${limit} with OVER_CAPACITY, and counts an authenticated side out`, async () => {
+      const dp = await fx.start({ [limit]: 2 });
+      const first = await firstFrame(dp.port);
+      const second = await firstFrame(dp.port);
+      expect([first.frame.type, second.frame.type]).toEqual(["challenge", "challenge"]);
+      expect((await firstFrame(dp.port)).frame).toEqual({ type: "error", code: "OVER_CAPACITY", message });
+
+      // Authenticated and waiting: no longer handshaking, so one more may start.
+      first.party.challenge = first.frame.type === "challenge" ? first.frame : undefined;
+      await first.party.sendTicket(await fx.ticket(fx.a, fx.b), fx.a);
+      expect(await first.party.frame()).toEqual({ type: "waiting" });
+      expect((await firstFrame(dp.port)).frame.type).toBe("challenge");
+      // A refused or closed connection gives its place back too.
+      second.party.abort();
+      await second.party.gone;
+      await expect.poll(async () => (await firstFrame(dp.port)).frame.type).toBe("challenge");
+    });
+  }
+});
+
 describe("after an ERROR frame", () => {
   it("closes a connection whose client never closes its side, once errorLingerMs has passed", async () => {
     const dp = await fx.start({ errorLingerMs: 100 });

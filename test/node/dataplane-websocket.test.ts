@@ -84,4 +84,22 @@ describe("WebSocket upgrade refusals", () => {
     const code = await new Promise<number>((resolve) => ws.once("close", resolve));
     expect(code).toBe(1009);
   });
+
+  it("by default takes a 64 KiB message (the SDK's largest) but closes one past 64 KiB + 1 KiB of slack", async () => {
+    const dp = await fx.start();
+    const closeCodeAfter = async (size: number) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${dp.port}/`, WS_SUBPROTOCOL);
+      await new Promise((resolve) => ws.once("open", resolve));
+      const answers: Buffer[] = [];
+      ws.on("message", (data: Buffer) => answers.push(data));
+      ws.send(MAGIC);
+      ws.send(Buffer.alloc(size));
+      const code = await new Promise<number>((resolve) => ws.once("close", resolve));
+      return { code, answered: answers.length > 1 };
+    };
+    // 64 KiB reaches the handshake (which refuses it with an ERROR frame, after the challenge).
+    expect(await closeCodeAfter(64 * 1024)).toMatchObject({ answered: true });
+    expect((await closeCodeAfter(64 * 1024)).code).not.toBe(1009);
+    expect((await closeCodeAfter(64 * 1024 + 1024 + 1)).code).toBe(1009);
+  });
 });
