@@ -93,8 +93,10 @@ export type RoutingPolicy = (typeof ROUTING_POLICIES)[number];
 export interface BackendInfo {
   name: string;
   apihost: string;
-  /** The user whose calls it serves; absent = shared by every user. */
+  /** The user whose calls it serves; absent exactly when `shared`. */
   user?: string;
+  /** Serves every user: their actions and activations there are visible to each other. */
+  shared: boolean;
   insecure: boolean;
   createdAt: string;
   /** Moving average of measured call times; absent until the first call. */
@@ -108,7 +110,9 @@ export interface BackendInput {
   name: string;
   apihost: string;
   auth: string;
+  /** Exactly one of `user` and `shared: true` is required: sharing is never a default. */
   user?: string;
+  shared?: boolean;
   insecure?: boolean;
   policy?: RoutingPolicy;
 }

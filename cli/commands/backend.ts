@@ -9,7 +9,10 @@ import {
 import { assertName } from "../../protocol/names.ts";
 import { type ApiClient, adminClient } from "../api-client.ts";
 import { type AdminOptions, commandGroup, withAdminOptions } from "../command-group.ts";
-import { printJson, printTable } from "../output.ts";
+import { EXIT_USAGE, printJson, printTable, UserError } from "../output.ts";
+
+export const SHARED_BACKEND_WARNING =
+  "warning: shared backend: every user's calls reach this backend's namespace; their actions and activations are visible to each other.";
 
 /** The worker seals `auth` with AES-GCM on arrival; it is never shown again, by the worker or by this CLI. */
 export async function addBackend(client: ApiClient, input: BackendInput): Promise<BackendInfo> {
@@ -38,7 +41,7 @@ export function printBackends(backends: BackendInfo[]): void {
   printTable(backends, [
     ["name", (b) => b.name],
     ["apihost", (b) => b.apihost],
-    ["user", (b) => b.user ?? "(shared)"],
+    ["user", (b) => (b.shared ? "SHARED (every user)" : (b.user ?? "-"))],
     ["latency", (b) => (b.latencyMs === undefined ? "-" : `${b.latencyMs} ms`)],
     ["state", (b) => (b.backoffUntil ? `backing off until ${b.backoffUntil}` : "ok")],
   ]);
@@ -57,7 +60,12 @@ export function registerBackendCommands(program: Command): void {
       .requiredOption("--name <name>", "backend name")
       .requiredOption("--apihost <url>", "the deployment's API host, e.g. https://openwhisk.example.com")
       .requiredOption("--auth <uuid:key>", "the deployment's credentials for this user's namespace")
-      .option("--user <user>", "the user it serves (default: shared by every user)")
+      .option("--user <user>", "the one user it serves")
+      .addOption(
+        new Option("--shared", "serve every user; they see each other's actions and activations").conflicts(
+          "user",
+        ),
+      )
       .option("--insecure", "the deployment uses a self-signed certificate (see docs/openwhisk.md)")
       .addOption(policyOption())
       .option("--json", "print the backend as JSON"),
@@ -68,20 +76,26 @@ export function registerBackendCommands(program: Command): void {
         apihost: string;
         auth: string;
         user?: string;
+        shared?: boolean;
         insecure?: boolean;
         policy?: RoutingPolicy;
         json?: boolean;
       },
     ) => {
+      if (flags.user === undefined && !flags.shared) {
+        throw new UserError("give --user <user>, or --shared to serve every user", EXIT_USAGE);
+      }
       const input: BackendInput = { name: flags.name, apihost: flags.apihost, auth: flags.auth };
       if (flags.user !== undefined) input.user = flags.user;
+      if (flags.shared) input.shared = true;
       if (flags.insecure) input.insecure = true;
       if (flags.policy !== undefined) input.policy = flags.policy;
       const added = await addBackend(await adminClient(flags), input);
+      if (added.shared) process.stderr.write(`${SHARED_BACKEND_WARNING}\n`);
       if (flags.json) printJson(added);
       else
         process.stdout.write(
-          `Added backend ${added.name} (${added.apihost}) for ${added.user ?? "every user"}.\n`,
+          `Added backend ${added.name} (${added.apihost}) for ${added.shared ? "every user (shared)" : added.user}.\n`,
         );
     },
   );

@@ -103,6 +103,26 @@ describe("authentication", () => {
     expect(a.calls.length + b.calls.length).toBe(before);
     expect(c.calls.some((call) => call.path === "/api/v1/namespaces/_/actions/hello")).toBe(true);
   });
+
+  it("asks only the caller's own backends for an activation it has no record of", async () => {
+    const run = await world.call("/namespaces/_/actions/hello?blocking=true", {
+      method: "POST",
+      apiKey: aliceKey,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "Alice" }),
+    });
+    expect(run.status).toBe(200);
+    const id = run.headers.get("x-openwhisk-activation-id") ?? "";
+    expect(id).toMatch(ACTIVATION_ID);
+    const before = a.calls.length + b.calls.length;
+    const path = `/namespaces/_/activations/${id}`;
+    const res = await world.call(path, { apiKey: bobKey });
+    expect(res.status).toBe(404);
+    expect(res.headers.get("x-flock-backends")).toBe("c=404");
+    await res.body?.cancel();
+    expect(a.calls.length + b.calls.length).toBe(before);
+    expect(c.calls.filter((call) => call.path === `/api/v1${path}`)).toHaveLength(1);
+  });
 });
 
 describe("actions", () => {

@@ -1,7 +1,8 @@
 /** `flock backend ...` and `flock wsk-key create` as a user runs them, then wsk-style calls with the printed key. */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SHARED_BACKEND_WARNING } from "../../cli/commands/backend.ts";
 import type { OpenWhiskDouble } from "../helpers/openwhisk-double.ts";
 import { HELLO_CODE, type OpenWhiskWorld, startOpenWhiskWorld } from "./openwhisk-fixture.ts";
 
@@ -62,7 +63,14 @@ it("adds, lists, sets policy, issues a key that works with the openwhisk client,
   expect(list.code).toBe(0);
   expect(list.stdout).not.toContain(a.auth.split(":")[1]);
   expect(JSON.parse(list.stdout)).toEqual([
-    { name: "east", apihost: a.url, user: "dana", insecure: false, createdAt: expect.any(String) },
+    {
+      name: "east",
+      apihost: a.url,
+      user: "dana",
+      shared: false,
+      insecure: false,
+      createdAt: expect.any(String),
+    },
   ]);
 
   const listed = await flock(["list", "backends"]);
@@ -98,4 +106,39 @@ it("refuses an unknown policy as a usage error", async () => {
   const run = await flock(["backend", "policy", "--user", "dana", "--policy", "fastest"]);
   expect(run.code).toBe(2);
   expect(run.stderr).toContain("Allowed choices are round-robin, random, least-latency");
+});
+
+describe("sharing a backend is explicit", () => {
+  const add = (name: string, ...owner: string[]) =>
+    flock(["backend", "add", "--name", name, "--apihost", a.url, "--auth", a.auth, ...owner]);
+
+  it("refuses a backend with neither --user nor --shared, or with both, as a usage error", async () => {
+    const neither = await add("nobodys");
+    expect(neither).toMatchObject({ code: 2, stdout: "" });
+    expect(neither.stderr).toBe("error: give --user <user>, or --shared to serve every user\n");
+    const both = await add("everybodys", "--user", "dana", "--shared");
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("option '--shared' cannot be used with option '--user <user>'");
+    const listed = await flock(["backend", "list", "--json"]);
+    expect(listed.stdout).not.toContain("nobodys");
+    expect(listed.stdout).not.toContain("everybodys");
+  });
+
+  it("adds a shared backend with a warning on stderr and lists it as SHARED", async () => {
+    const shared = await add("common", "--shared");
+    expect(shared).toMatchObject({
+      code: 0,
+      stdout: `Added backend common (${a.url}) for every user (shared).\n`,
+      stderr: `${SHARED_BACKEND_WARNING}\n`,
+    });
+    expect(SHARED_BACKEND_WARNING).toContain(
+      "every user's calls reach this backend's namespace; their actions and activations are visible to each other",
+    );
+    const listed = await flock(["backend", "list"]);
+    expect(listed.stdout).toMatch(/\ncommon +http:\/\/127\.0\.0\.1:\d+ +SHARED \(every user\) +- +ok\n/);
+    const json = await flock(["backend", "list", "--json"]);
+    expect(JSON.parse(json.stdout)).toContainEqual(expect.objectContaining({ name: "common", shared: true }));
+    const own = await add("danas", "--user", "dana");
+    expect(own).toMatchObject({ code: 0, stderr: "" });
+  });
 });

@@ -31,6 +31,7 @@ describe("backends", () => {
         name: "east",
         apihost: "https://ow-east.example.com",
         user: "owner",
+        shared: false,
         insecure: false,
         createdAt: expect.any(String),
       },
@@ -46,7 +47,15 @@ describe("backends", () => {
   });
 
   it("lists backends without credentials, filtered by user", async () => {
-    await adminPost("/v1/backends", { name: "shared", apihost: "http://127.0.0.1:9", auth: AUTH });
+    const shared = await adminPost("/v1/backends", {
+      name: "shared",
+      apihost: "http://127.0.0.1:9",
+      auth: AUTH,
+      shared: true,
+    });
+    const { item } = (await shared.json()) as { item: Record<string, unknown> };
+    expect(item).toMatchObject({ name: "shared", shared: true });
+    expect(item).not.toHaveProperty("user");
     await adminPost("/v1/backends", {
       name: "others",
       apihost: "http://127.0.0.1:9",
@@ -66,18 +75,39 @@ describe("backends", () => {
   });
 
   it.each([
-    [{ name: "east", apihost: "https://x", auth: AUTH }, 409, "BACKEND_EXISTS"],
+    [{ name: "east", apihost: "https://x", auth: AUTH, user: "owner" }, 409, "BACKEND_EXISTS"],
     [{ name: "ghost", apihost: "https://x", auth: AUTH, user: "nobody" }, 404, "USER_NOT_FOUND"],
-    [{ name: "bad name", apihost: "https://x", auth: AUTH }, 400, "INVALID_NAME"],
-    [{ name: "x1", apihost: "https://u:p@x", auth: AUTH }, 400, "BAD_REQUEST"],
-    [{ name: "x2", apihost: "https://x/path", auth: AUTH }, 400, "BAD_REQUEST"],
-    [{ name: "x3", apihost: "https://x", auth: "no-colon" }, 400, "BAD_REQUEST"],
+    [{ name: "bad name", apihost: "https://x", auth: AUTH, user: "owner" }, 400, "INVALID_NAME"],
+    [{ name: "x1", apihost: "https://u:p@x", auth: AUTH, user: "owner" }, 400, "BAD_REQUEST"],
+    [{ name: "x2", apihost: "https://x/path", auth: AUTH, user: "owner" }, 400, "BAD_REQUEST"],
+    [{ name: "x3", apihost: "https://x", auth: "no-colon", user: "owner" }, 400, "BAD_REQUEST"],
     [{ name: "x4", apihost: "https://x", auth: AUTH, policy: "fastest", user: "owner" }, 400, "BAD_REQUEST"],
-    [{ name: "x5", apihost: "https://x", auth: AUTH, policy: "random" }, 400, "BAD_REQUEST"],
+    [{ name: "x5", apihost: "https://x", auth: AUTH, policy: "random", shared: true }, 400, "BAD_REQUEST"],
+    [{ name: "x6", apihost: "https://x", auth: AUTH, shared: "yes" }, 400, "BAD_REQUEST"],
   ])("refuses %j with %i %s", async (body, status, code) => {
     const res = await adminPost("/v1/backends", body);
     expect(res.status).toBe(status);
     expect(await res.json()).toMatchObject({ code });
+  });
+
+  it.each([
+    ["neither user nor shared", {}],
+    ["shared: false without user", { shared: false }],
+    ["both user and shared", { user: "owner", shared: true }],
+  ])("makes sharing an explicit choice: refuses %s", async (_, owner) => {
+    const res = await adminPost("/v1/backends", {
+      name: "unowned",
+      apihost: "https://x",
+      auth: AUTH,
+      ...owner,
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: "Give either user (the one user it serves) or shared: true (every user's calls reach it).",
+      code: "BAD_REQUEST",
+    });
+    const row = await env.DB.prepare("SELECT name FROM ow_backends WHERE name = 'unowned'").first();
+    expect(row).toBeNull();
   });
 
   it("needs the admin token", async () => {
@@ -101,7 +131,7 @@ describe("backends", () => {
   });
 
   it("removes a backend, and says so when there is none", async () => {
-    await adminPost("/v1/backends", { name: "temp", apihost: "https://x", auth: AUTH });
+    await adminPost("/v1/backends", { name: "temp", apihost: "https://x", auth: AUTH, user: "owner" });
     const res = await admin("/v1/backends/temp", { method: "DELETE" });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ item: { name: "temp" } });

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { beforeAll, expect, it } from "vitest";
+import { loadCallerTable } from "../../worker/openwhisk/backend-store.ts";
 import {
   CALLER_CACHE_TTL_MS,
   callerTable,
@@ -47,4 +48,17 @@ it("keeps no entry for an unknown uuid, so a key issued afterwards works at once
     .run();
   expect((await callerTable(env.DB, issued.uuid, NOW)).key?.user_name).toBe("cached");
   expect(MAX_CACHED_CALLERS).toBeGreaterThanOrEqual(1000);
+});
+
+it("gives a caller their own backends and the explicitly shared ones, never another user's", async () => {
+  await adminPost("/v1/users", { name: "neighbour" });
+  const add = (name: string, owner: Record<string, unknown>) =>
+    adminPost("/v1/backends", { name, apihost: `https://${name}.test`, auth: "u:k", ...owner });
+  expect((await add("mine", { user: "cached" })).status).toBe(201);
+  expect((await add("theirs", { user: "neighbour" })).status).toBe(201);
+  expect((await add("common", { shared: true })).status).toBe(201);
+  const mine = await loadCallerTable(env.DB, (await issueWskKey(env.DB, "cached")).uuid);
+  expect(mine.rows.map((r) => r.name)).toEqual(["common", "mine"]);
+  const theirs = await loadCallerTable(env.DB, (await issueWskKey(env.DB, "neighbour")).uuid);
+  expect(theirs.rows.map((r) => r.name)).toEqual(["common", "theirs"]);
 });

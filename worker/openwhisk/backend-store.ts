@@ -35,6 +35,7 @@ export function toBackendInfo(row: BackendRow, nowMs = Date.now()): BackendInfo 
   const info: BackendInfo = {
     name: row.name,
     apihost: row.apihost,
+    shared: row.user_name === null,
     insecure: row.insecure === 1,
     createdAt: isoFromSeconds(row.created_at),
   };
@@ -95,6 +96,17 @@ export function parseBackendInput(body: unknown): BackendInput {
     auth: assertAuth(b.auth),
   };
   if (b.user !== undefined && b.user !== null) input.user = assertName(b.user, "user");
+  if (b.shared !== undefined && typeof b.shared !== "boolean")
+    throw new FlockError("BAD_REQUEST", "shared must be true or false.");
+  // A backend without an owner serves every user, who then see each other's actions and
+  // activations there: that must be asked for, never the result of a missing field.
+  if ((input.user === undefined) === (b.shared !== true)) {
+    throw new FlockError(
+      "BAD_REQUEST",
+      "Give either user (the one user it serves) or shared: true (every user's calls reach it).",
+    );
+  }
+  if (b.shared === true) input.shared = true;
   if (b.insecure !== undefined) {
     if (typeof b.insecure !== "boolean")
       throw new FlockError("BAD_REQUEST", "insecure must be true or false.");
