@@ -16,6 +16,8 @@ export interface Admitted {
   peer: string;
   user: string;
   role: Role;
+  /** x5t#S256 of the relay certificate it proved: a later revocation names it. */
+  thumbprint: string;
 }
 
 export interface Authority {
@@ -56,7 +58,15 @@ async function admitTicket(
   if (user === undefined || user !== userOf(claims.peer)) throw new FlockError("CROSS_USER");
   if (authority.revocations.has(identity.thumbprint)) throw new FlockError("PARTY_REVOKED");
   authority.tickets.consume(claims);
-  return { mode: "ticket", pair: claims.pair, self: claims.sub, peer: claims.peer, user, role: claims.role };
+  return {
+    mode: "ticket",
+    pair: claims.pair,
+    self: claims.sub,
+    peer: claims.peer,
+    user,
+    role: claims.role,
+    thumbprint: identity.thumbprint,
+  };
 }
 
 /**
@@ -95,5 +105,6 @@ async function admitDirect(
     peer,
     user: identity.user,
     role: roleFor(identity.ref, peer),
+    thumbprint: identity.thumbprint,
   };
 }

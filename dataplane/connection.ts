@@ -36,7 +36,7 @@ export interface ConnectionHost {
   logger: Logger;
   isDraining(): boolean;
   /** A pair formed: the host tracks it until it ends (drain, stop, metrics). */
-  adoptSplice(splice: Splice, side: Connection): void;
+  adoptSplice(splice: Splice, waiting: Connection, arriving: Connection): void;
   forget(connection: Connection): void;
   /** Called once, when the connection is authenticated or gone: it no longer counts as handshaking. */
   handshakeEnded(connection: Connection): void;
@@ -54,6 +54,8 @@ export class Connection implements PairingSide {
   self = "";
   peer = "";
   user = "";
+  /** Of the relay certificate this side proved, once authenticated. */
+  thumbprint = "";
   role: Role = "client";
   transport: TransportName | "unknown" = "unknown";
   /** Source IP address, for the per-address cap on connections still in their handshake. */
@@ -128,7 +130,14 @@ export class Connection implements PairingSide {
     this.#endHandshake();
     if (this.#finished) return;
     if (this.#host.isDraining()) throw new FlockError("DRAINING");
-    ({ pair: this.pair, self: this.self, peer: this.peer, user: this.user, role: this.role } = admitted);
+    ({
+      pair: this.pair,
+      self: this.self,
+      peer: this.peer,
+      user: this.user,
+      role: this.role,
+      thumbprint: this.thumbprint,
+    } = admitted);
     this.#logWith({ party: this.self, pair: this.pair, mode: admitted.mode });
 
     if (this.#host.pairing.join(this) === "waiting") {
@@ -271,7 +280,7 @@ export class Connection implements PairingSide {
     return this.#log;
   }
 
-  /** PairingSide: refuse with an ERROR frame (REPLACED, PEER_TIMEOUT, DRAINING). */
+  /** PairingSide: refuse with an ERROR frame (REPLACED, PEER_TIMEOUT, DRAINING, PARTY_REVOKED). */
   fail(code: ErrorCode): void {
     this.#fail(new FlockError(code));
   }
@@ -374,5 +383,5 @@ export function pairUp(waiting: Connection, arriving: Connection, host: Connecti
     { stream: b, reset: () => arriving.reset() },
     { idleTimeoutMs: host.limits.idleTimeoutMs },
   );
-  host.adoptSplice(spliced, waiting);
+  host.adoptSplice(spliced, waiting, arriving);
 }

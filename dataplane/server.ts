@@ -91,6 +91,21 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
 
   const connections = new Set<Connection>();
   const splices = new Set<Splice>();
+  const sidesOf = new Map<Splice, readonly [Connection, Connection]>();
+  /** Pairs stopped because a side's party was revoked, so their end is counted as "revoked". */
+  const revokedSplices = new Set<Splice>();
+  /** Closes what newly revoked parties hold: refusing new hellos alone would leave them connected. */
+  const cutOffRevoked = (fingerprints: string[]) => {
+    if (fingerprints.length === 0) return;
+    const revoked = new Set(fingerprints);
+    const isRevoked = (side: Connection) => revoked.has(side.thumbprint);
+    pairing.failWaiting(isRevoked, "PARTY_REVOKED", "revoked");
+    for (const [splice, sides] of sidesOf) {
+      if (!sides.some(isRevoked)) continue;
+      revokedSplices.add(splice);
+      splice.stop("stopped");
+    }
+  };
   let endedBytes = 0;
   let draining = false;
   const pairing: Pairing<Connection> = new Pairing<Connection>({
@@ -129,16 +144,19 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     metrics,
     logger,
     isDraining: () => draining,
-    adoptSplice(splice: Splice, side: Connection) {
-      const log = side.log;
+    adoptSplice(splice: Splice, waiting: Connection, arriving: Connection) {
+      const log = waiting.log;
       splices.add(splice);
+      sidesOf.set(splice, [waiting, arriving]);
       void splice.done.then((result) => {
         splices.delete(splice);
-        pairing.pairEnded(side);
+        sidesOf.delete(splice);
+        pairing.pairEnded(waiting);
         endedBytes += result.aToB + result.bToA;
         metrics.bytes.inc(result.aToB + result.bToA);
-        metrics.pairEnded(result.reason);
-        log.info(result, "pair ended");
+        const reason = revokedSplices.delete(splice) ? "revoked" : result.reason;
+        metrics.pairEnded(reason);
+        log.info({ ...result, reason }, "pair ended");
       });
     },
     forget(connection: Connection) {
@@ -220,6 +238,7 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
       const wasKnown = revocations.known;
       const before = revocations.size;
       const added = revocations.replace(answer.revokedFingerprints);
+      cutOffRevoked(added);
       const changed = !wasKnown || added.length > 0 || revocations.size !== before;
       if (changed && config.stateFile !== null) saveRevocations(config.stateFile);
       jwks.setPublishedKids(answer.ticketKids);

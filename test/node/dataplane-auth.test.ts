@@ -250,6 +250,43 @@ describe("users and revocation", () => {
   });
 });
 
+describe("revoking a party that is already connected", () => {
+  async function ticketSide(port: number, from: Party, to: Party, channel: string): Promise<TestParty> {
+    const party = await dial(port);
+    const pair = await pairId(from.user, from.party, to.party, channel);
+    await party.sendTicket(await fx.ticket(from, to, { chn: channel, pair }), from);
+    return party;
+  }
+
+  it("closes its pairs and refuses its waiting sides with PARTY_REVOKED, leaving others alone", async () => {
+    const dp = await fx.start();
+    const a = await ticketSide(dp.port, fx.a, fx.b, "one");
+    const b = await ticketSide(dp.port, fx.b, fx.a, "one");
+    await Promise.all([a.paired(), b.paired()]);
+    const lonely = await ticketSide(dp.port, fx.a, fx.b, "two");
+    expect(await lonely.frame()).toEqual({ type: "waiting" });
+    const c = await ticketSide(dp.port, fx.c, fx.d, "one");
+    const d = await ticketSide(dp.port, fx.d, fx.c, "one");
+    await Promise.all([c.paired(), d.paired()]);
+
+    fx.worker.revokedFingerprints = [fx.a.thumbprint];
+    await dp.reportNow();
+    expect(await lonely.errorCode()).toBe("PARTY_REVOKED");
+    const sb = b.dataStream();
+    sb.resume();
+    await new Promise((resolve) => sb.once("end", resolve));
+    expect(dp.activePairs()).toBe(1);
+    const { values } = await dp.metrics.pairEnds.get();
+    expect(values.map((v) => [v.labels.reason, v.value])).toEqual([["revoked", 2]]);
+
+    const sc = c.dataStream();
+    const sd = d.dataStream();
+    sc.write("still here");
+    const got = await new Promise<Buffer>((resolve) => sd.once("data", resolve));
+    expect(got.toString()).toBe("still here");
+  });
+});
+
 describe("revocations across restarts", () => {
   let stateDir: string;
   beforeEach(async () => {
