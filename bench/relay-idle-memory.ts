@@ -129,7 +129,14 @@ export const run: Bench = async () => {
 async function startRelay(certs: Certs): Promise<void> {
   const { default: pino } = await import("pino");
   const { startDataPlane } = await import("../dataplane/server.ts");
+  const { saveRevocationState } = await import("../dataplane/revocation-state.ts");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  // With no worker, a saved (empty) revocation list is what lets direct mode in.
+  const stateFile = join(tmpdir(), `flock-bench-relay-${process.pid}.json`);
+  await saveRevocationState(stateFile, []);
   const dataPlane = await startDataPlane({
+    stateFile,
     name: "bench",
     host: "127.0.0.1",
     port: 0,
@@ -144,11 +151,19 @@ async function startRelay(certs: Certs): Promise<void> {
     // Memory is measured, not handshake latency: a loaded machine must not time pairs out.
     limits: {
       maxPairs: 1_000_000,
+      // One party and one host dial every pair here; their shares would otherwise stop it.
+      maxPairsPerUser: 1_000_000,
+      maxWaitingPerParty: 1_000_000,
+      maxHandshakingPerIp: 1_000_000,
+      maxHandshakingConnections: 1_000_000,
       idleTimeoutMs: 3_600_000,
       pairingTimeoutMs: 3_600_000,
       helloDeadlineMs: 600_000,
     },
   });
+  // Read once at start; nothing reports, so nothing writes it again.
+  const { rm } = await import("node:fs/promises");
+  await rm(stateFile, { force: true });
   await new Promise((resolve) => setTimeout(resolve, 200));
   process.send?.({ kind: "relay-up", port: dataPlane.port, rss: settledRss() } satisfies Message);
   process.on("message", (message: Message) => {
