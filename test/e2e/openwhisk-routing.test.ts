@@ -6,6 +6,7 @@
 
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import type { RoutingPolicy } from "../../protocol/api.ts";
+import { MAX_LIST_BODY_BYTES } from "../../worker/openwhisk/list-merge.ts";
 import type { OpenWhiskDouble } from "../helpers/openwhisk-double.ts";
 import { HELLO_CODE, type OpenWhiskWorld, startOpenWhiskWorld } from "./openwhisk-fixture.ts";
 
@@ -25,6 +26,7 @@ afterEach(async () => {
   for (const d of [a, b]) {
     d.setSlowMs(0);
     d.setAnswer(null);
+    d.setOversizedLists(null);
   }
 });
 
@@ -189,4 +191,19 @@ it("lists the learned latency and back-off in the backend registry", async () =>
   expect(rows[`${u.user}-a`]?.backoffUntil).toEqual(expect.any(String));
   expect(rows[`${u.user}-b`]?.latencyMs).toEqual(expect.any(Number));
   expect(JSON.stringify(page)).not.toContain(a.auth.split(":")[1]);
+});
+
+it("stops reading a chunked list answer at MAX_LIST_BODY_BYTES and merges the other backend's", async () => {
+  const u = await freshUser("round-robin");
+  const total = 4 * MAX_LIST_BODY_BYTES;
+  a.setOversizedLists(total);
+  const res = await world.call("/namespaces/_/actions", { apiKey: u.apiKey });
+  expect(res.status).toBe(200);
+  expect(res.headers.get("x-flock-backend")).toBe(`${u.user}-b`);
+  expect(res.headers.get("x-flock-backends")).toBe(`${u.user}-a=unreachable,${u.user}-b=200`);
+  expect((await res.json()) as unknown[]).toContainEqual(expect.objectContaining({ name: u.action }));
+  expect(a.streamedLists).toHaveLength(1);
+  const streamed = await a.streamedLists[0];
+  expect(streamed?.completed).toBe(false);
+  expect(streamed?.bytesWritten).toBeLessThan(total);
 });

@@ -58,6 +58,12 @@ export interface RecordedCall {
   headers: IncomingMessage["headers"];
 }
 
+export interface StreamedList {
+  bytesWritten: number;
+  /** False when the reader closed the connection before the last byte. */
+  completed: boolean;
+}
+
 export interface OpenWhiskDoubleOptions {
   namespace?: string;
   /** `uuid:key`; a fresh one when absent. */
@@ -81,6 +87,13 @@ export interface OpenWhiskDouble {
   setSlowMs(ms: number): void;
   /** Answer every authenticated call with this status (429 or 503) and OpenWhisk's text; null to stop. */
   setAnswer(status: 429 | 503 | null): void;
+  /**
+   * Answer action lists with a valid JSON array this many bytes long, sent chunked (no
+   * content-length) at the pace the reader takes it; null to stop. Each such answer is
+   * reported in `streamedLists` once the stream ends: written in full, or cut off by the reader.
+   */
+  setOversizedLists(totalBytes: number | null): void;
+  readonly streamedLists: Array<Promise<StreamedList>>;
   close(): Promise<void>;
 }
 
@@ -279,6 +292,43 @@ export async function startOpenWhiskDouble(options: OpenWhiskDoubleOptions = {})
   let invokeCount = 0;
   let slowMs = 0;
   let answer: 429 | 503 | null = null;
+  let oversizedListBytes: number | null = null;
+  const streamedLists: Array<Promise<StreamedList>> = [];
+
+  /** `[`, spaces, `]`: valid JSON of any size, written only as fast as the reader drains it. */
+  async function streamOversizedList(
+    res: ServerResponse,
+    rid: string,
+    totalBytes: number,
+  ): Promise<StreamedList> {
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "x-request-id": rid,
+      ...CONTROLLER_CORS_HEADERS,
+    });
+    const chunk = Buffer.alloc(64 * 1024, " ");
+    let bytesWritten = 0;
+    const write = async (bytes: Buffer) => {
+      bytesWritten += bytes.length;
+      if (!res.write(bytes)) {
+        await new Promise<void>((resolve) => {
+          res.once("drain", resolve);
+          res.once("close", resolve);
+        });
+      }
+    };
+    await write(Buffer.from("["));
+    while (bytesWritten < totalBytes - 1 && !res.destroyed) {
+      await write(chunk.subarray(0, Math.min(chunk.length, totalBytes - 1 - bytesWritten)));
+    }
+    if (res.destroyed) return { bytesWritten, completed: false };
+    res.end("]");
+    await new Promise<void>((resolve) => {
+      res.once("finish", resolve);
+      res.once("close", resolve);
+    });
+    return { bytesWritten: bytesWritten + 1, completed: res.writableFinished };
+  }
 
   async function invoke(
     req: IncomingMessage,
@@ -577,6 +627,13 @@ export async function startOpenWhiskDouble(options: OpenWhiskDoubleOptions = {})
     const rest = segments.slice(2).map(decodeURIComponent);
     if (collection === "actions") {
       if (rest.length === 0 || (rest.length === 1 && rest[0] === "")) {
+        if (method === "GET" && oversizedListBytes !== null) {
+          const streamed = streamOversizedList(res, rid, oversizedListBytes);
+          streamedLists.push(streamed);
+          pending.add(streamed);
+          void streamed.finally(() => pending.delete(streamed));
+          return;
+        }
         if (method === "GET") return listActions(res, rid, url.searchParams);
       } else if (rest.length === 2 && rest[1] === "" && method === "GET") {
         return listActions(res, rid, url.searchParams, rest[0]);
@@ -682,6 +739,10 @@ export async function startOpenWhiskDouble(options: OpenWhiskDoubleOptions = {})
     setAnswer(status) {
       answer = status;
     },
+    setOversizedLists(totalBytes) {
+      oversizedListBytes = totalBytes;
+    },
+    streamedLists,
     async close() {
       await stopListening();
       await Promise.allSettled([...pending]);

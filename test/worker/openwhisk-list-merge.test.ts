@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { parseApiPath } from "../../worker/openwhisk/api-path.ts";
-import { mergeActivations, mergeEntities, parsePaging } from "../../worker/openwhisk/list-merge.ts";
+import {
+  MAX_LIST_BODY_BYTES,
+  mergeActivations,
+  mergeEntities,
+  parsePaging,
+  readListBody,
+} from "../../worker/openwhisk/list-merge.ts";
 
 describe("list paging", () => {
   it("defaults to 30, treats 0 as 200, and uses the controller's texts", () => {
@@ -60,5 +66,45 @@ describe("API paths", () => {
     ["/namespaces/_/limits/x", { kind: "unknown" }],
   ])("%s", (path, target) => {
     expect(parseApiPath(path)).toEqual(target);
+  });
+});
+
+describe("reading a backend's list answer", () => {
+  const CHUNK_BYTES = 64 * 1024;
+
+  /** A chunked body (no content-length) of `total` bytes that counts what the reader pulled. */
+  function countedBody(total: number) {
+    const seen = { pulled: 0, cancelled: false };
+    const chunk = new TextEncoder().encode(" ".repeat(CHUNK_BYTES));
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (seen.pulled >= total) return controller.close();
+        seen.pulled += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      cancel() {
+        seen.cancelled = true;
+      },
+    });
+    return { seen, response: new Response(body, { headers: { "content-type": "application/json" } }) };
+  }
+
+  it("stops pulling a body without content-length once it passes MAX_LIST_BODY_BYTES", async () => {
+    const { seen, response } = countedBody(4 * MAX_LIST_BODY_BYTES);
+    expect(response.headers.get("content-length")).toBeNull();
+    await expect(readListBody(response)).rejects.toThrow("list body too large");
+    expect(seen.cancelled).toBe(true);
+    expect(seen.pulled).toBeGreaterThan(MAX_LIST_BODY_BYTES);
+    expect(seen.pulled).toBeLessThanOrEqual(MAX_LIST_BODY_BYTES + 2 * CHUNK_BYTES);
+  });
+
+  it("refuses a declared oversized body without reading it, and parses one within the limit", async () => {
+    const { seen, response } = countedBody(4 * MAX_LIST_BODY_BYTES);
+    const declared = new Response(response.body, {
+      headers: { "content-length": String(MAX_LIST_BODY_BYTES + 1) },
+    });
+    await expect(readListBody(declared)).rejects.toThrow("list body too large");
+    expect(seen.pulled).toBeLessThanOrEqual(CHUNK_BYTES);
+    expect(await readListBody(new Response('[{"name":"x"}]'))).toEqual([{ name: "x" }]);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { attempt, type CallContext, discard, type ProxyResult } from "./call-context.ts";
 import { CORS_HEADERS, OW_MESSAGES, owError } from "./envelope.ts";
+import { readBoundedBody } from "./request-body.ts";
 
 /** The controller's list paging (RestApiCommons; conf query-limit). */
 export const LIST_DEFAULT_LIMIT = 30;
@@ -59,15 +60,11 @@ export function mergeActivations(lists: Row[][], paging: Paging): Row[] {
     .slice(paging.skip, paging.skip + paging.limit);
 }
 
-async function readJson(response: Response): Promise<unknown> {
-  const length = Number(response.headers.get("content-length") ?? 0);
-  if (length > MAX_LIST_BODY_BYTES) {
-    discard(response);
-    throw new Error("list body too large");
-  }
-  const text = await response.text();
-  if (text.length > MAX_LIST_BODY_BYTES) throw new Error("list body too large");
-  return JSON.parse(text);
+/** Stops reading at MAX_LIST_BODY_BYTES, whether or not the backend declared a length. */
+export async function readListBody(response: Response): Promise<unknown> {
+  const read = await readBoundedBody(response, MAX_LIST_BODY_BYTES);
+  if ("tooLarge" in read) throw new Error("list body too large");
+  return JSON.parse(new TextDecoder().decode(read.bytes));
 }
 
 function jsonResponse(body: unknown, requestId: string): Response {
@@ -99,7 +96,7 @@ async function gather(
       continue;
     }
     try {
-      ok.push({ backend, body: await readJson(r.outcome.response) });
+      ok.push({ backend, body: await readListBody(r.outcome.response) });
     } catch {
       const a = attempts[i];
       if (a) a.outcome = "unreachable";

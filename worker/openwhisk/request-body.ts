@@ -1,6 +1,7 @@
 /**
- * Bodies are read with a byte budget checked before reading (content-length) and while
- * reading (a streamed count), so an oversized or lying request never fills memory.
+ * Bodies (callers' requests and backends' answers) are read with a byte budget checked
+ * before reading (content-length) and while reading (a streamed count), so an oversized or
+ * lying message never fills memory.
  */
 
 /** OpenWhisk's invoke payload limit (conf action.payload = 1 MiB); the same 413 text as the controller. */
@@ -13,11 +14,17 @@ export const MAX_ENTITY_BODY_BYTES = 48 * 1024 * 1024;
 
 export type BodyRead = { bytes: Uint8Array } | { tooLarge: number };
 
-export async function readBoundedBody(request: Request, limit: number): Promise<BodyRead> {
-  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
-  if (declared > limit) return { tooLarge: declared };
-  if (!request.body) return { bytes: new Uint8Array() };
-  const reader = request.body.getReader();
+/** A request or a response: anything with headers and a body stream. */
+export type BodyCarrier = Pick<Request, "headers" | "body">;
+
+export async function readBoundedBody(message: BodyCarrier, limit: number): Promise<BodyRead> {
+  const declared = Number(message.headers.get("content-length") ?? Number.NaN);
+  if (declared > limit) {
+    await message.body?.cancel().catch(() => {});
+    return { tooLarge: declared };
+  }
+  if (!message.body) return { bytes: new Uint8Array() };
+  const reader = message.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
