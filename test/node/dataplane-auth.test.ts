@@ -1,32 +1,21 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { pairId } from "../../protocol/ticket.ts";
 import type { Transport } from "../helpers/dataplane-client.ts";
-import { closeAllParties, TestParty } from "../helpers/dataplane-client.ts";
-import type { DataPlaneFixtures, Issued, Party } from "../helpers/dataplane-fixtures.ts";
-import {
-  certField,
-  makeDataPlaneFixtures,
-  makeTicketKey,
-  mintTicket,
-  proofSignature,
-} from "../helpers/dataplane-fixtures.ts";
+import { TestParty } from "../helpers/dataplane-client.ts";
+import type { Issued, Party } from "../helpers/dataplane-fixtures.ts";
+import { certField, makeTicketKey, mintTicket, proofSignature } from "../helpers/dataplane-fixtures.ts";
+import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 
-let fx: DataPlaneFixtures;
-beforeAll(async () => {
-  fx = await makeDataPlaneFixtures();
-});
-afterEach(async () => {
-  closeAllParties();
-  await fx.close();
+const fx = useDataPlaneFixtures();
+afterEach(() => {
   fx.worker.revokedFingerprints = [];
   fx.worker.unreachable = false;
   fx.worker.hanging = false;
   fx.worker.keys.splice(1);
 });
-afterAll(() => fx.worker.stop());
 
 async function dial(port: number, transport: Transport = "tcp", tlsIdentity?: Issued): Promise<TestParty> {
   return TestParty.dial({ transport, port, relayCaPem: fx.relayCa.certPem, tlsIdentity });

@@ -1,21 +1,13 @@
 import { connect as netConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ConnectionGone } from "../../dataplane/read-until.ts";
 import { encodeFrame, FRAME_HEADER_BYTES, MAGIC, MAX_FRAME_BYTES } from "../../protocol/frames.ts";
-import { closeAllParties, openTransport, TestParty } from "../helpers/dataplane-client.ts";
-import type { DataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
-import { certField, makeDataPlaneFixtures, proofSignature } from "../helpers/dataplane-fixtures.ts";
+import { openTransport, TestParty } from "../helpers/dataplane-client.ts";
+import { certField, proofSignature } from "../helpers/dataplane-fixtures.ts";
+import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 
-let fx: DataPlaneFixtures;
-beforeAll(async () => {
-  fx = await makeDataPlaneFixtures();
-});
-afterEach(async () => {
-  closeAllParties();
-  await fx.close();
-});
-afterAll(() => fx.worker.stop());
+const fx = useDataPlaneFixtures();
 
 /** A plain TCP connection that has sent nothing yet. */
 async function rawParty(port: number): Promise<TestParty> {

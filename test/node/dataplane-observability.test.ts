@@ -1,20 +1,12 @@
 import { Writable } from "node:stream";
 import pino from "pino";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { sha256, toBase64Url } from "../../protocol/encoding.ts";
-import { closeAllParties, TestParty } from "../helpers/dataplane-client.ts";
-import type { DataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
-import { certField, makeDataPlaneFixtures, proofSignature } from "../helpers/dataplane-fixtures.ts";
+import { TestParty } from "../helpers/dataplane-client.ts";
+import { certField, proofSignature } from "../helpers/dataplane-fixtures.ts";
+import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 
-let fx: DataPlaneFixtures;
-beforeAll(async () => {
-  fx = await makeDataPlaneFixtures();
-});
-afterEach(async () => {
-  closeAllParties();
-  await fx.close();
-});
-afterAll(() => fx.worker.stop());
+const fx = useDataPlaneFixtures();
 
 async function pairOnce(port: number) {
   const a = await TestParty.dial({ transport: "tcp", port, relayCaPem: fx.relayCa.certPem });

@@ -1,13 +1,13 @@
 import type { Duplex } from "node:stream";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { PairEndReason, PairingSide } from "../../dataplane/pairing.ts";
 import { Pairing } from "../../dataplane/pairing.ts";
 import type { ErrorCode } from "../../protocol/errors.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { pairId } from "../../protocol/ticket.ts";
-import { closeAllParties, TestParty } from "../helpers/dataplane-client.ts";
-import type { DataPlaneFixtures, Party } from "../helpers/dataplane-fixtures.ts";
-import { makeDataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
+import { TestParty } from "../helpers/dataplane-client.ts";
+import type { Party } from "../helpers/dataplane-fixtures.ts";
+import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 
 class FakeSide implements PairingSide {
   failures: ErrorCode[] = [];
@@ -176,15 +176,7 @@ describe("Pairing (no sockets)", () => {
   });
 });
 
-let fx: DataPlaneFixtures;
-beforeAll(async () => {
-  fx = await makeDataPlaneFixtures();
-});
-afterEach(async () => {
-  closeAllParties();
-  await fx.close();
-});
-afterAll(() => fx.worker.stop());
+const fx = useDataPlaneFixtures();
 
 async function side(port: number, from: Party, to: Party, channel = "default"): Promise<TestParty> {
   const party = await TestParty.dial({ transport: "tcp", port, relayCaPem: fx.relayCa.certPem });

@@ -1,19 +1,11 @@
 import type { Duplex } from "node:stream";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Transport } from "../helpers/dataplane-client.ts";
-import { closeAllParties, readAll, TestParty, TRANSPORTS } from "../helpers/dataplane-client.ts";
-import type { DataPlaneFixtures, Party } from "../helpers/dataplane-fixtures.ts";
-import { makeDataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
+import { readAll, TestParty, TRANSPORTS } from "../helpers/dataplane-client.ts";
+import type { Party } from "../helpers/dataplane-fixtures.ts";
+import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 
-let fx: DataPlaneFixtures;
-beforeAll(async () => {
-  fx = await makeDataPlaneFixtures();
-});
-afterEach(async () => {
-  closeAllParties();
-  await fx.close();
-});
-afterAll(() => fx.worker.stop());
+const fx = useDataPlaneFixtures();
 
 const usesTls = (transport: Transport) => transport === "tls" || transport === "wss";
 

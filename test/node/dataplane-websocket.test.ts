@@ -1,20 +1,10 @@
 import { connect } from "node:net";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { MAGIC, WS_SUBPROTOCOL } from "../../protocol/frames.ts";
-import { closeAllParties } from "../helpers/dataplane-client.ts";
-import type { DataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
-import { makeDataPlaneFixtures } from "../helpers/dataplane-fixtures.ts";
+import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 
-let fx: DataPlaneFixtures;
-beforeAll(async () => {
-  fx = await makeDataPlaneFixtures();
-});
-afterEach(async () => {
-  closeAllParties();
-  await fx.close();
-});
-afterAll(() => fx.worker.stop());
+const fx = useDataPlaneFixtures();
 
 /** Sends raw HTTP and reads the whole answer (the relay closes after a refusal). */
 async function httpExchange(port: number, request: string): Promise<{ status: number; body: unknown }> {
