@@ -97,7 +97,6 @@ export interface BackendInfo {
   user?: string;
   /** Serves every user: their actions and activations there are visible to each other. */
   shared: boolean;
-  insecure: boolean;
   createdAt: string;
   /** Moving average of measured call times; absent until the first call. */
   latencyMs?: number;
@@ -113,7 +112,6 @@ export interface BackendInput {
   /** Exactly one of `user` and `shared: true` is required: sharing is never a default. */
   user?: string;
   shared?: boolean;
-  insecure?: boolean;
   policy?: RoutingPolicy;
 }
 

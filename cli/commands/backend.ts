@@ -66,7 +66,6 @@ export function registerBackendCommands(program: Command): void {
           "user",
         ),
       )
-      .option("--insecure", "the deployment uses a self-signed certificate (see docs/openwhisk.md)")
       .addOption(policyOption())
       .option("--json", "print the backend as JSON"),
   ).action(
@@ -77,7 +76,6 @@ export function registerBackendCommands(program: Command): void {
         auth: string;
         user?: string;
         shared?: boolean;
-        insecure?: boolean;
         policy?: RoutingPolicy;
         json?: boolean;
       },
@@ -88,7 +86,6 @@ export function registerBackendCommands(program: Command): void {
       const input: BackendInput = { name: flags.name, apihost: flags.apihost, auth: flags.auth };
       if (flags.user !== undefined) input.user = flags.user;
       if (flags.shared) input.shared = true;
-      if (flags.insecure) input.insecure = true;
       if (flags.policy !== undefined) input.policy = flags.policy;
       const added = await addBackend(await adminClient(flags), input);
       if (added.shared) process.stderr.write(`${SHARED_BACKEND_WARNING}\n`);

@@ -68,7 +68,6 @@ it("adds, lists, sets policy, issues a key that works with the openwhisk client,
       apihost: a.url,
       user: "dana",
       shared: false,
-      insecure: false,
       createdAt: expect.any(String),
     },
   ]);
@@ -108,7 +107,7 @@ it("refuses an unknown policy as a usage error", async () => {
   expect(run.stderr).toContain("Allowed choices are round-robin, random, least-latency");
 });
 
-describe("sharing a backend is explicit", () => {
+describe("backend add", () => {
   const add = (name: string, ...owner: string[]) =>
     flock(["backend", "add", "--name", name, "--apihost", a.url, "--auth", a.auth, ...owner]);
 
@@ -122,6 +121,13 @@ describe("sharing a backend is explicit", () => {
     const listed = await flock(["backend", "list", "--json"]);
     expect(listed.stdout).not.toContain("nobodys");
     expect(listed.stdout).not.toContain("everybodys");
+  });
+
+  it("has no --insecure flag: the worker cannot skip TLS verification", async () => {
+    const run = await add("selfsigned", "--user", "dana", "--insecure");
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("unknown option '--insecure'");
+    expect((await flock(["backend", "list"])).stdout).not.toContain("selfsigned");
   });
 
   it("adds a shared backend with a warning on stderr and lists it as SHARED", async () => {

@@ -32,7 +32,6 @@ describe("backends", () => {
         apihost: "https://ow-east.example.com",
         user: "owner",
         shared: false,
-        insecure: false,
         createdAt: expect.any(String),
       },
     });
@@ -84,6 +83,7 @@ describe("backends", () => {
     [{ name: "x4", apihost: "https://x", auth: AUTH, policy: "fastest", user: "owner" }, 400, "BAD_REQUEST"],
     [{ name: "x5", apihost: "https://x", auth: AUTH, policy: "random", shared: true }, 400, "BAD_REQUEST"],
     [{ name: "x6", apihost: "https://x", auth: AUTH, shared: "yes" }, 400, "BAD_REQUEST"],
+    [{ name: "x7", apihost: "https://x", auth: AUTH, user: "owner", insecure: false }, 400, "BAD_REQUEST"],
   ])("refuses %j with %i %s", async (body, status, code) => {
     const res = await adminPost("/v1/backends", body);
     expect(res.status).toBe(status);
@@ -108,6 +108,21 @@ describe("backends", () => {
     });
     const row = await env.DB.prepare("SELECT name FROM ow_backends WHERE name = 'unowned'").first();
     expect(row).toBeNull();
+  });
+
+  it("refuses insecure: the worker cannot skip TLS verification", async () => {
+    const res = await adminPost("/v1/backends", {
+      name: "selfsigned",
+      apihost: "https://x",
+      auth: AUTH,
+      user: "owner",
+      insecure: true,
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: "insecure is not supported: the worker always verifies a backend's TLS certificate.",
+      code: "BAD_REQUEST",
+    });
   });
 
   it("needs the admin token", async () => {

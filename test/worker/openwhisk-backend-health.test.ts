@@ -18,7 +18,6 @@ function row(name: string, latency: number | null = null, backoffUntil = 0): Bac
     user_name: null,
     apihost: "https://x.test",
     auth_sealed: "v1.x.y",
-    insecure: 0,
     created_at: 0,
     latency_ms: latency,
     backoff_until: backoffUntil,

@@ -23,20 +23,18 @@ export interface BackendRow {
   user_name: string | null;
   apihost: string;
   auth_sealed: string;
-  insecure: number;
   created_at: number;
   latency_ms: number | null;
   backoff_until: number;
 }
 
-const COLUMNS = "name, user_name, apihost, auth_sealed, insecure, created_at, latency_ms, backoff_until";
+const COLUMNS = "name, user_name, apihost, auth_sealed, created_at, latency_ms, backoff_until";
 
 export function toBackendInfo(row: BackendRow, nowMs = Date.now()): BackendInfo {
   const info: BackendInfo = {
     name: row.name,
     apihost: row.apihost,
     shared: row.user_name === null,
-    insecure: row.insecure === 1,
     createdAt: isoFromSeconds(row.created_at),
   };
   if (row.user_name !== null) info.user = row.user_name;
@@ -107,10 +105,12 @@ export function parseBackendInput(body: unknown): BackendInput {
     );
   }
   if (b.shared === true) input.shared = true;
+  // Workers' fetch always verifies TLS certificates: a flag claiming otherwise would mislead.
   if (b.insecure !== undefined) {
-    if (typeof b.insecure !== "boolean")
-      throw new FlockError("BAD_REQUEST", "insecure must be true or false.");
-    input.insecure = b.insecure;
+    throw new FlockError(
+      "BAD_REQUEST",
+      "insecure is not supported: the worker always verifies a backend's TLS certificate.",
+    );
   }
   if (b.policy !== undefined) {
     if (input.user === undefined) {
@@ -134,7 +134,6 @@ export async function insertBackend(
     user_name: input.user ?? null,
     apihost: input.apihost,
     auth_sealed: await sealCredential(key, input.auth, input.name),
-    insecure: input.insecure ? 1 : 0,
     created_at: nowSeconds(),
     latency_ms: null,
     backoff_until: 0,
@@ -142,9 +141,9 @@ export async function insertBackend(
   const statements = [
     db
       .prepare(
-        "INSERT INTO ow_backends (name, user_name, apihost, auth_sealed, insecure, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO ow_backends (name, user_name, apihost, auth_sealed, created_at) VALUES (?, ?, ?, ?, ?)",
       )
-      .bind(row.name, row.user_name, row.apihost, row.auth_sealed, row.insecure, row.created_at),
+      .bind(row.name, row.user_name, row.apihost, row.auth_sealed, row.created_at),
   ];
   if (input.policy && input.user) statements.push(policyStatement(db, input.user, input.policy));
   try {
