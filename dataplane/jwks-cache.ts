@@ -20,7 +20,10 @@ export interface JwksCacheOptions {
 export class JwksCache {
   readonly #options: JwksCacheOptions;
   #keys = new Map<string, CryptoKey>();
-  /** Kids the worker last said it publishes (load report answers); keys not in it are retired. */
+  /**
+   * Kids the last load report said the worker publishes, when that report is newer than the
+   * last JWKS fetch: keys not in it are retired. A later fetch supersedes it.
+   */
   #published: Set<string> | undefined;
   #lastFetchAt = Number.NEGATIVE_INFINITY;
   #inflight: Promise<void> | undefined;
@@ -85,6 +88,8 @@ export class JwksCache {
         );
       }
       this.#keys = next;
+      // The JWKS just fetched is the worker's current set, fresher than any earlier report's list.
+      this.#published = undefined;
       this.#options.logger.info({ kids: [...next.keys()] }, "ticket keys loaded");
     } catch (error) {
       this.#options.logger.warn(
