@@ -21,6 +21,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "PEER_CLOSED",
   "DRAINING",
   "OVER_CAPACITY",
+  "REVOCATIONS_UNKNOWN",
 ]);
 
 export function isRetryable(code: ErrorCode): boolean {

@@ -23,6 +23,7 @@ describe("retry policy", () => {
     "NO_RELAY_AVAILABLE",
     "DRAINING",
     "OVER_CAPACITY",
+    "REVOCATIONS_UNKNOWN",
   ] as const)("retries %s", (code) => expect(isRetryable(code)).toBe(true));
 
   it.each([
