@@ -19,6 +19,8 @@ COPY cli ./cli
 COPY client ./client
 COPY dataplane ./dataplane
 COPY protocol ./protocol
+# The relay keeps its last revocation list in .flock/ so a restart does not forget it.
+RUN mkdir -p /app/.flock && chown node:node /app/.flock
 # The node image's unprivileged user; the relay needs no root (ports above 1024).
 USER node
 EXPOSE 6000 9464
