@@ -68,34 +68,22 @@ export function registerBackendCommands(program: Command): void {
       )
       .addOption(policyOption())
       .option("--json", "print the backend as JSON"),
-  ).action(
-    async (
-      flags: AdminOptions & {
-        name: string;
-        apihost: string;
-        auth: string;
-        user?: string;
-        shared?: boolean;
-        policy?: RoutingPolicy;
-        json?: boolean;
-      },
-    ) => {
-      if (flags.user === undefined && !flags.shared) {
-        throw new UserError("give --user <user>, or --shared to serve every user", EXIT_USAGE);
-      }
-      const input: BackendInput = { name: flags.name, apihost: flags.apihost, auth: flags.auth };
-      if (flags.user !== undefined) input.user = flags.user;
-      if (flags.shared) input.shared = true;
-      if (flags.policy !== undefined) input.policy = flags.policy;
-      const added = await addBackend(await adminClient(flags), input);
-      if (added.shared) process.stderr.write(`${SHARED_BACKEND_WARNING}\n`);
-      if (flags.json) printJson(added);
-      else
-        process.stdout.write(
-          `Added backend ${added.name} (${added.apihost}) for ${added.shared ? "every user (shared)" : added.user}.\n`,
-        );
-    },
-  );
+  ).action(async (flags: AdminOptions & BackendInput & { json?: boolean }) => {
+    if (flags.user === undefined && !flags.shared) {
+      throw new UserError("give --user <user>, or --shared to serve every user", EXIT_USAGE);
+    }
+    const input: BackendInput = { name: flags.name, apihost: flags.apihost, auth: flags.auth };
+    if (flags.user !== undefined) input.user = flags.user;
+    if (flags.shared) input.shared = true;
+    if (flags.policy !== undefined) input.policy = flags.policy;
+    const added = await addBackend(await adminClient(flags), input);
+    if (added.shared) process.stderr.write(`${SHARED_BACKEND_WARNING}\n`);
+    if (flags.json) printJson(added);
+    else
+      process.stdout.write(
+        `Added backend ${added.name} (${added.apihost}) for ${added.shared ? "every user (shared)" : added.user}.\n`,
+      );
+  });
 
   const printList = async (flags: AdminOptions & { json?: boolean }) => {
     const backends = await listBackends(await adminClient(flags));
