@@ -1,4 +1,4 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { FlockError } from "../protocol/errors.ts";
@@ -11,6 +11,7 @@ import { relayHandshake } from "./handshake.ts";
 import type { IdentityMaterials, PartyIdentity } from "./identity.ts";
 import { createIdentity, loadIdentity } from "./identity.ts";
 import { securePeerChannel } from "./peer-tls.ts";
+import { relayKeyMaterial } from "./relay-key-material.ts";
 import { backoffMs, isRetryable } from "./retry.ts";
 import { fetchTicket } from "./ticket-client.ts";
 
@@ -97,8 +98,8 @@ interface Plan {
 }
 
 function planConnection(options: ConnectOptions): Plan {
-  // An identity given in code is checked like one from the environment, every time: it is
-  // a few milliseconds, and a key that does not match its certificate fails here, not mid-handshake.
+  // An identity given in code is checked like one from the environment (once per distinct
+  // text, see parsed-cache.ts): a key that does not match its certificate fails here, not mid-handshake.
   const identity = options.identity ? createIdentity(options.identity) : loadIdentity();
   const dest = options.dest ?? identity.dest;
   if (dest === undefined)
@@ -201,8 +202,8 @@ async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
     stream,
     {
       ...request,
-      relayCertDer: new Uint8Array(new X509Certificate(identity.relayCert).raw),
-      relayKey: createPrivateKey(identity.relayKey),
+      relayCertDer: relayKeyMaterial(identity).certDer,
+      relayKey: relayKeyMaterial(identity).key,
     },
     {
       onWaiting: () => onEvent({ type: "waiting" }),

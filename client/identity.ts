@@ -3,6 +3,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { toBase64Url } from "../protocol/encoding.ts";
 import { FlockError } from "../protocol/errors.ts";
 import { isValidName, parsePartyUri } from "../protocol/names.ts";
+import { parsedCache } from "./parsed-cache.ts";
 
 /**
  * What a function needs to reach its peers, as PEM text (never paths: a function's
@@ -134,7 +135,16 @@ export function decodeIdentityBundle(bundle: string): IdentityMaterials {
   return record as unknown as IdentityMaterials;
 }
 
+/** Owner names of identities that passed the check, by their texts (the field namer only shapes errors). */
+const checkedOwners = parsedCache<{ user: string; party: string }>();
+
 function checkIdentity(materials: IdentityMaterials, name: Namer): PartyIdentity {
+  const text = JSON.stringify(REQUIRED_FIELDS.map((f) => materials[f]).concat(materials.dest ?? ""));
+  const owner = checkedOwners.get(text, () => checkIdentityTexts(materials, name));
+  return { ...materials, user: owner.user, party: owner.party };
+}
+
+function checkIdentityTexts(materials: IdentityMaterials, name: Namer): { user: string; party: string } {
   let url: URL;
   try {
     url = new URL(materials.url);
@@ -175,7 +185,7 @@ function checkIdentity(materials: IdentityMaterials, name: Namer): PartyIdentity
       `does not name the same party as ${name("partyCert")} (${owner.user}/${owner.party})`,
     );
   }
-  return { ...materials, user: owner.user, party: owner.party };
+  return owner;
 }
 
 function parseCertificate(pem: string, what: string): X509Certificate {

@@ -5,6 +5,7 @@ import { FlockError } from "../protocol/errors.ts";
 import { partyUri } from "../protocol/names.ts";
 import type { Role } from "../protocol/ticket.ts";
 import { partyOf } from "./identity.ts";
+import { parsedCache } from "./parsed-cache.ts";
 
 /** Credentials of the end-to-end TLS: the party certificate and the user CA, never the relay's. */
 export interface PeerCredentials {
@@ -41,6 +42,9 @@ const VERDICT_REFUSED = 0x00;
 /** A refused peer gets this long to receive the refusal before the socket is destroyed. */
 export const REFUSAL_LINGER_MS = 2_000;
 
+/** Parsing the PEMs into a TLS context took milliseconds of every pair's setup; one per party suffices. */
+const peerContexts = parsedCache<{ secureContext: tls.SecureContext; userCa: X509Certificate }>();
+
 /**
  * End-to-end mutual TLS over a paired relay stream. Both roles request and verify the
  * peer certificate against the user CA and require the SAN URI `urn:flock:party:<user>:<dest>`;
@@ -55,25 +59,29 @@ export function securePeerChannel(
   credentials: PeerCredentials,
   expected: ExpectedPeer,
 ): Promise<SecuredPeer> {
-  const common = {
-    cert: credentials.partyCert,
-    key: credentials.partyKey,
-    ca: credentials.userCa,
-    minVersion: "TLSv1.3" as const,
-    rejectUnauthorized: false,
-  };
+  const { secureContext, userCa } = peerContexts.get(
+    `${credentials.userCa}\n${credentials.partyCert}\n${credentials.partyKey}`,
+    () => ({
+      secureContext: tls.createSecureContext({
+        cert: credentials.partyCert,
+        key: credentials.partyKey,
+        ca: credentials.userCa,
+        minVersion: "TLSv1.3",
+      }),
+      userCa: new X509Certificate(credentials.userCa),
+    }),
+  );
   const socket =
     role === "client"
-      ? tls.connect({ ...common, socket: stream, servername: expected.party })
+      ? tls.connect({ socket: stream, secureContext, servername: expected.party, rejectUnauthorized: false })
       : new tls.TLSSocket(stream, {
           isServer: true,
           requestCert: true,
           rejectUnauthorized: false,
-          secureContext: tls.createSecureContext(common),
+          secureContext,
         });
   // A server-side TLSSocket over a stream takes half-open from the stream; say it here for both.
   socket.allowHalfOpen = true;
-  const userCa = new X509Certificate(credentials.userCa);
   let peerCertificate: X509Certificate | undefined;
   const checkPeer = () => {
     peerCertificate = socket.getPeerX509Certificate();

@@ -1,10 +1,9 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { TicketRequestBody, TicketResponse } from "../protocol/api.ts";
-import { certificateThumbprint } from "../protocol/encoding.ts";
 import { FlockError, isErrorCode } from "../protocol/errors.ts";
 import type { SignedRequestAlg } from "../protocol/signed-request.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../protocol/signed-request.ts";
 import type { PartyIdentity } from "./identity.ts";
+import { relayKeyMaterial } from "./relay-key-material.ts";
 
 /** One ticket request; the worker answers in milliseconds, so this only bounds a hung connection. */
 export const TICKET_REQUEST_TIMEOUT_MS = 10_000;
@@ -20,8 +19,8 @@ export async function fetchTicket(
   signal?: AbortSignal,
   timeoutMs: number = TICKET_REQUEST_TIMEOUT_MS,
 ): Promise<TicketResponse> {
-  const key = createPrivateKey(identity.relayKey);
-  const kid = await certificateThumbprint(new Uint8Array(new X509Certificate(identity.relayCert).raw));
+  const { key, kid: kidPromise } = relayKeyMaterial(identity);
+  const kid = await kidPromise;
   const body = await signRequest(key, signingAlg(key.asymmetricKeyType), kid, "POST", TICKETS_PATH, request);
   const url = new URL(TICKETS_PATH, identity.url);
   const timeout = AbortSignal.timeout(timeoutMs);
