@@ -74,7 +74,7 @@ describe.each(TRANSPORTS)("over %s", (transport) => {
     sa.end("request");
     expect((await readAll(sb)).toString()).toBe("request");
     if (transport === "ws" || transport === "wss") {
-      // WebSocket has no half-close: a close frame ends both directions (docs/dataplane.md).
+      // WebSocket has no half-close: a close frame ends both directions (README, "Transports").
       await a.gone;
       return;
     }
