@@ -3,39 +3,11 @@ import { access, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startTestWorker, type TestWorker } from "../helpers/local-worker.ts";
+import { FLOCK_BIN, runFlock } from "../helpers/run-flock.ts";
 
-const FLOCK_BIN = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The CLI as a user runs it; FLOCK_* from the test's own environment never leak in. */
-function flock(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FLOCK_BIN, ...args], {
-      cwd,
-      env: { ...base, NO_COLOR: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const flock = runFlock;
 
 /** Each spawn compiles the CLI with tsx: seconds apiece on a loaded 2-core machine. */
 const SPAWN_TEST_TIMEOUT_MS = 120_000;

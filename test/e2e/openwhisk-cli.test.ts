@@ -1,34 +1,17 @@
 /** `flock backend ...` and `flock wsk-key create` as a user runs them, then wsk-style calls with the printed key. */
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SHARED_BACKEND_WARNING } from "../../cli/commands/backend.ts";
 import type { OpenWhiskDouble } from "../helpers/openwhisk-double.ts";
+import { runFlock } from "../helpers/run-flock.ts";
 import { HELLO_CODE, type OpenWhiskWorld, startOpenWhiskWorld } from "./openwhisk-fixture.ts";
-
-const FLOCK_BIN = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
 
 let world: OpenWhiskWorld;
 let a: OpenWhiskDouble;
 
-function flock(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FLOCK_BIN, ...args], {
-      cwd: world.stateDir,
-      env: { ...base, NO_COLOR: "1", FLOCK_URL: world.worker.url, FLOCK_TOKEN: world.worker.adminToken },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+function flock(args: string[]) {
+  return runFlock(args, world.stateDir, {
+    FLOCK_URL: world.worker.url,
+    FLOCK_TOKEN: world.worker.adminToken,
   });
 }
 
