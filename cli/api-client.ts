@@ -145,6 +145,10 @@ export class ApiClient {
     return this.request("POST", "/v1/relays", { name, hosts, port, csr });
   }
 
+  async revokeRelay(name: string): Promise<RelayInfo> {
+    return (await this.request<{ item: RelayInfo }>("POST", `/v1/relays/${enc(name)}/revoke`)).item;
+  }
+
   listRelays(options?: ListOptions): Promise<RelayInfo[]> {
     return this.listAll("/v1/relays", options);
   }

@@ -27,15 +27,20 @@ export interface PartyInfo {
   revokedAt?: string;
 }
 
+export type RelayStatus = "active" | "revoked";
+
 export interface RelayInfo {
   name: string;
   hosts: string[];
   port: number;
   fingerprint: string;
   createdAt: string;
+  /** A revoked relay gets no new tickets and its load reports are refused. */
+  status: RelayStatus;
+  revokedAt?: string;
   lastReportAt?: string;
   load?: RelayLoad;
-  /** Reported within RELAY_LIVE_SECONDS. */
+  /** Active and reported within RELAY_LIVE_SECONDS: gets new tickets. */
   live: boolean;
 }
 

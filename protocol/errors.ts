@@ -28,6 +28,7 @@ export const ERRORS = {
   BAD_CSR: [400, "The certificate signing request could not be parsed or its signature does not verify."],
   CSR_SUBJECT_MISMATCH: [403, "The certificate signing request names a different user, party or relay."],
   PARTY_REVOKED: [403, "This party has been revoked."],
+  RELAY_REVOKED: [403, "This relay has been revoked."],
   BACKEND_NOT_FOUND: [404, "No OpenWhisk backend of that name."],
   BACKEND_EXISTS: [409, "An OpenWhisk backend of that name already exists."],
   WSK_KEY_NOT_FOUND: [404, "No wsk key with that uuid for this user."],

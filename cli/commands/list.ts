@@ -47,6 +47,7 @@ export function printRelays(relays: RelayInfo[]): void {
   printTable(relays, [
     ["name", (r) => r.name],
     ["address", (r) => `${r.hosts.join(",")}:${r.port}`],
+    ["status", (r) => r.status],
     ["live", (r) => (r.live ? "yes" : "no")],
     ["last report", (r) => dash(r.lastReportAt)],
     ["pairs", (r) => (r.load ? `${r.load.activePairs}/${r.load.capacity}` : "-")],

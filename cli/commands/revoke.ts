@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { PartyInfo } from "../../protocol/api.ts";
+import type { PartyInfo, RelayInfo } from "../../protocol/api.ts";
 import { assertName } from "../../protocol/names.ts";
 import type { ApiClient } from "../api-client.ts";
 import { adminClient } from "../api-client.ts";
@@ -11,8 +11,13 @@ export function revokeParty(client: ApiClient, user: string, name: string): Prom
   return client.revokeParty(assertName(user, "user"), assertName(name, "party"));
 }
 
+/** No new tickets name a revoked relay, its pairs move to another, and its load reports are refused. */
+export function revokeRelay(client: ApiClient, name: string): Promise<RelayInfo> {
+  return client.revokeRelay(assertName(name, "relay"));
+}
+
 export function registerRevokeCommands(program: Command): void {
-  const revoke = commandGroup(program, "revoke", "revoke a party");
+  const revoke = commandGroup(program, "revoke", "revoke a party or a relay");
   withAdminOptions(
     revoke
       .command("party")
@@ -24,5 +29,16 @@ export function registerRevokeCommands(program: Command): void {
     const party = await revokeParty(await adminClient(flags), flags.user, flags.name);
     if (flags.json) printJson(party);
     else process.stdout.write(`Revoked party ${party.user}/${party.name} at ${party.revokedAt ?? "now"}.\n`);
+  });
+  withAdminOptions(
+    revoke
+      .command("relay")
+      .description("revoke a relay: it gets no new tickets and its load reports are refused")
+      .requiredOption("--name <relay>", "relay name")
+      .option("--json", "print the revoked relay as JSON"),
+  ).action(async (flags: AdminOptions & { name: string; json?: boolean }) => {
+    const relay = await revokeRelay(await adminClient(flags), flags.name);
+    if (flags.json) printJson(relay);
+    else process.stdout.write(`Revoked relay ${relay.name} at ${relay.revokedAt ?? "now"}.\n`);
   });
 }

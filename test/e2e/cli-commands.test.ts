@@ -10,7 +10,7 @@ import { certsRoot, partyPaths, relayCaPath, relayPaths, userPaths } from "../..
 import { createParty, createRelay, createUser } from "../../cli/commands/create.ts";
 import { deleteUser } from "../../cli/commands/delete.ts";
 import { login } from "../../cli/commands/login.ts";
-import { revokeParty } from "../../cli/commands/revoke.ts";
+import { revokeParty, revokeRelay } from "../../cli/commands/revoke.ts";
 import { fetchTicket } from "../../cli/commands/ticket.ts";
 import { readConfigFile } from "../../cli/config.ts";
 import type { RelayLoad, RelayReportResponse } from "../../protocol/api.ts";
@@ -230,6 +230,25 @@ describe("admin commands against a real local worker", () => {
       (e) => e,
     );
     expect(error.code).toBe("DEST_REVOKED");
+  });
+
+  it("revoke relay marks it revoked: its reports are refused and tickets find no relay", async () => {
+    const revoked = await revokeRelay(client, "local");
+    expect(revoked).toMatchObject({ name: "local", status: "revoked", live: false });
+    expect(sent.at(-1)).toMatchObject({ method: "POST", path: "/v1/relays/local/revoke", body: "" });
+    expect(await client.listRelays()).toEqual([revoked]);
+    const report = await reportLoad(worker.url, certsDir).catch((e) => e);
+    expect(report).toBeInstanceOf(FlockError);
+    expect(report.code).toBe("RELAY_REVOKED");
+    expect(report.status).toBe(403);
+    // The only relay is revoked, so an active pair gets none.
+    await createParty({ client, certsDir }, "alice", "p2");
+    const ticket = await fetchTicket(worker.url, { certsDir, user: "alice", party: "p0", dest: "p2" }).catch(
+      (e) => e,
+    );
+    expect(ticket.code).toBe("NO_RELAY_AVAILABLE");
+    const unknown = await revokeRelay(client, "no-such-relay").catch((e) => e);
+    expect(unknown.code).toBe("RELAY_NOT_FOUND");
   });
 
   it("delete user removes the user and its parties", async () => {

@@ -1,4 +1,4 @@
-import type { Page, RelayInfo, RelayLoad } from "../../protocol/api.ts";
+import type { Page, RelayInfo, RelayLoad, RelayStatus } from "../../protocol/api.ts";
 import { RELAY_LIVE_SECONDS } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { isUniqueViolation } from "./constraint.ts";
@@ -15,6 +15,8 @@ export interface RelayRow {
   created_at: number;
   last_report_at: number | null;
   load: string | null;
+  status: RelayStatus;
+  revoked_at: number | null;
 }
 
 /** What ticket issuing needs of a relay. */
@@ -24,10 +26,14 @@ export interface RelayEndpoint {
   port: number;
 }
 
-const COLUMNS = "name, hosts, port, cert, fingerprint, not_after, created_at, last_report_at, load";
+const COLUMNS =
+  "name, hosts, port, cert, fingerprint, not_after, created_at, last_report_at, load, status, revoked_at";
 
+/** Gets new tickets: active and reported within RELAY_LIVE_SECONDS. */
 export function isLive(row: RelayRow, now: number): boolean {
-  return row.last_report_at !== null && row.last_report_at > now - RELAY_LIVE_SECONDS;
+  return (
+    row.status === "active" && row.last_report_at !== null && row.last_report_at > now - RELAY_LIVE_SECONDS
+  );
 }
 
 export function toRelayEndpoint(row: RelayRow): RelayEndpoint {
@@ -39,8 +45,10 @@ export function toRelayInfo(row: RelayRow, now: number): RelayInfo {
     ...toRelayEndpoint(row),
     fingerprint: row.fingerprint,
     createdAt: isoFromSeconds(row.created_at),
+    status: row.status,
     live: isLive(row, now),
   };
+  if (row.revoked_at !== null) info.revokedAt = isoFromSeconds(row.revoked_at);
   if (row.last_report_at !== null) info.lastReportAt = isoFromSeconds(row.last_report_at);
   if (row.load !== null) info.load = JSON.parse(row.load) as RelayLoad;
   return info;
@@ -63,10 +71,12 @@ export async function insertRelay(db: D1Database, relay: NewRelay, now: number):
     created_at: now,
     last_report_at: null,
     load: null,
+    status: "active",
+    revoked_at: null,
   };
   try {
     await db
-      .prepare(`INSERT INTO relays (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .prepare(`INSERT INTO relays (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .bind(
         row.name,
         row.hosts,
@@ -77,6 +87,8 @@ export async function insertRelay(db: D1Database, relay: NewRelay, now: number):
         row.created_at,
         row.last_report_at,
         row.load,
+        row.status,
+        row.revoked_at,
       )
       .run();
   } catch (error) {
@@ -115,10 +127,10 @@ export async function listRelays(db: D1Database, query: PageQuery, now: number):
   );
 }
 
-/** Relays that reported within RELAY_LIVE_SECONDS, by name. */
+/** Active relays that reported within RELAY_LIVE_SECONDS, by name: the ones that get tickets. */
 export function selectLiveRelays(db: D1Database, now: number): D1PreparedStatement {
   return db
-    .prepare(`SELECT ${COLUMNS} FROM relays WHERE last_report_at > ? ORDER BY name`)
+    .prepare(`SELECT ${COLUMNS} FROM relays WHERE last_report_at > ? AND status = 'active' ORDER BY name`)
     .bind(now - RELAY_LIVE_SECONDS);
 }
 
@@ -136,4 +148,20 @@ export async function recordRelayReport(
     .prepare("UPDATE relays SET load = ?, last_report_at = ? WHERE name = ?")
     .bind(JSON.stringify(load), now, name)
     .run();
+}
+
+/**
+ * Idempotent: revoking twice keeps the first revocation time. The row stays, so the name
+ * cannot be registered again while the old certificate is still within its validity.
+ */
+export async function revokeRelay(db: D1Database, name: string, now: number): Promise<RelayInfo> {
+  const row = await db
+    .prepare(
+      `UPDATE relays SET status = 'revoked', revoked_at = COALESCE(revoked_at, ?)
+       WHERE name = ? RETURNING ${COLUMNS}`,
+    )
+    .bind(now, name)
+    .first<RelayRow>();
+  if (!row) throw new FlockError("RELAY_NOT_FOUND");
+  return toRelayInfo(row, now);
 }

@@ -49,6 +49,8 @@ export async function acceptRelayReport(
     },
     now,
   );
+  // Checked only after the signature, so revocation state is not an oracle for strangers.
+  if (relay.status === "revoked") throw new FlockError("RELAY_REVOKED");
   const load = parseRelayLoad(payload.body);
   await recordRelayReport(db, relay.name, load, now);
   return {

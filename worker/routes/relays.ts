@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { assertName } from "../../protocol/names.ts";
 import { parsePageQuery } from "../db/pagination.ts";
-import { listRelays } from "../db/relays.ts";
+import { listRelays, revokeRelay } from "../db/relays.ts";
 import { nowSeconds } from "../db/time.ts";
 import type { AppEnv } from "../env.ts";
 import { readJsonObject, readSignedRequest } from "../http/read-body.ts";
@@ -28,4 +28,8 @@ export const relays = new Hono<AppEnv>()
   .get("/", admin, async (c) => {
     const query = parsePageQuery(c.req.query("limit"), c.req.query("cursor"), 1);
     return c.json(await listRelays(c.env.DB, query, nowSeconds()));
+  })
+  .post("/:relay/revoke", admin, async (c) => {
+    const name = assertName(c.req.param("relay"), "relay");
+    return c.json({ item: await revokeRelay(c.env.DB, name, nowSeconds()) });
   });

@@ -51,7 +51,8 @@ export async function loadRelayCandidates(
  * come and go between their two requests: an assignment to a still-live relay is reused
  * (and extended); otherwise rendezvous hashing over the live relays picks one, so sides
  * that see the same live set agree even without the assignment, and adding a relay moves
- * only the pairs it wins. `alsoRun` joins the assignment's batch.
+ * only the pairs it wins. A revoked relay is never in the live set, so its pairs move too.
+ * `alsoRun` joins the assignment's batch.
  */
 export async function chooseRelay(
   db: D1Database,
@@ -90,7 +91,8 @@ function loadOf(relay: RelayRow): RelayLoad | undefined {
 
 async function relayNamed(db: D1Database, name: string): Promise<RelayRow> {
   const relay = await findRelay(db, name);
-  if (!relay) throw new FlockError("NO_RELAY_AVAILABLE");
+  // Revoked between the read and the assignment: no ticket may name it.
+  if (!relay || relay.status === "revoked") throw new FlockError("NO_RELAY_AVAILABLE");
   return relay;
 }
 

@@ -33,6 +33,7 @@ describe("relays queries", () => {
       port: 6000,
       fingerprint: "fp-r1",
       createdAt: new Date(T0 * 1000).toISOString(),
+      status: "active",
       live: false,
     });
     expect(await findRelayByFingerprint(env.DB, "fp-r1")).toMatchObject({ name: "r1", cert: "pem-r1" });

@@ -42,6 +42,7 @@ describe("POST /v1/relays", () => {
       port: 6000,
       fingerprint: await thumbprintOfPem(body.certificate),
       createdAt: expect.any(String),
+      status: "active",
       live: false,
     });
     const cert = new x509.X509Certificate(body.certificate);

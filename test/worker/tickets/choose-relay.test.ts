@@ -24,6 +24,8 @@ function row(name: string): RelayRow {
     created_at: T0,
     last_report_at: T0,
     load: null,
+    status: "active",
+    revoked_at: null,
   };
 }
 
