@@ -3,6 +3,7 @@ import type {
   Page,
   PartyInfo,
   RelayInfo,
+  TicketInfo,
   TicketResponse,
   UserInfo,
 } from "../protocol/api.ts";
@@ -151,6 +152,13 @@ export class ApiClient {
 
   listRelays(options?: ListOptions): Promise<RelayInfo[]> {
     return this.listAll("/v1/relays", options);
+  }
+
+  /** The ticket audit, newest first: of the user, or of one of its parties. */
+  listTickets(user: string, party: string | undefined, options?: ListOptions): Promise<TicketInfo[]> {
+    const owner =
+      party === undefined ? `/v1/users/${enc(user)}` : `/v1/users/${enc(user)}/parties/${enc(party)}`;
+    return this.listAll(`${owner}/tickets`, options);
   }
 
   /** `jws` = signRequest(relayKey, alg, kid, "POST", "/v1/tickets", body): see protocol/signed-request.ts. */

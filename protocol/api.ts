@@ -51,6 +51,20 @@ export interface RelayLoad {
   capacity: number;
 }
 
+/** One row of the ticket audit: GET /v1/users/:user/tickets, newest first. */
+export interface TicketInfo {
+  jti: string;
+  user: string;
+  /** The party the ticket was issued to. */
+  party: string;
+  dest: string;
+  /** The pair id both sides' tickets share (a hash: the channel name is not stored). */
+  pair: string;
+  relay: string;
+  issuedAt: string;
+  expiresAt: string;
+}
+
 /** POST /v1/users/:user/parties and POST /v1/relays answer this. */
 export interface IssuedCertificate<T> {
   item: T;

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { PartyInfo, RelayInfo, UserInfo } from "../../protocol/api.ts";
+import type { PartyInfo, RelayInfo, TicketInfo, UserInfo } from "../../protocol/api.ts";
 import { assertName } from "../../protocol/names.ts";
 import { adminClient } from "../api-client.ts";
 import { type AdminOptions, commandGroup, integerIn, withAdminOptions } from "../command-group.ts";
@@ -9,18 +9,22 @@ interface ListFlags extends AdminOptions {
   json?: boolean;
   limit?: number;
   user?: string;
+  party?: string;
 }
 
 /** Upper bound for --limit; without --limit every page is followed. */
 export const MAX_LIST_LIMIT = 1_000_000;
+/** The audit grows with every ticket, so its list stops here unless --limit says otherwise. */
+export const DEFAULT_TICKET_LIST_LIMIT = 100;
 
-function listCommand(group: Command, noun: string, description: string): Command {
+function listCommand(group: Command, noun: string, description: string, defaultLimit?: number): Command {
+  const limitHelp = `stop after n items (default: ${defaultLimit ?? "all"})`;
   return withAdminOptions(
     group
       .command(noun)
       .description(description)
       .option("--json", "print a JSON array")
-      .option("--limit <n>", "stop after n items (default: all)", integerIn(1, MAX_LIST_LIMIT)),
+      .option("--limit <n>", limitHelp, integerIn(1, MAX_LIST_LIMIT), defaultLimit),
   );
 }
 
@@ -54,8 +58,19 @@ export function printRelays(relays: RelayInfo[]): void {
   ]);
 }
 
+export function printTickets(tickets: TicketInfo[]): void {
+  printTable(tickets, [
+    ["issued", (t) => t.issuedAt],
+    ["party", (t) => t.party],
+    ["dest", (t) => t.dest],
+    ["relay", (t) => t.relay],
+    ["pair", (t) => t.pair],
+    ["jti", (t) => t.jti],
+  ]);
+}
+
 export function registerListCommands(program: Command): void {
-  const list = commandGroup(program, "list", "list users, parties or relays");
+  const list = commandGroup(program, "list", "list users, parties, relays or issued tickets");
 
   listCommand(list, "users", "list users").action(async (flags: ListFlags) => {
     const users = await (await adminClient(flags)).listUsers({ limit: flags.limit });
@@ -79,4 +94,15 @@ export function registerListCommands(program: Command): void {
       else printRelays(relays);
     },
   );
+
+  listCommand(list, "tickets", "list a user's issued tickets, newest first", DEFAULT_TICKET_LIST_LIMIT)
+    .requiredOption("--user <user>", "whose tickets")
+    .option("--party <party>", "only the tickets this party asked for")
+    .action(async (flags: ListFlags) => {
+      const user = assertName(flags.user, "user");
+      const party = flags.party === undefined ? undefined : assertName(flags.party, "party");
+      const tickets = await (await adminClient(flags)).listTickets(user, party, { limit: flags.limit });
+      if (flags.json) printJson(tickets);
+      else printTickets(tickets);
+    });
 }

@@ -19,6 +19,8 @@ export const SECRET_NAMES = [
 ] as const;
 export const SECRETS_FILE_NAME = "secrets.json";
 export const DEFAULT_LOCAL_HOST = "127.0.0.1";
+/** Deployed, the cron in wrangler.toml sweeps daily; workerd locally runs no crons, so we do. */
+const LOCAL_SWEEP_INTERVAL_MS = 24 * 60 * 60 * 1000;
 
 export interface LocalWorkerOptions {
   /** Holds secrets.json and the persisted D1 (under v3/d1, where `wrangler --persist-to` looks). */
@@ -82,8 +84,10 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
       }
     },
   });
+  let sweeps: NodeJS.Timeout | undefined;
   let stopped: Promise<void> | undefined;
   const stop = () => {
+    clearInterval(sweeps);
     stopped ??= mf.dispose();
     return stopped;
   };
@@ -91,6 +95,15 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     const ready = await mf.ready;
     const db = await mf.getD1Database(settings.d1Binding);
     const migrationsApplied = await applyMigrations(db, MIGRATIONS_DIR);
+    const worker = await mf.getWorker();
+    const sweep = async () => {
+      const { outcome } = await worker.scheduled({ cron: "local" });
+      // workerd has already printed the exception itself.
+      if (outcome !== "ok") throw new Error(`the worker's scheduled sweep ended with ${outcome}`);
+    };
+    await sweep();
+    // A later failure is printed by workerd and retried the next day; it must not end `flock dev`.
+    sweeps = setInterval(() => sweep().catch(() => {}), LOCAL_SWEEP_INTERVAL_MS).unref();
     return {
       url: ready.origin,
       adminToken: secrets.ADMIN_TOKEN,

@@ -79,6 +79,16 @@ describe("flock binary", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
     expect(JSON.parse(listed.stdout)).toEqual([{ name: "dave", createdAt: expect.any(String) }]);
   });
 
+  it("list tickets needs --user and prints the (empty) audit as JSON", async () => {
+    const missing = await flock(["list", "tickets"], cwd, admin);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("required option '--user <user>' not specified");
+    const listed = await flock(["list", "tickets", "--user", "dave", "--json"], cwd, admin);
+    expect(listed.stderr).toBe("");
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([]);
+  });
+
   it("a duplicate name exits 1 with the server's message and code on one line", async () => {
     const run = await flock(["create", "user", "--name", "dave"], otherCwd, admin);
     expect(run.code).toBe(1);

@@ -223,6 +223,22 @@ describe("admin commands against a real local worker", () => {
     expect([p0.response.role, p1.response.role].sort()).toEqual(["client", "server"]);
   });
 
+  it("list tickets reads back the audit of the tickets just fetched, across pages", async () => {
+    const paged = new ApiClient({ url: worker.url, token: worker.adminToken, pageSize: 1 });
+    const all = await paged.listTickets("alice", undefined);
+    // Both came in the same second or one apart, so only the set is certain here; the worker
+    // tests pin the order.
+    expect(all.map((t) => `${t.party}->${t.dest}@${t.relay}`).sort()).toEqual([
+      "p0->p1@local",
+      "p1->p0@local",
+    ]);
+    expect((all[0]?.issuedAt ?? "") >= (all[1]?.issuedAt ?? "")).toBe(true);
+    expect(all[0]?.pair).toBe(all[1]?.pair);
+    const ofP0 = await paged.listTickets("alice", "p0");
+    expect(ofP0.map((t) => t.jti)).toEqual(all.filter((t) => t.party === "p0").map((t) => t.jti));
+    expect(await paged.listTickets("alice", undefined, { limit: 1 })).toEqual([all[0]]);
+  });
+
   it("revoke party marks it revoked and its peers get no tickets to it", async () => {
     const revoked = await revokeParty(client, "alice", "p1");
     expect(revoked).toMatchObject({ user: "alice", name: "p1", status: "revoked" });

@@ -1,3 +1,8 @@
+import type { Page, TicketInfo } from "../../protocol/api.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import { type PageQuery, toPage } from "./pagination.ts";
+import { isoFromSeconds } from "./time.ts";
+
 /** Audit rows of issued tickets. */
 export interface TicketRecord {
   jti: string;
@@ -20,6 +25,8 @@ interface TicketRow {
   issued_at: number;
   expires_at: number;
 }
+
+const COLUMNS = "jti, user_name, party, dest, pair, relay, issued_at, expires_at";
 
 function toTicketRecord(row: TicketRow): TicketRecord {
   return {
@@ -60,11 +67,43 @@ export function insertTicketForAssignedRelay(
 }
 
 export async function findTicket(db: D1Database, jti: string): Promise<TicketRecord | undefined> {
-  const row = await db
-    .prepare(
-      "SELECT jti, user_name, party, dest, pair, relay, issued_at, expires_at FROM tickets WHERE jti = ?",
-    )
-    .bind(jti)
-    .first<TicketRow>();
+  const row = await db.prepare(`SELECT ${COLUMNS} FROM tickets WHERE jti = ?`).bind(jti).first<TicketRow>();
   return row ? toTicketRecord(row) : undefined;
+}
+
+/**
+ * A user's ticket audit, newest first, optionally of one party. The cursor is the last row's
+ * (issued_at, jti). Rows outlive a deleted user, so an unknown name lists nothing rather
+ * than failing: the audit of a user who is gone stays readable.
+ */
+export async function listTickets(
+  db: D1Database,
+  user: string,
+  party: string | undefined,
+  query: PageQuery,
+): Promise<Page<TicketInfo>> {
+  const [issuedAt = "", jti = ""] = query.after;
+  if (issuedAt !== "" && !/^[0-9]{1,12}$/.test(issuedAt)) {
+    throw new FlockError("BAD_REQUEST", "The cursor is not one this list handed out.");
+  }
+  // Two statements rather than "party IS NULL OR ...", so each one has an index to walk.
+  const where = party === undefined ? "user_name = ?1" : "user_name = ?1 AND party = ?2";
+  const { results } = await db
+    .prepare(
+      `SELECT ${COLUMNS} FROM tickets WHERE ${where}
+       AND (?3 = '' OR (issued_at, jti) < (CAST(?3 AS INTEGER), ?4))
+       ORDER BY issued_at DESC, jti DESC LIMIT ?5`,
+    )
+    .bind(user, party ?? null, issuedAt, jti, query.limit + 1)
+    .all<TicketRow>();
+  return toPage(results, query, (row) => [String(row.issued_at), row.jti], toTicketInfo);
+}
+
+function toTicketInfo(row: TicketRow): TicketInfo {
+  const record = toTicketRecord(row);
+  return {
+    ...record,
+    issuedAt: isoFromSeconds(record.issuedAt),
+    expiresAt: isoFromSeconds(record.expiresAt),
+  };
 }
