@@ -3,6 +3,7 @@
  * fetch where the client hides the wire), with two controller doubles as one user's
  * backends and a third as another user's.
  */
+import openwhisk from "openwhisk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OpenWhiskDouble } from "../helpers/openwhisk-double.ts";
 import { HELLO_CODE, type OpenWhiskWorld, startOpenWhiskWorld } from "./openwhisk-fixture.ts";
@@ -198,6 +199,31 @@ describe("actions", () => {
     const window = (await ow.actions.list({ limit: 2, skip: 1 })) as Array<{ name: string }>;
     expect(window.map((x) => x.name)).toEqual(["list-2", "list-1"]);
     expect(await ow.actions.list({ count: true })).toEqual({ actions: names.length });
+  });
+
+  it("pages a merged list past the first 200 rows with the real client", async () => {
+    // Actions only one backend has, made straight on each controller, so each backend holds
+    // more than one page (200 rows) and the merge must read past it.
+    for (const [double, tag] of [
+      [a, "a"],
+      [b, "b"],
+    ] as const) {
+      const direct = openwhisk({ apihost: double.url, api_key: double.auth });
+      for (let i = 0; i < 210; i++)
+        await direct.actions.create({ name: `deep-${tag}-${i}`, action: HELLO_CODE });
+    }
+    const ow = world.client(aliceKey);
+    const pages: string[][] = [];
+    for (let skip = 0; skip < 600; skip += 200) {
+      const page = (await ow.actions.list({ limit: 200, skip })) as Array<{ name: string }>;
+      pages.push(page.map((x) => x.name));
+    }
+    const expected = new Set([...a.actions.keys(), ...b.actions.keys()]);
+    expect(expected.size).toBeGreaterThan(420);
+    expect(pages.map((p) => p.length)).toEqual([200, 200, expected.size - 400]);
+    const listed = pages.flat();
+    expect(listed).toHaveLength(new Set(listed).size);
+    expect(new Set(listed)).toEqual(expected);
   });
 
   it("refuses a bad limit with the controller's text", async () => {

@@ -1,12 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { parseApiPath } from "../../worker/openwhisk/api-path.ts";
+import type { CallContext } from "../../worker/openwhisk/call-context.ts";
 import {
+  LIST_MAX_LIMIT,
+  listEntities,
   MAX_LIST_BODY_BYTES,
+  MAX_MERGED_ROWS,
   mergeActivations,
   mergeEntities,
   parsePaging,
   readListBody,
 } from "../../worker/openwhisk/list-merge.ts";
+import type { Fetcher } from "../../worker/openwhisk/upstream.ts";
 
 describe("list paging", () => {
   it("defaults to 30, treats 0 as 200, and uses the controller's texts", () => {
@@ -21,6 +26,102 @@ describe("list paging", () => {
     expect(parsePaging("?skip=-1", "actions")).toEqual({
       error: `The value '-1' is not in the range of 0 to ${Number.MAX_SAFE_INTEGER} for actions.`,
     });
+  });
+
+  it("serves windows down to MAX_MERGED_ROWS and refuses deeper ones with a sentence", () => {
+    const deepest = MAX_MERGED_ROWS - LIST_MAX_LIMIT;
+    expect(parsePaging(`?limit=0&skip=${deepest}`, "actions")).toEqual({ limit: 200, skip: deepest });
+    expect(parsePaging(`?limit=0&skip=${deepest + 1}`, "actions")).toEqual({
+      error: `skip + limit may be at most ${MAX_MERGED_ROWS} for actions: Flock merges lists across backends only that deep.`,
+    });
+  });
+});
+
+describe("merged lists deeper than one backend page", () => {
+  type Row = { namespace: string; name: string; updated: number };
+  /** `count` actions newest first; `offset` shifts names so two backends share some. */
+  const actions = (count: number, offset: number): Row[] =>
+    Array.from({ length: count }, (_, i) => ({
+      namespace: "guest",
+      name: `a${String(i + offset).padStart(4, "0")}`,
+      updated: 10_000 - i - offset,
+    }));
+
+  /** Backends that page like the controller: skip/limit, limit at most 200, 400 beyond. */
+  function pagingBackends(rows: Record<string, Row[]>, failPage2?: string) {
+    const asked: string[] = [];
+    const fetcher: Fetcher = async (request) => {
+      const url = new URL(request.url);
+      const name = url.hostname.replace(".test", "");
+      const skip = Number(url.searchParams.get("skip"));
+      const limit = Number(url.searchParams.get("limit"));
+      asked.push(`${name} ${skip}+${limit}`);
+      if (name === failPage2 && skip > 0) return new Response('{"error":"down","code":"x"}', { status: 500 });
+      if (!(limit >= 1 && limit <= LIST_MAX_LIMIT)) return new Response("{}", { status: 400 });
+      return new Response(JSON.stringify((rows[name] ?? []).slice(skip, skip + limit)));
+    };
+    return { asked, fetcher };
+  }
+
+  function listContext(names: string[], fetcher: Fetcher, search: string): CallContext {
+    return {
+      user: "alice",
+      policy: "round-robin",
+      backends: names.map((name) => ({
+        name,
+        apihost: `https://${name}.test`,
+        auth: `u-${name}:k-${name}`,
+        latencyMs: null,
+        backoffUntil: 0,
+      })),
+      fetcher,
+      request: {
+        method: "GET",
+        path: "/namespaces/_/actions",
+        search,
+        headers: new Headers({ authorization: "Basic eDp5" }),
+        requestId: "rid-list",
+        body: undefined,
+        timeoutMs: 1000,
+      },
+    };
+  }
+
+  it("reads each backend page by page and cuts the same window as merging everything", async () => {
+    const rows = { one: actions(450, 0), two: actions(300, 400) };
+    const { asked, fetcher } = pagingBackends(rows);
+    const paging = { skip: 300, limit: 200 };
+    const result = await listEntities(
+      listContext(["one", "two"], fetcher, "?skip=300&limit=200"),
+      "actions",
+      paging,
+    );
+    expect(result.response.status).toBe(200);
+    const body = (await result.response.json()) as Row[];
+    expect(body).toEqual(mergeEntities([rows.one, rows.two], paging));
+    expect(body).toHaveLength(200);
+    // 500 rows wanted: one reads 200+200+100; two runs out after 300 (a short page ends it).
+    expect(asked.filter((a) => a.startsWith("one")).sort()).toEqual([
+      "one 0+200",
+      "one 200+200",
+      "one 400+100",
+    ]);
+    expect(asked.filter((a) => a.startsWith("two")).sort()).toEqual(["two 0+200", "two 200+200"]);
+    expect(result.backends).toEqual(["one", "two"]);
+  });
+
+  it("leaves out a backend whose later page fails rather than cut a window from half its rows", async () => {
+    const rows = { one: actions(300, 0), two: actions(300, 1000) };
+    const { fetcher } = pagingBackends(rows, "two");
+    const wanted = { skip: 200, limit: 50 };
+    const result = await listEntities(
+      listContext(["one", "two"], fetcher, "?skip=200&limit=50"),
+      "actions",
+      wanted,
+    );
+    expect(result.backends).toEqual(["one"]);
+    expect(await result.response.json()).toEqual(mergeEntities([rows.one], wanted));
+    expect(result.attempts.filter((a) => a.backend === "two").map((a) => a.status)).toEqual([200, 500]);
   });
 });
 

@@ -1,15 +1,28 @@
 /**
  * Lists span every backend of the user (OPENWHISK-API.md §4.6): each backend is asked for
- * its first skip+limit rows, the rows are merged (entities deduplicated by name, newest
- * first; activations by start, newest first) and the requested window is cut out.
+ * its first skip+limit rows (in pages of the controller's maximum), the rows are merged
+ * (entities deduplicated by name, newest first; activations by start, newest first) and the
+ * requested window is cut out.
  */
-import { attempt, type CallContext, discard, type ProxyResult } from "./call-context.ts";
+import {
+  type Attempt,
+  attempt,
+  type CallContext,
+  discard,
+  type ProxyResult,
+  type RoutedBackend,
+} from "./call-context.ts";
 import { CORS_HEADERS, OW_MESSAGES, owError } from "./envelope.ts";
 import { readBoundedBody } from "./request-body.ts";
 
 /** The controller's list paging (RestApiCommons; conf query-limit). */
 export const LIST_DEFAULT_LIMIT = 30;
 export const LIST_MAX_LIMIT = 200;
+/**
+ * The deepest merged window: a window ending at row N needs each backend's first N rows,
+ * which is N / LIST_MAX_LIMIT requests per backend, so the depth is bounded.
+ */
+export const MAX_MERGED_ROWS = 1000;
 /** Guards against a backend answering a list with an unbounded body. */
 export const MAX_LIST_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -31,7 +44,13 @@ export function parsePaging(search: string, collection: string): Paging | { erro
   if (typeof limit === "string") return { error: limit };
   const skip = read("skip", 0, Number.MAX_SAFE_INTEGER);
   if (typeof skip === "string") return { error: skip };
-  return { limit: limit === 0 ? LIST_MAX_LIMIT : limit, skip };
+  const paging = { limit: limit === 0 ? LIST_MAX_LIMIT : limit, skip };
+  if (paging.skip + paging.limit > MAX_MERGED_ROWS) {
+    return {
+      error: `skip + limit may be at most ${MAX_MERGED_ROWS} for ${collection}: Flock merges lists across backends only that deep.`,
+    };
+  }
+  return paging;
 }
 
 type Row = Record<string, unknown>;
@@ -74,32 +93,78 @@ function jsonResponse(body: unknown, requestId: string): Response {
   });
 }
 
+/** What one backend gave a list: a 200 body, another answer to pass on if nobody says 200, or nothing. */
+type BackendRead =
+  | { kind: "body"; body: unknown }
+  | { kind: "answer"; response: Response }
+  | { kind: "none" };
+
+type ReadBackend = (backend: RoutedBackend, attempts: Attempt[]) => Promise<BackendRead>;
+
+/** One request; an unreadable 200 body counts as an unreachable backend. */
+async function readOnce(
+  ctx: CallContext,
+  backend: RoutedBackend,
+  search: string,
+  attempts: Attempt[],
+): Promise<BackendRead> {
+  const r = await attempt(ctx, backend, { search });
+  attempts.push(r.attempt);
+  if (r.outcome.kind !== "answer") return { kind: "none" };
+  if (r.outcome.response.status !== 200) return { kind: "answer", response: r.outcome.response };
+  try {
+    return { kind: "body", body: await readListBody(r.outcome.response) };
+  } catch {
+    r.attempt.outcome = "unreachable";
+    return { kind: "none" };
+  }
+}
+
 /**
- * Asks every backend with `search` rewritten, keeps the 200 answers, and builds one answer
- * from their bodies; if no backend answered 200, the first answer is passed on as is.
+ * The backend's first `want` rows, a page of at most LIST_MAX_LIMIT at a time, until a short
+ * page. A backend whose later page fails is left out: half its rows would cut a wrong window.
+ */
+function readRows(ctx: CallContext, query: URLSearchParams, want: number): ReadBackend {
+  return async (backend, attempts) => {
+    const rows: Row[] = [];
+    for (;;) {
+      const limit = Math.min(LIST_MAX_LIMIT, want - rows.length);
+      const page = new URLSearchParams(query);
+      page.set("skip", String(rows.length));
+      page.set("limit", String(limit));
+      const read = await readOnce(ctx, backend, `?${page}`, attempts);
+      if (read.kind !== "body") {
+        if (rows.length === 0) return read;
+        if (read.kind === "answer") discard(read.response);
+        return { kind: "none" };
+      }
+      const pageRows = Array.isArray(read.body) ? (read.body as Row[]) : [];
+      rows.push(...pageRows);
+      if (pageRows.length < limit || rows.length >= want) return { kind: "body", body: rows };
+    }
+  };
+}
+
+/**
+ * Reads every backend, keeps the 200 bodies, and builds one answer from them; if no backend
+ * answered 200, the first answer is passed on as is.
  */
 async function gather(
   ctx: CallContext,
-  search: string,
+  read: ReadBackend,
   combine: (bodies: unknown[]) => unknown,
 ): Promise<ProxyResult> {
-  const results = await Promise.all(ctx.backends.map((backend) => attempt(ctx, backend, { search })));
-  const attempts = results.map((r) => r.attempt);
+  const perBackend = ctx.backends.map(() => [] as Attempt[]);
+  const reads = await Promise.all(ctx.backends.map((backend, i) => read(backend, perBackend[i] ?? [])));
+  const attempts = perBackend.flat();
   const ok: Array<{ backend: string; body: unknown }> = [];
   let fallback: { backend: string; response: Response } | undefined;
-  for (const [i, r] of results.entries()) {
+  for (const [i, r] of reads.entries()) {
     const backend = ctx.backends[i]?.name ?? "";
-    if (r.outcome.kind !== "answer") continue;
-    if (r.outcome.response.status !== 200) {
-      if (fallback) discard(r.outcome.response);
-      else fallback = { backend, response: r.outcome.response };
-      continue;
-    }
-    try {
-      ok.push({ backend, body: await readListBody(r.outcome.response) });
-    } catch {
-      const a = attempts[i];
-      if (a) a.outcome = "unreachable";
+    if (r.kind === "body") ok.push({ backend, body: r.body });
+    else if (r.kind === "answer") {
+      if (fallback) discard(r.response);
+      else fallback = { backend, response: r.response };
     }
   }
   if (ok.length > 0) {
@@ -114,6 +179,10 @@ async function gather(
   return { response: owError(503, OW_MESSAGES.noBackend, ctx.request.requestId), backends: [], attempts };
 }
 
+const once =
+  (ctx: CallContext, search: string): ReadBackend =>
+  (backend, attempts) =>
+    readOnce(ctx, backend, search, attempts);
 const arrays = (bodies: unknown[]): Row[][] => bodies.map((b) => (Array.isArray(b) ? (b as Row[]) : []));
 const counts = (bodies: unknown[], key: string): number[] =>
   bodies.map((b) => Number((b as Record<string, unknown> | null)?.[key] ?? 0));
@@ -122,31 +191,31 @@ const counts = (bodies: unknown[], key: string): number[] =>
 export function listEntities(ctx: CallContext, collection: string, paging: Paging): Promise<ProxyResult> {
   const query = new URLSearchParams(ctx.request.search);
   if (query.get("count") === "true") {
-    return gather(ctx, `?${query}`, (bodies) => ({
+    return gather(ctx, once(ctx, `?${query}`), (bodies) => ({
       [collection]: Math.max(0, ...counts(bodies, collection)),
     }));
   }
-  query.set("skip", "0");
-  query.set("limit", String(Math.min(LIST_MAX_LIMIT, paging.skip + paging.limit)));
-  return gather(ctx, `?${query}`, (bodies) => mergeEntities(arrays(bodies), paging));
+  return gather(ctx, readRows(ctx, query, paging.skip + paging.limit), (bodies) =>
+    mergeEntities(arrays(bodies), paging),
+  );
 }
 
 /** Activations are disjoint across backends, so counts add up. */
 export function listActivations(ctx: CallContext, paging: Paging): Promise<ProxyResult> {
   const query = new URLSearchParams(ctx.request.search);
   if (query.get("count") === "true") {
-    return gather(ctx, `?${query}`, (bodies) => ({
+    return gather(ctx, once(ctx, `?${query}`), (bodies) => ({
       activations: counts(bodies, "activations").reduce((a, b) => a + b, 0),
     }));
   }
-  query.set("skip", "0");
-  query.set("limit", String(Math.min(LIST_MAX_LIMIT, paging.skip + paging.limit)));
-  return gather(ctx, `?${query}`, (bodies) => mergeActivations(arrays(bodies), paging));
+  return gather(ctx, readRows(ctx, query, paging.skip + paging.limit), (bodies) =>
+    mergeActivations(arrays(bodies), paging),
+  );
 }
 
 /** GET /namespaces: the union of what the backends call this user's namespaces. */
 export function listNamespaces(ctx: CallContext): Promise<ProxyResult> {
-  return gather(ctx, ctx.request.search, (bodies) => [
+  return gather(ctx, once(ctx, ctx.request.search), (bodies) => [
     ...new Set(bodies.flatMap((b) => (Array.isArray(b) ? b.filter((n) => typeof n === "string") : []))),
   ]);
 }
