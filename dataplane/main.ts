@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import pino from "pino";
 import { readPemFile, relayCaPath, relayPaths } from "../cli/certs/layout.ts";
 import { resolveWorkerUrl } from "../cli/config.ts";
+import { FlockError } from "../protocol/errors.ts";
 import { assertName } from "../protocol/names.ts";
 import type { DataPlaneConfigInput, DataPlaneLimits } from "./config.ts";
 import { DEFAULT_LIMITS, DRAIN_DEADLINE_MS } from "./config.ts";
@@ -156,22 +157,29 @@ export async function relayConfig(
  */
 export async function runRelay(options: RelayStartOptions, env: NodeJS.ProcessEnv): Promise<void> {
   const dataPlane: DataPlane = await startDataPlane(await relayConfig(options, env));
-  await new Promise<void>((done) => {
+  const stoppedBySignal = new Promise<"signal">((done) => {
     let signalled = false;
     const onSignal = () => {
       if (signalled) {
-        void dataPlane.stop().then(done);
+        void dataPlane.stop().then(() => done("signal"));
         return;
       }
       signalled = true;
       void dataPlane
         .drain(options.drainDeadlineMs)
         .then(() => dataPlane.stop())
-        .then(done);
+        .then(() => done("signal"));
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
+  const revoked = dataPlane.revoked.then(() => "revoked" as const);
+  if ((await Promise.race([stoppedBySignal, revoked])) === "revoked") {
+    throw new FlockError(
+      "RELAY_REVOKED",
+      `The worker has revoked relay ${options.name}, so it stopped; register a new one with \`flock create relay\` to serve again.`,
+    );
+  }
 }
 
 const isEntry =

@@ -31,6 +31,11 @@ export interface DataPlane {
   drain(deadlineMs?: number): Promise<void>;
   /** Closes everything now. */
   stop(): Promise<void>;
+  /**
+   * Settles when the worker refuses this data plane's report as revoked; by then it has
+   * stopped (waiting sides got DRAINING, so their SDK fetches a ticket for another relay).
+   */
+  readonly revoked: Promise<void>;
   /** Sends a load report now and applies (and saves) the answer (also runs on its own every interval). */
   reportNow(): Promise<void>;
   activePairs(): number;
@@ -221,6 +226,10 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     metricsPort = await listen(metricsServer, config.metricsPort, config.metricsHost);
   }
 
+  let markRevoked!: () => void;
+  const revoked = new Promise<void>((resolve) => {
+    markRevoked = resolve;
+  });
   const splicedBytes = () => endedBytes + [...splices].reduce((sum, s) => sum + s.bytes(), 0);
   const reporter = new WorkerReporter({
     workerUrl: config.workerUrl,
@@ -242,6 +251,11 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
       const changed = !wasKnown || added.length > 0 || revocations.size !== before;
       if (changed && config.stateFile !== null) saveRevocations(config.stateFile);
       jwks.setPublishedKids(answer.ticketKids);
+    },
+    revoked: () => {
+      // A revoked relay may be a compromised one: end its pairs too, as party revocation does.
+      logger.error("the worker has revoked this data plane; stopping");
+      void stop().then(markRevoked);
     },
   });
   if (config.reportIntervalMs !== null) reporter.start(config.reportIntervalMs);
@@ -293,6 +307,7 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     metrics,
     drain,
     stop,
+    revoked,
     reportNow: async () => {
       await reporter.reportNow();
       await saving;

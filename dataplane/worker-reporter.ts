@@ -23,6 +23,8 @@ export interface WorkerReporterOptions {
   logger: Logger;
   load(): LoadSnapshot;
   apply(answer: RelayReportResponse): void;
+  /** The worker refused a report with RELAY_REVOKED: this data plane must stop serving. */
+  revoked(): void;
 }
 
 function isReportResponse(value: unknown): value is RelayReportResponse {
@@ -93,6 +95,11 @@ export class WorkerReporter {
       const answer: unknown = await response.json().catch(() => undefined);
       if (!response.ok) {
         const code = (answer as { code?: string } | undefined)?.code;
+        if (response.status === 403 && code === "RELAY_REVOKED") {
+          this.stop();
+          this.#options.revoked();
+          return;
+        }
         throw new Error(`HTTP ${response.status}${code ? ` ${code}` : ""}`);
       }
       if (!isReportResponse(answer)) throw new Error("the answer is not a RelayReportResponse");

@@ -64,6 +64,30 @@ function parseEnvOutput(text: string): Record<string, string> {
   return env;
 }
 
+describe("flock relay start", () => {
+  it("exits 1 with one line once the worker says the relay was revoked", async () => {
+    await system.registerRelay("gone");
+    await system.admin.revokeRelay("gone");
+    const run = await flock([
+      "relay",
+      "start",
+      "--name",
+      "gone",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--no-metrics",
+      "--log-level",
+      "error",
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      "error: The worker has revoked relay gone, so it stopped; register a new one with `flock create relay` to serve again. (RELAY_REVOKED)\n",
+    );
+  });
+});
+
 describe("flock env", () => {
   it("prints variables a function can load, one per file or as one bundle", async () => {
     const plain = await flock(["env", "--user", "acme", "--party", "alice", "--dest", "bob"]);
