@@ -6,7 +6,7 @@ import { nowSeconds } from "./db/time.ts";
 import type { AppEnv, Bindings } from "./env.ts";
 import { sweepExpiredRecords } from "./maintenance/sweep.ts";
 import { limitBody, MAX_JSON_BODY_BYTES } from "./middleware/body-limit.ts";
-import { handleError, handleNotFound } from "./middleware/error-handler.ts";
+import { handleError, notFoundHandler } from "./middleware/error-handler.ts";
 import { backendPolicies, backends } from "./routes/backends.ts";
 import { health } from "./routes/health.ts";
 import { openwhisk } from "./routes/openwhisk.ts";
@@ -37,7 +37,7 @@ app.route("/v1/users", wskKeys);
 app.route("/v1/users", ticketAudit);
 app.route("/api/v1", openwhisk);
 
-app.notFound(handleNotFound);
+app.notFound(notFoundHandler(app));
 app.onError(handleError);
 
 /** The daily cron (wrangler.toml [triggers]): sweep rows nothing can use any more. */

@@ -1,5 +1,6 @@
-import type { Context } from "hono";
+import type { Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { PatternRouter } from "hono/router/pattern-router";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { RELAY_REPORT_INTERVAL_SECONDS } from "../../protocol/api.ts";
 import { type ErrorCode, FlockError } from "../../protocol/errors.ts";
@@ -48,6 +49,28 @@ const HTTP_EXCEPTION_CODES: Partial<Record<number, ErrorCode>> = {
   413: "BODY_TOO_LARGE",
 };
 
-export function handleNotFound(c: Context<AppEnv>): Response {
-  return c.json(new FlockError("NOT_FOUND").toBody(), 404);
+const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+/**
+ * The answer for a request no route took: 405 with `allow` when the path exists under other
+ * methods (a client that sent the wrong verb learns that, not that the resource is missing),
+ * else 404. The routes are read on the first miss, once they are all registered.
+ */
+export function notFoundHandler(app: Hono<AppEnv>): (c: Context<AppEnv>) => Response {
+  let router: PatternRouter<string> | undefined;
+  const allowedMethods = (path: string): string[] => {
+    if (!router) {
+      router = new PatternRouter<string>();
+      // "ALL" entries are middleware (app.use) or catch-alls: they say nothing about a verb.
+      for (const route of app.routes)
+        if (route.method !== "ALL") router.add(route.method, route.path, route.method);
+    }
+    const found = router;
+    return METHODS.filter((method) => found.match(method, path)[0].length > 0);
+  };
+  return (c) => {
+    const allowed = allowedMethods(c.req.path);
+    if (allowed.length === 0) return c.json(new FlockError("NOT_FOUND").toBody(), 404);
+    return c.json(new FlockError("METHOD_NOT_ALLOWED").toBody(), 405, { allow: allowed.join(", ") });
+  };
 }

@@ -58,6 +58,27 @@ describe("request limits and errors", () => {
     await expectError(await SELF.fetch(`${BASE}/v1/nothing-here`), 404, "NOT_FOUND");
   });
 
+  it("answers a known path with the wrong method 405 METHOD_NOT_ALLOWED and lists the allowed ones", async () => {
+    const cases: Array<[string, string, string]> = [
+      ["DELETE", "/v1/relay-ca", "GET"],
+      ["PUT", "/v1/users", "GET, POST"],
+      ["GET", "/v1/tickets", "POST"],
+      ["PATCH", "/v1/users/alice", "DELETE"],
+      ["GET", "/v1/users/alice/parties/p/revoke", "POST"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await SELF.fetch(`${BASE}${path}`, { method });
+      expect(res.headers.get("allow"), `${method} ${path}`).toBe(allow);
+      await expectError(res, 405, "METHOD_NOT_ALLOWED");
+    }
+    // A path no route has under any method stays 404, even where middleware matches it.
+    await expectError(
+      await SELF.fetch(`${BASE}/v1/users/alice/nothing`, { method: "PUT" }),
+      404,
+      "NOT_FOUND",
+    );
+  });
+
   it("tags every response with a request id", async () => {
     const res = await SELF.fetch(`${BASE}/healthz`);
     expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
