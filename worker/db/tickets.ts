@@ -3,17 +3,11 @@ import { FlockError } from "../../protocol/errors.ts";
 import { type PageQuery, toPage } from "./pagination.ts";
 import { isoFromSeconds } from "./time.ts";
 
-/** Audit rows of issued tickets. */
-export interface TicketRecord {
-  jti: string;
-  user: string;
-  party: string;
-  dest: string;
-  pair: string;
-  relay: string;
+/** Audit rows of issued tickets: the API's TicketInfo with unix seconds for times. */
+export type TicketRecord = Omit<TicketInfo, "issuedAt" | "expiresAt"> & {
   issuedAt: number;
   expiresAt: number;
-}
+};
 
 interface TicketRow {
   jti: string;

@@ -10,7 +10,12 @@ import worker from "../../../worker/index.ts";
 import { sweepExpiredRecords, TICKET_AUDIT_RETENTION_SECONDS } from "../../../worker/maintenance/sweep.ts";
 import { ACTIVATION_AFFINITY_RETENTION_MS } from "../../../worker/openwhisk/activation-store.ts";
 
-/** One row just past its table's limit ("old") and one just inside it ("kept"), in every swept table. */
+/** The same insert twice: the row just past the table's limit ("old") and the one just inside ("kept"). */
+function oldAndKept(sql: string, old: unknown[], kept: unknown[]): D1PreparedStatement[] {
+  return [env.DB.prepare(sql).bind("old", ...old), env.DB.prepare(sql).bind("kept", ...kept)];
+}
+
+/** An "old" and a "kept" row in every swept table. */
 async function seed(now: number): Promise<void> {
   const auditEdge = now - TICKET_AUDIT_RETENTION_SECONDS;
   const activationEdge = now * 1000 - ACTIVATION_AFFINITY_RETENTION_MS;
@@ -19,48 +24,30 @@ async function seed(now: number): Promise<void> {
     env.DB.prepare(
       "INSERT OR IGNORE INTO ow_backends (name, user_name, apihost, auth_sealed, created_at) VALUES ('b', 'sweeper', 'https://x.test', 'v1.x.y', 0)",
     ),
-    ...[
-      ["old", auditEdge - 1],
-      ["kept", auditEdge],
-    ].map(([jti, issuedAt]) =>
-      env.DB.prepare(
-        "INSERT INTO tickets (jti, user_name, party, dest, pair, relay, issued_at, expires_at) VALUES (?, 'sweeper', 'a', 'b', 'p', 'r', ?, ?)",
-      ).bind(jti, issuedAt, Number(issuedAt) + 60),
+    ...oldAndKept(
+      "INSERT INTO tickets (jti, user_name, party, dest, pair, relay, issued_at, expires_at) VALUES (?, 'sweeper', 'a', 'b', 'p', 'r', ?, ?)",
+      [auditEdge - 1, auditEdge + 59],
+      [auditEdge, auditEdge + 60],
     ),
-    ...[
-      ["old", now],
-      ["kept", now + 1],
-    ].map(([fingerprint, notAfter]) =>
-      env.DB.prepare("INSERT INTO retired_certificates (fingerprint, not_after) VALUES (?, ?)").bind(
-        fingerprint,
-        notAfter,
-      ),
+    ...oldAndKept(
+      "INSERT INTO retired_certificates (fingerprint, not_after) VALUES (?, ?)",
+      [now],
+      [now + 1],
     ),
-    ...[
-      ["old", now - 1],
-      ["kept", now],
-    ].map(([jti, expiresAt]) =>
-      env.DB.prepare("INSERT INTO request_nonces (signer, jti, expires_at) VALUES ('k', ?, ?)").bind(
-        jti,
-        expiresAt,
-      ),
+    ...oldAndKept(
+      "INSERT INTO request_nonces (jti, signer, expires_at) VALUES (?, 'k', ?)",
+      [now - 1],
+      [now],
     ),
-    ...[
-      ["old", now],
-      ["kept", now + 1],
-    ].map(([pair, expiresAt]) =>
-      env.DB.prepare("INSERT INTO pair_assignments (pair, relay, expires_at) VALUES (?, 'r', ?)").bind(
-        pair,
-        expiresAt,
-      ),
+    ...oldAndKept(
+      "INSERT INTO pair_assignments (pair, relay, expires_at) VALUES (?, 'r', ?)",
+      [now],
+      [now + 1],
     ),
-    ...[
-      ["old", activationEdge - 1],
-      ["kept", activationEdge],
-    ].map(([id, createdAt]) =>
-      env.DB.prepare(
-        "INSERT INTO ow_activations (user_name, activation_id, backend, created_at) VALUES ('sweeper', ?, 'b', ?)",
-      ).bind(id, createdAt),
+    ...oldAndKept(
+      "INSERT INTO ow_activations (activation_id, user_name, backend, created_at) VALUES (?, 'sweeper', 'b', ?)",
+      [activationEdge - 1],
+      [activationEdge],
     ),
   ]);
 }
