@@ -2,7 +2,8 @@ import type { AddressInfo, Server, Socket } from "node:net";
 import { createServer, connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import * as tls from "node:tls";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
 import { WS_MAX_MESSAGE_BYTES, webSocketByteStream } from "../../client/dial.ts";
 import type { PeerCredentials } from "../../client/peer-tls.ts";
@@ -106,6 +107,17 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
     const got = readAll(s);
     c.end("after the hello");
     expect(await got).toBe("after the hello");
+  });
+
+  it("checks the peer itself: Node never builds the peer chain as JS objects on either side", async () => {
+    // OpenSSL trusts nothing in the end-to-end context; were it given the user CA, a passing
+    // OpenSSL check makes Node's client call getPeerCertificate(true) on every handshake.
+    const detailed = vi.spyOn(tls.TLSSocket.prototype, "getPeerCertificate");
+    cleanups.push(() => detailed.mockRestore());
+    const [client, server] = await secure(alice, bob);
+    expect(client.status).toBe("fulfilled");
+    expect(server.status).toBe("fulfilled");
+    expect(detailed).not.toHaveBeenCalled();
   });
 
   it("refuses a peer whose certificate comes from another user's CA, on both sides", async () => {
