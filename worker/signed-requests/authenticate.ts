@@ -6,7 +6,7 @@ import {
 } from "../../protocol/signed-request.ts";
 import { REQUEST_MAX_SKEW_SECONDS } from "../../protocol/ticket.ts";
 import { claimRequestNonce } from "../db/request-nonces.ts";
-import { x509 } from "../pki/x509.ts";
+import { signerKeyOf } from "./signer-keys.ts";
 
 /** The registry record a signed request's kid names, with its stored certificate. */
 export interface Signer<T> {
@@ -33,17 +33,9 @@ export async function authenticateSignedRequest<T>(
   const signer = await findSigner(kid);
   if (!signer) throw new FlockError("BAD_SIGNATURE", "No registered certificate has this key id.");
   if (signer.notAfter <= now) throw new FlockError("CERT_INVALID", "The signing certificate has expired.");
-  const key = await publicKeyOf(signer.pem);
+  const key = await signerKeyOf(signer.pem);
   const payload = await verifySignedRequest(jws, key, method, path, now);
   const fresh = await claimRequestNonce(db, kid, payload.jti, payload.iat + REQUEST_MAX_SKEW_SECONDS, now);
   if (!fresh) throw new FlockError("REQUEST_REPLAYED");
   return { signer: signer.record, payload };
-}
-
-async function publicKeyOf(pem: string): Promise<CryptoKey> {
-  const publicKey = new x509.X509Certificate(pem).publicKey;
-  // Import for exactly the JOSE algorithm the key can serve (ES256 or RS256).
-  return publicKey.algorithm.name === "ECDSA"
-    ? publicKey.export({ name: "ECDSA", namedCurve: "P-256" }, ["verify"])
-    : publicKey.export({ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, ["verify"]);
 }

@@ -261,6 +261,22 @@ describe("POST /v1/tickets", () => {
       await expectError(await requestTicket(revoked, "b"), 403, "PARTY_REVOKED");
     });
 
+    it("a party revoked after its key was used (and kept by the isolate): 403 PARTY_REVOKED", async () => {
+      const later = await createParty("alice", "revoked-later");
+      await ticketOf(await requestTicket(later, "b"));
+      await admin("/v1/users/alice/parties/revoked-later/revoke", { method: "POST" });
+      await expectError(await requestTicket(later, "b"), 403, "PARTY_REVOKED");
+    });
+
+    it("a relay certificate that expired after its key was used: 401 CERT_INVALID", async () => {
+      const later = await createParty("alice", "expired-later");
+      await ticketOf(await requestTicket(later, "b"));
+      await env.DB.prepare(
+        "UPDATE parties SET not_after = 1 WHERE user_name = 'alice' AND name = 'expired-later'",
+      ).run();
+      await expectError(await requestTicket(later, "b"), 401, "CERT_INVALID");
+    });
+
     it("a request signed with an expired relay certificate: 401 CERT_INVALID", async () => {
       const expired = await createParty("alice", "expired");
       await env.DB.prepare(
