@@ -134,6 +134,13 @@ export function selectLiveRelays(db: D1Database, now: number): D1PreparedStateme
     .bind(now - RELAY_LIVE_SECONDS);
 }
 
+/** The row of the relay a pair is assigned to, for the assignment's batch. */
+export function selectRelayOfPair(db: D1Database, pair: string): D1PreparedStatement {
+  return db
+    .prepare(`SELECT ${COLUMNS} FROM relays WHERE name = (SELECT relay FROM pair_assignments WHERE pair = ?)`)
+    .bind(pair);
+}
+
 export async function listLiveRelays(db: D1Database, now: number): Promise<RelayRow[]> {
   return (await selectLiveRelays(db, now).all<RelayRow>()).results;
 }

@@ -13,10 +13,10 @@ import {
   type TicketClaims,
 } from "../../protocol/ticket.ts";
 import { type PartyRow, selectParty } from "../db/parties.ts";
-import { toRelayEndpoint } from "../db/relays.ts";
+import { type RelayRow, selectLiveRelays, toRelayEndpoint } from "../db/relays.ts";
 import { insertTicketForAssignedRelay } from "../db/tickets.ts";
 import { isoFromSeconds } from "../db/time.ts";
-import { chooseRelay, relayCandidateReads, toRelayCandidates } from "./choose-relay.ts";
+import { chooseRelay } from "./choose-relay.ts";
 import type { TicketKeys } from "./ticket-keys.ts";
 
 /** Validates the body a party signed into its ticket request. */
@@ -53,9 +53,9 @@ export async function issueTicket(
   const pair = await pairId(user, caller.name, request.dest, channel);
 
   // One round trip for every read, one for the assignment and the audit row.
-  const [destResult, liveResult, assignedResult] = await db.batch([
+  const [destResult, liveResult] = await db.batch([
     selectParty(db, user, request.dest),
-    ...relayCandidateReads(db, pair, now),
+    selectLiveRelays(db, now),
   ]);
   const dest = destResult?.results[0] as PartyRow | undefined;
   if (!dest) throw new FlockError("UNKNOWN_DEST");
@@ -72,7 +72,8 @@ export async function issueTicket(
     issuedAt: now,
     expiresAt: exp,
   });
-  const relay = await chooseRelay(db, pair, toRelayCandidates(liveResult, assignedResult), now, [record]);
+  const live = (liveResult?.results ?? []) as RelayRow[];
+  const relay = await chooseRelay(db, pair, live, now, { after: [record] });
   const claims: TicketClaims = {
     iss: TICKET_ISSUER,
     aud: relay.name,

@@ -2,11 +2,10 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
 import { findPairAssignment } from "../../../worker/db/pair-assignments.ts";
-import { insertRelay, type RelayRow, recordRelayReport } from "../../../worker/db/relays.ts";
+import { insertRelay, listLiveRelays, type RelayRow, recordRelayReport } from "../../../worker/db/relays.ts";
 import {
   chooseRelay,
   highestRandomWeight,
-  loadRelayCandidates,
   PAIR_ASSIGNMENT_SECONDS,
 } from "../../../worker/tickets/choose-relay.ts";
 
@@ -30,7 +29,7 @@ function row(name: string): RelayRow {
 }
 
 async function choose(pair: string, now: number): Promise<RelayRow> {
-  return chooseRelay(env.DB, pair, await loadRelayCandidates(env.DB, pair, now), now);
+  return chooseRelay(env.DB, pair, await listLiveRelays(env.DB, now), now);
 }
 
 async function report(name: string, at: number): Promise<void> {
@@ -106,6 +105,19 @@ describe("chooseRelay", () => {
       .run();
     const second = await choose("p1", now + 1);
     expect(second.name).not.toBe(first.name);
+  });
+
+  it("meets the first side on a relay that started reporting after this side read the live set", async () => {
+    const now = T0 + 300;
+    await report("r1", now);
+    const seenBefore = await listLiveRelays(env.DB, now);
+    expect(seenBefore.map((r) => r.name)).toEqual(["r1"]);
+    // r2 starts reporting, and the first side of the pair is assigned there meanwhile.
+    await report("r2", now);
+    await env.DB.prepare("INSERT INTO pair_assignments (pair, relay, expires_at) VALUES ('p-late', 'r2', ?)")
+      .bind(now + 300)
+      .run();
+    expect((await chooseRelay(env.DB, "p-late", seenBefore, now)).name).toBe("r2");
   });
 
   it("reassigns by hash when the assigned relay went silent", async () => {
