@@ -1,5 +1,6 @@
 import type { CryptoKey as JoseKey, KeyObject } from "jose";
 import { CompactSign, compactVerify, decodeProtectedHeader } from "jose";
+import { fromBase64Url } from "./encoding.ts";
 import { FlockError } from "./errors.ts";
 import { REQUEST_MAX_SKEW_SECONDS } from "./ticket.ts";
 
@@ -53,6 +54,21 @@ export function signedRequestKid(jws: string): string {
     return header.kid;
   } catch {
     throw new FlockError("BAD_SIGNATURE", "The request is not a Flock signed request.");
+  }
+}
+
+/**
+ * The body a signed request claims, NOT verified (undefined if it does not decode). Only for
+ * reading ahead: the worker looks up what the body names in the same round trip as the
+ * signer's certificate, and uses those rows only after verifySignedRequest has passed on
+ * these same bytes.
+ */
+export function unverifiedBody(jws: string): unknown {
+  try {
+    const payload = JSON.parse(new TextDecoder().decode(fromBase64Url(jws.split(".")[1] ?? "")));
+    return (payload as Partial<SignedRequestPayload<unknown>>)?.body;
+  } catch {
+    return undefined;
   }
 }
 

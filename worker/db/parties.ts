@@ -80,15 +80,33 @@ export async function findParty(db: D1Database, user: string, name: string): Pro
   return (await selectParty(db, user, name).first<PartyRow>()) ?? undefined;
 }
 
+/** For batching with other reads. */
+export function selectPartyByFingerprint(db: D1Database, fingerprint: string): D1PreparedStatement {
+  return db.prepare(`SELECT ${COLUMNS} FROM parties WHERE fingerprint = ?`).bind(fingerprint);
+}
+
 export async function findPartyByFingerprint(
   db: D1Database,
   fingerprint: string,
 ): Promise<PartyRow | undefined> {
-  const row = await db
-    .prepare(`SELECT ${COLUMNS} FROM parties WHERE fingerprint = ?`)
-    .bind(fingerprint)
-    .first<PartyRow>();
-  return row ?? undefined;
+  return (await selectPartyByFingerprint(db, fingerprint).first<PartyRow>()) ?? undefined;
+}
+
+/**
+ * The party called `name` of the same user as the party whose relay certificate has this
+ * fingerprint, so it can share a batch with that party's own lookup.
+ */
+export function selectPartyOfSameUser(
+  db: D1Database,
+  fingerprint: string,
+  name: string,
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `SELECT ${COLUMNS} FROM parties
+       WHERE user_name = (SELECT user_name FROM parties WHERE fingerprint = ?) AND name = ?`,
+    )
+    .bind(fingerprint, name);
 }
 
 /** Idempotent: revoking twice keeps the first revocation time. */

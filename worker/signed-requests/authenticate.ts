@@ -30,12 +30,27 @@ export async function authenticateSignedRequest<T>(
   now: number,
 ): Promise<{ signer: T; payload: SignedRequestPayload<unknown> }> {
   const kid = signedRequestKid(jws);
-  const signer = await findSigner(kid);
+  const verified = await verifySignedRequestOf(jws, method, path, await findSigner(kid), now);
+  const { payload } = verified;
+  const fresh = await claimRequestNonce(db, kid, payload.jti, payload.iat + REQUEST_MAX_SKEW_SECONDS, now);
+  if (!fresh) throw new FlockError("REQUEST_REPLAYED");
+  return verified;
+}
+
+/**
+ * Everything authenticateSignedRequest checks except the jti: for a caller that burns the
+ * jti in its own write batch (tickets), so accepting a request costs no round trip of its own.
+ * `signer` is what the kid named in the registry, if anything.
+ */
+export async function verifySignedRequestOf<T>(
+  jws: string,
+  method: string,
+  path: string,
+  signer: Signer<T> | undefined,
+  now: number,
+): Promise<{ signer: T; payload: SignedRequestPayload<unknown> }> {
   if (!signer) throw new FlockError("BAD_SIGNATURE", "No registered certificate has this key id.");
   if (signer.notAfter <= now) throw new FlockError("CERT_INVALID", "The signing certificate has expired.");
   const key = await signerKeyOf(signer.pem);
-  const payload = await verifySignedRequest(jws, key, method, path, now);
-  const fresh = await claimRequestNonce(db, kid, payload.jti, payload.iat + REQUEST_MAX_SKEW_SECONDS, now);
-  if (!fresh) throw new FlockError("REQUEST_REPLAYED");
-  return { signer: signer.record, payload };
+  return { signer: signer.record, payload: await verifySignedRequest(jws, key, method, path, now) };
 }

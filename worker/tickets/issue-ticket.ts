@@ -37,29 +37,55 @@ export function parseTicketRequestBody(value: unknown): TicketRequestBody {
 }
 
 /**
- * Issues a ticket for an authenticated, active caller. The destination is looked up only
- * among the caller's own user's parties, so another user's party cannot even be named.
+ * An authenticated, active caller's request with what D1 holds for it, read by the caller
+ * (requestTicket) in the same round trip as the caller's own row.
+ */
+export interface TicketOrder {
+  caller: PartyRow;
+  request: TicketRequestBody;
+  /** The party named `request.dest` among the caller's own user's parties, if there is one. */
+  dest: PartyRow | undefined;
+  /** selectLiveRelays */
+  live: RelayRow[];
+}
+
+/** Reads a TicketOrder in one round trip, for callers that have not read anything yet. */
+export async function readTicketOrder(
+  db: D1Database,
+  caller: PartyRow,
+  request: TicketRequestBody,
+  now: number,
+): Promise<TicketOrder> {
+  const [dest, live] = await db.batch([
+    selectParty(db, caller.user_name, request.dest),
+    selectLiveRelays(db, now),
+  ]);
+  return {
+    caller,
+    request,
+    dest: dest?.results[0] as PartyRow | undefined,
+    live: (live?.results ?? []) as RelayRow[],
+  };
+}
+
+/**
+ * Issues a ticket: one round trip, for the assignment and the audit row, with `before` (the
+ * request's jti) in the same transaction. The destination is only ever looked up among the
+ * caller's own user's parties, so another user's party cannot even be named.
  */
 export async function issueTicket(
   db: D1Database,
   keys: TicketKeys,
-  caller: PartyRow,
-  request: TicketRequestBody,
+  { caller, request, dest, live }: TicketOrder,
   now: number,
+  before: D1PreparedStatement[] = [],
 ): Promise<TicketResponse> {
   const user = caller.user_name;
   if (request.dest === caller.name) throw new FlockError("SAME_PARTY");
   const channel = request.channel ?? DEFAULT_CHANNEL;
-  const pair = await pairId(user, caller.name, request.dest, channel);
-
-  // One round trip for every read, one for the assignment and the audit row.
-  const [destResult, liveResult] = await db.batch([
-    selectParty(db, user, request.dest),
-    selectLiveRelays(db, now),
-  ]);
-  const dest = destResult?.results[0] as PartyRow | undefined;
   if (!dest) throw new FlockError("UNKNOWN_DEST");
   if (dest.status === "revoked") throw new FlockError("DEST_REVOKED");
+  const pair = await pairId(user, caller.name, dest.name, channel);
 
   const jti = crypto.randomUUID();
   const exp = now + TICKET_TTL_SECONDS;
@@ -72,8 +98,7 @@ export async function issueTicket(
     issuedAt: now,
     expiresAt: exp,
   });
-  const live = (liveResult?.results ?? []) as RelayRow[];
-  const relay = await chooseRelay(db, pair, live, now, { after: [record] });
+  const relay = await chooseRelay(db, pair, live, now, { before, after: [record] });
   const claims: TicketClaims = {
     iss: TICKET_ISSUER,
     aud: relay.name,

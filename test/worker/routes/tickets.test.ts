@@ -255,6 +255,20 @@ describe("POST /v1/tickets", () => {
       await expectError(await postSigned(TICKETS, jws), 401, "REQUEST_REPLAYED");
     });
 
+    it("a replay of a request refused the first time: 401 REQUEST_REPLAYED (refusals burn the jti too)", async () => {
+      const jws = await signAs(a, TICKETS, { dest: "nobody" });
+      await expectError(await postSigned(TICKETS, jws), 404, "UNKNOWN_DEST");
+      await expectError(await postSigned(TICKETS, jws), 401, "REQUEST_REPLAYED");
+    });
+
+    it("a replay after the caller was revoked: 401 REQUEST_REPLAYED, as before any other check", async () => {
+      const later = await createParty("alice", "replayed-then-revoked");
+      const jws = await signAs(later, TICKETS, { dest: "b" });
+      await ticketOf(await postSigned(TICKETS, jws));
+      await admin("/v1/users/alice/parties/replayed-then-revoked/revoke", { method: "POST" });
+      await expectError(await postSigned(TICKETS, jws), 401, "REQUEST_REPLAYED");
+    });
+
     it("a request signed by a revoked party: 403 PARTY_REVOKED", async () => {
       const revoked = await createParty("alice", "revoked-caller");
       await admin("/v1/users/alice/parties/revoked-caller/revoke", { method: "POST" });

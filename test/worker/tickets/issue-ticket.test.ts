@@ -5,7 +5,11 @@ import { findParty, insertParty, type PartyRow } from "../../../worker/db/partie
 import { insertRelay, recordRelayReport } from "../../../worker/db/relays.ts";
 import { findTicket } from "../../../worker/db/tickets.ts";
 import { insertUser } from "../../../worker/db/users.ts";
-import { issueTicket, parseTicketRequestBody } from "../../../worker/tickets/issue-ticket.ts";
+import {
+  issueTicket,
+  parseTicketRequestBody,
+  readTicketOrder,
+} from "../../../worker/tickets/issue-ticket.ts";
 import { loadTicketKeys } from "../../../worker/tickets/ticket-keys.ts";
 
 const NOW = Math.floor(Date.now() / 1000);
@@ -40,7 +44,8 @@ describe("issueTicket (no HTTP)", () => {
 
   it("signs a ticket bound to the caller's fingerprint and records it", async () => {
     const keys = await loadTicketKeys(env.TICKET_KEYS);
-    const res = await issueTicket(env.DB, keys, caller, { dest: "y", channel: "c.1" }, NOW);
+    const order = await readTicketOrder(env.DB, caller, { dest: "y", channel: "c.1" }, NOW);
+    const res = await issueTicket(env.DB, keys, order, NOW);
     const claims = decodeJwt(res.ticket);
     expect(claims).toMatchObject({
       sub: "u/x",
