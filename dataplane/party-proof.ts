@@ -31,6 +31,18 @@ export interface ProofOffer {
 
 const CLIENT_AUTH_EKU = "1.3.6.1.5.5.7.3.2";
 
+/** Hello certificates whose checks a data plane remembers; past it the oldest is dropped (a miss costs one check). */
+export const MAX_CHECKED_CERTIFICATES = 1_000;
+
+function refuse(why: string): never {
+  throw new FlockError("CERT_INVALID", `The relay certificate is not acceptable: ${why}.`);
+}
+
+function checkValidity(cert: X509Certificate, now: Date): void {
+  if (now < new Date(cert.validFrom) || now > new Date(cert.validTo))
+    refuse("it is outside its validity period");
+}
+
 export function certificateThumbprintSync(cert: X509Certificate): string {
   return createHash("sha256").update(cert.raw).digest("base64url");
 }
@@ -50,19 +62,56 @@ function partyUris(cert: X509Certificate): string[] {
  */
 export class RelayCertificateChecker {
   readonly #ca: X509Certificate;
+  /**
+   * Hello certificates (base64 DER, as sent) that passed every check that does not depend
+   * on the time, with what the proof needs. Parsing and verifying the chain again was most of
+   * a hello's CPU; the text is the DER itself, so an entry is only ever that certificate's.
+   * The validity period, the proof signature and revocation are still checked per hello.
+   */
+  readonly #checked = new Map<string, { cert: X509Certificate; identity: PartyIdentity }>();
 
   constructor(relayCaPem: string) {
     this.#ca = new X509Certificate(relayCaPem);
   }
 
   identify(cert: X509Certificate, now = new Date()): PartyIdentity {
-    const refuse: (why: string) => never = (why) => {
-      throw new FlockError("CERT_INVALID", `The relay certificate is not acceptable: ${why}.`);
-    };
+    const identity = this.#identifyAtAnyTime(cert);
+    checkValidity(cert, now);
+    return identity;
+  }
+
+  /** Hello certificates remembered, for the test of MAX_CHECKED_CERTIFICATES. */
+  get checkedCertificates(): number {
+    return this.#checked.size;
+  }
+
+  #identifyHelloCertificate(
+    base64Der: string,
+    now: Date,
+  ): { cert: X509Certificate; identity: PartyIdentity } {
+    let checked = this.#checked.get(base64Der);
+    if (!checked) {
+      let cert: X509Certificate;
+      try {
+        cert = new X509Certificate(Buffer.from(base64Der, "base64"));
+      } catch {
+        throw new FlockError("CERT_INVALID", "hello.cert is not a base64 DER certificate.");
+      }
+      checked = { cert, identity: this.#identifyAtAnyTime(cert) };
+      if (this.#checked.size >= MAX_CHECKED_CERTIFICATES) {
+        const oldest = this.#checked.keys().next().value;
+        if (oldest !== undefined) this.#checked.delete(oldest);
+      }
+      this.#checked.set(base64Der, checked);
+    }
+    checkValidity(checked.cert, now);
+    return checked;
+  }
+
+  /** Every check of identify() but the validity period. */
+  #identifyAtAnyTime(cert: X509Certificate): PartyIdentity {
     if (!cert.checkIssued(this.#ca) || !cert.verify(this.#ca.publicKey))
       refuse("it is not signed by the relay CA");
-    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo))
-      refuse("it is outside its validity period");
     if (cert.ca) refuse("it is a CA certificate");
     if (cert.keyUsage && !cert.keyUsage.includes(CLIENT_AUTH_EKU))
       refuse("it is not for client authentication");
@@ -93,13 +142,7 @@ export class RelayCertificateChecker {
         "Send the relay certificate and a signature (or use TLS with it).",
       );
     }
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(Buffer.from(offer.cert, "base64"));
-    } catch {
-      throw new FlockError("CERT_INVALID", "hello.cert is not a base64 DER certificate.");
-    }
-    const identity = this.identify(cert);
+    const { cert, identity } = this.#identifyHelloCertificate(offer.cert, new Date());
     let valid = false;
     try {
       valid = verify(
