@@ -3,6 +3,7 @@ import { FlockError, isErrorCode } from "../protocol/errors.ts";
 import type { SignedRequestAlg } from "../protocol/signed-request.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../protocol/signed-request.ts";
 import type { PartyIdentity } from "./identity.ts";
+import { postText, type TextResponse } from "./post-text.ts";
 import { relayKeyMaterial } from "./relay-key-material.ts";
 
 /** One ticket request; the worker answers in milliseconds, so this only bounds a hung connection. */
@@ -24,22 +25,22 @@ export async function fetchTicket(
   const body = await signRequest(key, signingAlg(key.asymmetricKeyType), kid, "POST", TICKETS_PATH, request);
   const url = new URL(TICKETS_PATH, identity.url);
   const timeout = AbortSignal.timeout(timeoutMs);
-  let response: Response;
+  let response: TextResponse;
   try {
-    response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": SIGNED_REQUEST_CONTENT_TYPE, accept: "application/json" },
+    response = await postText(
+      url,
+      { "content-type": SIGNED_REQUEST_CONTENT_TYPE, accept: "application/json" },
       body,
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-    });
+      signal ? AbortSignal.any([signal, timeout]) : timeout,
+    );
   } catch (error) {
     const why = timeout.aborted ? `: no answer within ${timeoutMs} ms` : "";
     throw new FlockError("DIAL_FAILED", `Could not reach the Flock control plane at ${url.origin}${why}.`, {
       cause: error,
     });
   }
-  const text = await response.text();
-  if (!response.ok) throw errorFromResponse(response.status, text);
+  const { status, text } = response;
+  if (status < 200 || status > 299) throw errorFromResponse(status, text);
   const ticket = parseJson(text);
   if (!isTicketResponse(ticket)) {
     throw new FlockError(

@@ -1,6 +1,6 @@
 import { createServer } from "node:http";
 import type { AddressInfo, Server } from "node:net";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { PartyIdentity } from "../../client/identity.ts";
 import { createIdentity } from "../../client/identity.ts";
 import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, backoffMs, isRetryable } from "../../client/retry.ts";
@@ -117,6 +117,41 @@ describe("ticket requests", () => {
     } finally {
       silent.closeAllConnections();
       await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it("gives up on a worker that stalls in the middle of its answer", async () => {
+    const stalling = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": "100" }).write('{"ticket":');
+    });
+    await new Promise<void>((resolve) => stalling.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(stalling.address() as AddressInfo).port}`;
+      await expect(fetchTicket({ ...identity, url }, { dest: "bob" }, undefined, 200)).rejects.toMatchObject({
+        code: "DIAL_FAILED",
+        message: expect.stringContaining("no answer within 200 ms"),
+      });
+    } finally {
+      stalling.closeAllConnections();
+      await new Promise((resolve) => stalling.close(resolve));
+    }
+  });
+
+  it("asks over node:http, not fetch, and reuses one connection for consecutive requests", async () => {
+    const viaFetch = vi.spyOn(globalThis, "fetch");
+    let connections = 0;
+    const count = () => connections++;
+    server.on("connection", count);
+    try {
+      answer = () => [404, JSON.stringify({ error: "No party bob for acme.", code: "UNKNOWN_DEST" })];
+      for (let i = 0; i < 3; i++) {
+        await expect(fetchTicket(identity, { dest: "bob" })).rejects.toMatchObject({ code: "UNKNOWN_DEST" });
+      }
+      expect(connections).toBeLessThanOrEqual(1);
+      expect(viaFetch).not.toHaveBeenCalled();
+    } finally {
+      server.off("connection", count);
+      viaFetch.mockRestore();
     }
   });
 
