@@ -178,14 +178,29 @@ function dialWebSocket(
 export const WS_MAX_MESSAGE_BYTES = 64 * 1024;
 
 /**
- * The WebSocket as a byte stream for the end-to-end TLS. Two changes to `ws`'s stream:
- * writes are cut to WS_MAX_MESSAGE_BYTES, and ending the write side does not close the
- * WebSocket. A WebSocket has no half-close (closing ends both directions); the TLS carries
- * its own (close_notify), so the socket closes when the TLS socket on top destroys this
- * stream, once both directions are done, and the peer's answer to an `end()` still arrives.
+ * The WebSocket as a byte stream for the end-to-end TLS. Three changes to `ws`'s stream:
+ * writes are cut to WS_MAX_MESSAGE_BYTES; ending the write side does not close the
+ * WebSocket; and destroying it without an error closes the WebSocket with a close frame
+ * instead of dropping the TCP connection. A WebSocket has no half-close (closing ends both
+ * directions); the TLS carries its own (close_notify), so the socket closes when the TLS
+ * socket on top destroys this stream, once both directions are done, and the peer's answer
+ * to an `end()` still arrives. `ws` would terminate there: the socket closes with the last
+ * megabytes still in its buffers, the relay sees a reset and passes it on, and the peer
+ * loses the tail of the stream.
  */
 export function webSocketByteStream(ws: WebSocket): Duplex {
   const stream = createWebSocketStream(ws);
+  const destroyNow = stream._destroy.bind(stream);
+  stream._destroy = (error, callback) => {
+    if (error !== null || ws.readyState !== WebSocket.OPEN) {
+      destroyNow(error, callback);
+      return;
+    }
+    // Queued after every data frame; once the relay answers, `ws` ends the socket itself
+    // and the stream's own destroy finds it CLOSED (ws.close() gives up after 30 s).
+    ws.once("close", () => destroyNow(null, callback));
+    ws.close(1000);
+  };
   const sendOne = stream._write.bind(stream);
   stream._write = (chunk: Buffer, encoding, callback) => {
     if (chunk.length <= WS_MAX_MESSAGE_BYTES) {

@@ -5,6 +5,7 @@ import type { Channel } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { Transport } from "../../client/dial.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
+import type { DataPlane } from "../../dataplane/server.ts";
 import type { FlockSystem } from "../helpers/system.ts";
 import { issuePartyCertificate, makeCa, startSystem } from "../helpers/system.ts";
 
@@ -12,6 +13,8 @@ const TRANSFER_BYTES = 64 * 1024 * 1024;
 /** 64 MB through two TLS layers on a busy 2-core machine can take more than the default 30 s. */
 const TRANSFER_TEST_TIMEOUT_MS = 120_000;
 const CHUNK_BYTES = 1024 * 1024;
+/** More than the socket buffers hold, so a transport torn down early would lose a tail. */
+const CLOSE_TEST_BYTES = 16 * 1024 * 1024;
 
 let system: FlockSystem;
 let alice: IdentityMaterials;
@@ -97,6 +100,41 @@ describe.each([
       }
       toBob.socket.end();
       expect(await received).toBe(sent.digest("hex"));
+      expect(socketErrors).toEqual([]);
+    },
+    TRANSFER_TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "delivers every byte when the receiver has already ended its side, and the relay sees a clean close",
+    async () => {
+      const relay = system.dataPlanes[0] as DataPlane;
+      const ends = async () => {
+        const { values } = await relay.metrics.pairEnds.get();
+        const count = (reason: string) => values.find((v) => v.labels.reason === reason)?.value ?? 0;
+        return { closed: count("closed"), reset: count("reset") };
+      };
+      // Earlier tests' pairs must have ended, or their ends would be counted as this one's.
+      while (relay.activePairs() + relay.waitingSides() > 0) await new Promise((r) => setTimeout(r, 10));
+      const before = await ends();
+      const [toBob, toAlice] = await pair(a, b);
+      const received = collect(toAlice.socket);
+      // As `flock connect < /dev/null` does: Alice's side is done before anything arrives,
+      // so Bob's TLS socket closes its transport as soon as its own end is written.
+      toAlice.socket.end();
+      const sent = randomBytes(CLOSE_TEST_BYTES);
+      toBob.socket.end(sent);
+      expect((await received).equals(sent)).toBe(true);
+      const ended = async () => {
+        const now = await ends();
+        return now.closed + now.reset > before.closed + before.reset ? now : undefined;
+      };
+      let after = await ended();
+      while (after === undefined) {
+        await new Promise((r) => setTimeout(r, 10));
+        after = await ended();
+      }
+      expect(after).toEqual({ closed: before.closed + 1, reset: before.reset });
       expect(socketErrors).toEqual([]);
     },
     TRANSFER_TEST_TIMEOUT_MS,
