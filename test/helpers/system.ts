@@ -203,6 +203,18 @@ export async function startSystem(
     };
   };
 
+  /** What a data plane for a registered relay needs, in this process or a child (JSON). */
+  const dataPlaneConfig = (relay: SystemRelay) => ({
+    name: relay.name,
+    host: "127.0.0.1",
+    port: relay.port,
+    workerUrl: worker.url,
+    certPem: relay.certPem,
+    keyPem: relay.keyPem,
+    relayCaPem: relayCa,
+    metricsPort: null,
+  });
+
   const system: FlockSystem = {
     url: worker.url,
     worker,
@@ -233,14 +245,7 @@ export async function startSystem(
       const relay = await registerRelay(name);
       const { startDataPlane } = await import("../../dataplane/server.ts");
       const dataPlane = await startDataPlane({
-        name,
-        host: "127.0.0.1",
-        port: relay.port,
-        workerUrl: worker.url,
-        certPem: relay.certPem,
-        keyPem: relay.keyPem,
-        relayCaPem: relayCa,
-        metricsPort: null,
+        ...dataPlaneConfig(relay),
         logger: pino({ level: "silent" }),
         ...(limits ? { limits } : {}),
       });
@@ -249,17 +254,7 @@ export async function startSystem(
       return dataPlane;
     },
     startDataPlaneProcess: async (name) => {
-      const relay = await registerRelay(name);
-      const config = {
-        name,
-        host: "127.0.0.1",
-        port: relay.port,
-        workerUrl: worker.url,
-        certPem: relay.certPem,
-        keyPem: relay.keyPem,
-        relayCaPem: relayCa,
-        metricsPort: null,
-      };
+      const config = dataPlaneConfig(await registerRelay(name));
       const child = spawn(
         process.execPath,
         ["--import", "tsx", "--input-type=module", "-e", DATA_PLANE_SCRIPT],

@@ -65,23 +65,19 @@ describe("highestRandomWeight", () => {
   });
 });
 
+/** Registered relays that have not reported yet. */
+async function insertRelays(names: string[]): Promise<void> {
+  for (const name of names) {
+    await insertRelay(
+      env.DB,
+      { name, hosts: ["127.0.0.1"], port: 6000, cert: "", fingerprint: `fp-${name}`, notAfter: T0 + 99_999 },
+      T0,
+    );
+  }
+}
+
 describe("chooseRelay", () => {
-  beforeAll(async () => {
-    for (const name of ["r1", "r2"]) {
-      await insertRelay(
-        env.DB,
-        {
-          name,
-          hosts: ["127.0.0.1"],
-          port: 6000,
-          cert: "",
-          fingerprint: `fp-${name}`,
-          notAfter: T0 + 99_999,
-        },
-        T0,
-      );
-    }
-  });
+  beforeAll(() => insertRelays(["r1", "r2"]));
 
   it("refuses with NO_RELAY_AVAILABLE when none reported within RELAY_LIVE_SECONDS", async () => {
     await report("r1", T0);
@@ -135,22 +131,7 @@ describe("chooseRelay", () => {
 });
 
 describe("chooseRelay and load", () => {
-  beforeAll(async () => {
-    for (const name of ["full", "roomy", "draining"]) {
-      await insertRelay(
-        env.DB,
-        {
-          name,
-          hosts: ["127.0.0.1"],
-          port: 6000,
-          cert: "",
-          fingerprint: `fp-${name}`,
-          notAfter: T0 + 99_999,
-        },
-        T0,
-      );
-    }
-  });
+  beforeAll(() => insertRelays(["full", "roomy", "draining"]));
 
   it("sends new pairs away from a relay that reported itself full, while another has room", async () => {
     const now = T0 + 1000;
