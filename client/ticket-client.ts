@@ -2,13 +2,13 @@ import type { TicketRequestBody, TicketResponse } from "../protocol/api.ts";
 import { FlockError, isErrorCode } from "../protocol/errors.ts";
 import type { SignedRequestAlg } from "../protocol/signed-request.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../protocol/signed-request.ts";
+import { TICKETS_PATH } from "../protocol/wire.ts";
 import type { PartyIdentity } from "./identity.ts";
 import { postText, type TextResponse } from "./post-text.ts";
 import { relayKeyMaterial } from "./relay-key-material.ts";
 
 /** One ticket request; the worker answers in milliseconds, so this only bounds a hung connection. */
 export const TICKET_REQUEST_TIMEOUT_MS = 10_000;
-const TICKETS_PATH = "/v1/tickets";
 
 /**
  * Asks the worker for a ticket to `dest`. The request is a JWS signed with the party's

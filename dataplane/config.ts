@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { RELAY_REPORT_INTERVAL_SECONDS } from "../protocol/api.ts";
 import { FlockError } from "../protocol/errors.ts";
 import { isValidName } from "../protocol/names.ts";
+import { PAIRING_TIMEOUT_MS } from "../protocol/wire.ts";
 
 /**
  * Every limit and timeout of the data plane, with its default. Each is a field of
@@ -10,8 +11,6 @@ import { isValidName } from "../protocol/names.ts";
  */
 /** From accept to a verified hello: TLS handshake, WebSocket upgrade, MAGIC, hello, verification. */
 export const HELLO_DEADLINE_MS = 10_000;
-/** How long a side waits alone for its peer: functions cold start at different times. */
-export const PAIRING_TIMEOUT_MS = 60_000;
 /** A spliced pair with no byte in either direction for this long is closed. */
 export const IDLE_TIMEOUT_MS = 10 * 60_000;
 /** Pairs (spliced or half-formed) held at once; beyond it new sides get OVER_CAPACITY. */

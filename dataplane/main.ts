@@ -11,12 +11,12 @@ import { readPemFile, relayCaPath, relayPaths } from "../cli/certs/layout.ts";
 import { resolveWorkerUrl } from "../cli/config.ts";
 import { FlockError } from "../protocol/errors.ts";
 import { assertName } from "../protocol/names.ts";
+import { DEFAULT_RELAY_PORT } from "../protocol/wire.ts";
 import type { DataPlaneConfigInput, DataPlaneLimits } from "./config.ts";
 import { DEFAULT_LIMITS, DRAIN_DEADLINE_MS } from "./config.ts";
 import type { DataPlane } from "./server.ts";
 import { startDataPlane } from "./server.ts";
 
-export const DEFAULT_RELAY_PORT = 6000;
 export const DEFAULT_METRICS_PORT = 9464;
 
 export interface RelayStartOptions {

@@ -3,9 +3,8 @@ import type { Logger } from "pino";
 import type { RelayLoad, RelayReportResponse } from "../protocol/api.ts";
 import type { SignedRequestAlg } from "../protocol/signed-request.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../protocol/signed-request.ts";
+import { RELAY_REPORT_PATH } from "../protocol/wire.ts";
 import { certificateThumbprintSync } from "./party-proof.ts";
-
-export const REPORT_PATH = "/v1/relays/report";
 
 export interface LoadSnapshot {
   activePairs: number;
@@ -85,8 +84,8 @@ export class WorkerReporter {
     };
     this.#last = { at: now, bytes: snapshot.splicedBytes };
     try {
-      const body = await signRequest(this.#key, this.#alg, this.#kid, "POST", REPORT_PATH, load);
-      const response = await fetch(`${this.#options.workerUrl}${REPORT_PATH}`, {
+      const body = await signRequest(this.#key, this.#alg, this.#kid, "POST", RELAY_REPORT_PATH, load);
+      const response = await fetch(`${this.#options.workerUrl}${RELAY_REPORT_PATH}`, {
         method: "POST",
         headers: { "content-type": SIGNED_REQUEST_CONTENT_TYPE },
         body,

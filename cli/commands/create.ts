@@ -2,6 +2,7 @@ import { relative } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import type { PartyInfo, RelayInfo, UserInfo } from "../../protocol/api.ts";
 import { assertName } from "../../protocol/names.ts";
+import { DEFAULT_RELAY_PORT } from "../../protocol/wire.ts";
 import { type ApiClient, adminClient } from "../api-client.ts";
 import { partyCsr, relayCsr } from "../certs/csr.ts";
 import { generateKey, KEY_TYPES, type KeyType, loadKey } from "../certs/keys.ts";
@@ -19,8 +20,6 @@ import {
 import { createUserCa, signPartyCertificate } from "../certs/user-ca.ts";
 import { type AdminOptions, collect, commandGroup, integerIn, withAdminOptions } from "../command-group.ts";
 import { printJson, progress, UserError } from "../output.ts";
-
-export const DEFAULT_RELAY_PORT = 6000;
 
 export interface CreateContext {
   client: ApiClient;

@@ -1,11 +1,12 @@
 import { join, relative } from "node:path";
 import type { Command } from "commander";
 import type { DataPlane } from "../../dataplane/server.ts";
+import { DEFAULT_RELAY_PORT } from "../../protocol/wire.ts";
 import { ApiClient } from "../api-client.ts";
 import { certsRoot } from "../certs/layout.ts";
 import { integerIn } from "../command-group.ts";
 import { readConfigFile, STATE_DIR_NAME, writeConfig } from "../config.ts";
-import { DEFAULT_LOCAL_RELAY_PORT, ensureLocalRelay } from "../local/local-relay.ts";
+import { ensureLocalRelay } from "../local/local-relay.ts";
 import type { LocalWorker } from "../local/local-worker.ts";
 import { assertPortFree } from "../local/port.ts";
 import { progress } from "../output.ts";
@@ -46,7 +47,7 @@ const isLoopbackUrl = (url: string) => ["127.0.0.1", "localhost", "[::1]"].inclu
  */
 export async function startDev(options: DevOptions = {}): Promise<DevEnvironment> {
   const cwd = options.cwd ?? process.cwd();
-  const relayPort = options.relayPort ?? DEFAULT_LOCAL_RELAY_PORT;
+  const relayPort = options.relayPort ?? DEFAULT_RELAY_PORT;
   if (options.relay !== false) await assertPortFree(DEV_HOST, relayPort, "--relay-port or --no-relay");
   // Loaded on demand so other commands do not pay for Miniflare's import.
   const { startLocalWorker } = await import("../local/local-worker.ts");
@@ -168,7 +169,7 @@ export function registerDevCommand(program: Command): void {
     .option("--port <port>", "worker port (0 picks a free one)", integerIn(0, 65535), DEFAULT_DEV_PORT)
     .option("--state <dir>", "state directory (secrets.json, D1)", STATE_DIR_NAME)
     .option("--host <address>", "worker listen address (0.0.0.0 in a container)", DEV_HOST)
-    .option("--relay-port <port>", "data plane port", integerIn(1, 65535), DEFAULT_LOCAL_RELAY_PORT)
+    .option("--relay-port <port>", "data plane port", integerIn(1, 65535), DEFAULT_RELAY_PORT)
     .option("--no-relay", "run the worker only")
     .action(
       async (flags: { port: number; state: string; host: string; relay: boolean; relayPort: number }) => {

@@ -5,12 +5,11 @@ import type { TicketRequestBody, TicketResponse } from "../../protocol/api.ts";
 import { certificateThumbprint } from "../../protocol/encoding.ts";
 import { assertName, CHANNEL_PATTERN } from "../../protocol/names.ts";
 import { signRequest } from "../../protocol/signed-request.ts";
+import { TICKETS_PATH } from "../../protocol/wire.ts";
 import { ApiClient } from "../api-client.ts";
 import { certsRoot, partyPaths, readPemFile } from "../certs/layout.ts";
 import { resolveWorkerUrl } from "../config.ts";
 import { printJson, UserError } from "../output.ts";
-
-export const TICKETS_PATH = "/v1/tickets";
 
 export interface TicketRequest {
   user: string;

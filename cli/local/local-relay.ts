@@ -8,7 +8,6 @@ import { createRelay } from "../commands/create.ts";
 import { UserError } from "../output.ts";
 
 export const LOCAL_RELAY_NAME = "local";
-export const DEFAULT_LOCAL_RELAY_PORT = 6000;
 
 export interface LocalRelaySpec {
   certsDir: string;

@@ -1,12 +1,12 @@
 import type { RelayLoad, RelayReportResponse } from "../../protocol/api.ts";
 import { RELAY_REPORT_INTERVAL_SECONDS } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
+import { RELAY_REPORT_PATH } from "../../protocol/wire.ts";
 import { listRevokedFingerprints } from "../db/parties.ts";
 import { findRelayByFingerprint, recordRelayReport } from "../db/relays.ts";
 import { authenticateSignedRequest } from "../signed-requests/authenticate.ts";
 import type { TicketKeys } from "../tickets/ticket-keys.ts";
 
-export const RELAY_REPORT_PATH = "/v1/relays/report";
 const LOAD_FIELDS = ["activePairs", "waitingSides", "bytesPerSecond", "capacity"] as const;
 
 export function parseRelayLoad(value: unknown): RelayLoad {

@@ -2,13 +2,12 @@ import type { RelayLoad } from "../../protocol/api.ts";
 import { sha256 } from "../../protocol/encoding.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { TICKET_TTL_SECONDS } from "../../protocol/ticket.ts";
+import { PAIRING_TIMEOUT_MS } from "../../protocol/wire.ts";
 import { type AlsoRun, assignPair } from "../db/pair-assignments.ts";
 import type { RelayRow } from "../db/relays.ts";
 
-/** How long one side of a pair may wait at the data plane for the other (the data plane's default). */
-export const PAIRING_TIMEOUT_SECONDS = 60;
 /** A pair keeps its relay while either side may still hold a ticket or wait for its peer. */
-export const PAIR_ASSIGNMENT_SECONDS = TICKET_TTL_SECONDS + PAIRING_TIMEOUT_SECONDS;
+export const PAIR_ASSIGNMENT_SECONDS = TICKET_TTL_SECONDS + PAIRING_TIMEOUT_MS / 1000;
 
 /**
  * Picks the data plane for a pair among `live` (selectLiveRelays). Both sides must land on

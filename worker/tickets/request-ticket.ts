@@ -2,14 +2,13 @@ import type { TicketResponse } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { signedRequestKid, unverifiedBody } from "../../protocol/signed-request.ts";
 import { REQUEST_MAX_SKEW_SECONDS } from "../../protocol/ticket.ts";
+import { TICKETS_PATH } from "../../protocol/wire.ts";
 import { findParty, type PartyRow, selectPartyByFingerprint, selectPartyOfSameUser } from "../db/parties.ts";
 import { type RelayRow, selectLiveRelays } from "../db/relays.ts";
 import { claimRequestNonce, isReplayedNonce, recordRequestNonce } from "../db/request-nonces.ts";
 import { verifySignedRequestOf } from "../signed-requests/authenticate.ts";
 import { issueTicket, parseTicketRequestBody } from "./issue-ticket.ts";
 import type { TicketKeys } from "./ticket-keys.ts";
-
-export const TICKETS_PATH = "/v1/tickets";
 
 /**
  * POST /v1/tickets: a party proves itself with a request signed by its relay key. Two D1

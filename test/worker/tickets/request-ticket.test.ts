@@ -1,7 +1,8 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { TICKETS_PATH } from "../../../protocol/wire.ts";
 import { nowSeconds } from "../../../worker/db/time.ts";
-import { requestTicket, TICKETS_PATH } from "../../../worker/tickets/request-ticket.ts";
+import { requestTicket } from "../../../worker/tickets/request-ticket.ts";
 import { loadTicketKeys } from "../../../worker/tickets/ticket-keys.ts";
 import {
   createParty,

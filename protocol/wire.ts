@@ -1,0 +1,19 @@
+/**
+ * Paths and defaults that more than one package relies on. The two paths are signed into
+ * requests (the JWS `htu`), so the signer and the verifier must read the same constant: a
+ * drift would break every signature.
+ */
+
+/** POST: a party asks for a ticket (signed with its relay key). */
+export const TICKETS_PATH = "/v1/tickets";
+/** POST: a data plane reports its load (signed with its server certificate's key). */
+export const RELAY_REPORT_PATH = "/v1/relays/report";
+
+/** The one port a data plane serves tcp, tls, ws and wss on, unless told otherwise. */
+export const DEFAULT_RELAY_PORT = 6000;
+
+/**
+ * How long one side of a pair waits at the data plane for the other: functions cold start
+ * at different times. The worker keeps a pair's relay assignment at least this long.
+ */
+export const PAIRING_TIMEOUT_MS = 60_000;
