@@ -35,6 +35,7 @@ export default defineConfig({
           name: "node",
           include: ["test/node/**/*.test.ts", "test/e2e/**/*.test.ts"],
           environment: "node",
+          globalSetup: ["test/helpers/fresh-build.ts"],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

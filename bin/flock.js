@@ -1,7 +1,17 @@
 #!/usr/bin/env node
-// The CLI is TypeScript; tsx compiles it on the fly so `npx flock` works from a
-// fresh clone without a build step.
-import { register } from "tsx/esm/api";
+// Runs the compiled CLI (dist/cli/main.js), which `npm install` builds through the prepare
+// script; `npm run build` rebuilds it after a change to the sources.
+import { access } from "node:fs/promises";
 
-register();
-await import("../cli/main.ts");
+const main = new URL("../dist/cli/main.js", import.meta.url);
+
+// Stack traces for --debug point into the TypeScript sources; other runs skip the cost.
+if (process.argv.includes("--debug")) process.setSourceMapsEnabled(true);
+
+try {
+  await access(main);
+} catch {
+  process.stderr.write("error: the flock CLI is not built: run `npm run build` (or `npm install`).\n");
+  process.exit(1);
+}
+await import(main.href);

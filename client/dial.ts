@@ -187,6 +187,7 @@ export const WS_MAX_MESSAGE_BYTES = 64 * 1024;
  * to an `end()` still arrives. `ws` would terminate there: the socket closes with the last
  * megabytes still in its buffers, the relay sees a reset and passes it on, and the peer
  * loses the tail of the stream.
+ * @internal Tests use it; the SDK's API is the byte stream `dialRelay` returns.
  */
 export function webSocketByteStream(ws: WebSocket): Duplex {
   const stream = createWebSocketStream(ws);

@@ -5,8 +5,10 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Dev dependencies are needed here: wrangler bundles the worker and miniflare runs workerd.
-RUN npm ci --no-audit --no-fund
+# Scripts wait for the sources: the build (prepare) compiles them.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
+RUN npm run build
 ENV WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_HIDE_BANNER=true
 EXPOSE 8787
 CMD ["node", "bin/flock.js", "dev", "--host", "0.0.0.0", "--no-relay"]

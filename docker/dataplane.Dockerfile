@@ -3,22 +3,27 @@
 # Run with the relay's certificates mounted (made by `flock create relay`):
 #   docker run -p 6000:6000 -p 9464:9464 -v $PWD/certs:/app/certs:ro \
 #     -e FLOCK_URL=https://flock.example.workers.dev -e RELAY_NAME=relay-1 flock-dataplane
+# The build stage compiles dist/ with the dev dependencies (esbuild); the image holds the
+# compiled JavaScript and the runtime dependencies only.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY . .
+RUN npm run build
+
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Runtime dependencies only; tsx (a runtime dependency) runs the TypeScript sources.
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
-COPY cli ./cli
-COPY client ./client
-COPY dataplane ./dataplane
-COPY protocol ./protocol
 # The relay keeps its last revocation list in .flock/ so a restart does not forget it.
 RUN mkdir -p /app/.flock && chown node:node /app/.flock
 # The node image's unprivileged user; the relay needs no root (ports above 1024).

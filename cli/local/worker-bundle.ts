@@ -4,7 +4,7 @@ import { access, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from "nod
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The repository root: cli/local/ is two levels below it. */
+/** The repository root: two levels above this module (cli/local/) and above the compiled CLI (dist/cli/). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const WRANGLER_CONFIG_PATH = join(REPO_ROOT, "wrangler.toml");
 export const MIGRATIONS_DIR = join(REPO_ROOT, "worker", "migrations");

@@ -9,7 +9,7 @@ import { FLOCK_BIN, runFlock } from "../helpers/run-flock.ts";
 
 const flock = runFlock;
 
-/** Each spawn compiles the CLI with tsx: seconds apiece on a loaded 2-core machine. */
+/** Each spawn is a Node process loading the compiled CLI: up to seconds on a loaded 2-core machine. */
 const SPAWN_TEST_TIMEOUT_MS = 120_000;
 
 describe("flock binary", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
