@@ -142,7 +142,7 @@ function printCreated(what: string, created: Created<unknown>, json: boolean | u
 }
 
 export function registerCreateCommands(program: Command): void {
-  const create = commandGroup(program, "create", "register a user, party or relay with the worker");
+  const create = commandGroup(program, "create");
 
   withAdminOptions(
     create

@@ -12,7 +12,7 @@ export function deleteUser(client: ApiClient, name: string): Promise<UserInfo> {
 }
 
 export function registerDeleteCommands(program: Command): void {
-  const del = commandGroup(program, "delete", "delete a user");
+  const del = commandGroup(program, "delete");
   withAdminOptions(
     del
       .command("user")

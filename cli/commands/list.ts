@@ -70,7 +70,7 @@ export function printTickets(tickets: TicketInfo[]): void {
 }
 
 export function registerListCommands(program: Command): void {
-  const list = commandGroup(program, "list", "list users, parties, relays or issued tickets");
+  const list = commandGroup(program, "list");
 
   listCommand(list, "users", "list users").action(async (flags: ListFlags) => {
     const users = await (await adminClient(flags)).listUsers({ limit: flags.limit });

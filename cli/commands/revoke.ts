@@ -17,7 +17,7 @@ export function revokeRelay(client: ApiClient, name: string): Promise<RelayInfo>
 }
 
 export function registerRevokeCommands(program: Command): void {
-  const revoke = commandGroup(program, "revoke", "revoke a party or a relay");
+  const revoke = commandGroup(program, "revoke");
   withAdminOptions(
     revoke
       .command("party")

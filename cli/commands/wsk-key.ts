@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { IssuedWskKey, WskKeyInfo } from "../../protocol/api.ts";
 import { assertName } from "../../protocol/names.ts";
 import { type ApiClient, adminClient } from "../api-client.ts";
-import { type AdminOptions, commandGroup, withAdminOptions } from "../command-group.ts";
+import { type AdminOptions, defineCommand, withAdminOptions } from "../command-group.ts";
 import { printJson, printTable } from "../output.ts";
 
 export interface CreatedWskKey {
@@ -41,48 +41,51 @@ export async function revokeWskKey(client: ApiClient, user: string, uuid: string
 }
 
 export function registerWskKeyCommands(program: Command): void {
-  const wskKey = commandGroup(program, "wsk-key", "keys for wsk and the openwhisk client");
+  defineCommand(program, { verb: "create", noun: "wsk-key", alias: ["wsk-key", "create"] }, (command) =>
+    withAdminOptions(
+      command
+        .description("issue a key for a user's wsk calls (shown once)")
+        .requiredOption("--user <user>", "user")
+        .option("--json", "print {uuid, auth, wskCommand} as JSON"),
+    ).action(async (flags: AdminOptions & { user: string; json?: boolean }) => {
+      const created = await createWskKey(await adminClient(flags), flags.user);
+      if (flags.json) {
+        printJson(created);
+        return;
+      }
+      process.stdout.write(`${created.auth}\n${created.wskCommand}\n`);
+      process.stderr.write("This key is shown once; the worker keeps only its hash.\n");
+    }),
+  );
 
-  withAdminOptions(
-    wskKey
-      .command("create")
-      .description("issue a key for a user's wsk calls (shown once)")
-      .requiredOption("--user <user>", "user")
-      .option("--json", "print {uuid, auth, wskCommand} as JSON"),
-  ).action(async (flags: AdminOptions & { user: string; json?: boolean }) => {
-    const created = await createWskKey(await adminClient(flags), flags.user);
-    if (flags.json) {
-      printJson(created);
-      return;
-    }
-    process.stdout.write(`${created.auth}\n${created.wskCommand}\n`);
-    process.stderr.write("This key is shown once; the worker keeps only its hash.\n");
-  });
+  defineCommand(program, { verb: "list", noun: "wsk-keys", alias: ["wsk-key", "list"] }, (command) =>
+    withAdminOptions(
+      command
+        .description("list a user's wsk keys (uuids only)")
+        .requiredOption("--user <user>", "user")
+        .option("--json", "print a JSON array"),
+    ).action(async (flags: AdminOptions & { user: string; json?: boolean }) => {
+      const keys = await listWskKeys(await adminClient(flags), flags.user);
+      if (flags.json) printJson(keys);
+      else
+        printTable(keys, [
+          ["uuid", (k) => k.uuid],
+          ["created", (k) => k.createdAt],
+        ]);
+    }),
+  );
 
-  withAdminOptions(
-    wskKey
-      .command("list")
-      .description("list a user's keys (uuids only)")
-      .requiredOption("--user <user>", "user")
-      .option("--json", "print a JSON array"),
-  ).action(async (flags: AdminOptions & { user: string; json?: boolean }) => {
-    const keys = await listWskKeys(await adminClient(flags), flags.user);
-    if (flags.json) printJson(keys);
-    else
-      printTable(keys, [
-        ["uuid", (k) => k.uuid],
-        ["created", (k) => k.createdAt],
-      ]);
-  });
-
-  withAdminOptions(
-    wskKey
-      .command("revoke")
-      .description("revoke a key: calls with it get 401 at once")
-      .requiredOption("--user <user>", "user")
-      .requiredOption("--uuid <uuid>", "the key's uuid"),
-  ).action(async (flags: AdminOptions & { user: string; uuid: string }) => {
-    const revoked = await revokeWskKey(await adminClient(flags), flags.user, flags.uuid);
-    process.stdout.write(`Revoked wsk key ${revoked.uuid} of ${revoked.user}.\n`);
-  });
+  defineCommand(program, { verb: "revoke", noun: "wsk-key", alias: ["wsk-key", "revoke"] }, (command) =>
+    withAdminOptions(
+      command
+        .description("revoke a wsk key: calls with it get 401 at once")
+        .requiredOption("--user <user>", "user")
+        .requiredOption("--uuid <uuid>", "the key's uuid")
+        .option("--json", "print the revoked key as JSON"),
+    ).action(async (flags: AdminOptions & { user: string; uuid: string; json?: boolean }) => {
+      const revoked = await revokeWskKey(await adminClient(flags), flags.user, flags.uuid);
+      if (flags.json) printJson(revoked);
+      else process.stdout.write(`Revoked wsk key ${revoked.uuid} of ${revoked.user}.\n`);
+    }),
+  );
 }

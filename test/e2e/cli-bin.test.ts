@@ -40,6 +40,13 @@ describe("flock binary", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
     expect(sub.stdout).toContain("--key-type <type>");
   });
 
+  it("--version prints the package version, on the fast path and after other options", async () => {
+    const { version } = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8"));
+    for (const args of [["--version"], ["-V"], ["--debug", "--version"]]) {
+      expect(await flock(args, cwd)).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
+    }
+  });
+
   it("exits 2 on an unknown command, a missing option and a bad number", async () => {
     const unknown = await flock(["frobnicate"], cwd);
     expect(unknown.code).toBe(2);

@@ -1,4 +1,8 @@
-/** `flock backend ...` and `flock wsk-key create` as a user runs them, then wsk-style calls with the printed key. */
+/**
+ * `flock add|list|remove backend`, `flock set backend-policy` and `flock create wsk-key` as a user
+ * runs them, then wsk-style calls with the printed key. The older noun-verb spellings
+ * (`flock backend add`, `flock wsk-key create`, ...) run the same commands.
+ */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SHARED_BACKEND_WARNING } from "../../cli/commands/backend.ts";
 import type { OpenWhiskDouble } from "../helpers/openwhisk-double.ts";
@@ -27,8 +31,8 @@ afterAll(async () => {
 
 it("adds, lists, sets policy, issues a key that works with the openwhisk client, and removes", async () => {
   const add = await flock([
-    "backend",
     "add",
+    "backend",
     "--name",
     "east",
     "--apihost",
@@ -42,7 +46,7 @@ it("adds, lists, sets policy, issues a key that works with the openwhisk client,
   ]);
   expect(add).toMatchObject({ code: 0, stdout: `Added backend east (${a.url}) for dana.\n` });
 
-  const list = await flock(["backend", "list", "--json"]);
+  const list = await flock(["list", "backends", "--json"]);
   expect(list.code).toBe(0);
   expect(list.stdout).not.toContain(a.auth.split(":")[1]);
   expect(JSON.parse(list.stdout)).toEqual([
@@ -55,16 +59,19 @@ it("adds, lists, sets policy, issues a key that works with the openwhisk client,
     },
   ]);
 
-  const listed = await flock(["list", "backends"]);
+  const listed = await flock(["backend", "list"]);
   expect(listed.code).toBe(0);
   expect(listed.stdout).toMatch(
     /^NAME +APIHOST +USER +LATENCY +STATE\neast +http:\/\/127\.0\.0\.1:\d+ +dana +- +ok\n$/,
   );
 
-  const policy = await flock(["backend", "policy", "--user", "dana", "--policy", "random"]);
+  const policy = await flock(["set", "backend-policy", "--user", "dana", "--policy", "random"]);
   expect(policy).toMatchObject({ code: 0, stdout: "Routing policy of dana is now random.\n" });
+  const oldPolicy = await flock(["backend", "policy", "--user", "dana", "--policy", "random", "--json"]);
+  expect(oldPolicy.code).toBe(0);
+  expect(JSON.parse(oldPolicy.stdout)).toEqual({ user: "dana", policy: "random" });
 
-  const key = await flock(["wsk-key", "create", "--user", "dana"]);
+  const key = await flock(["create", "wsk-key", "--user", "dana"]);
   expect(key.code).toBe(0);
   const [auth, wskLine, rest] = key.stdout.split("\n");
   expect(auth).toMatch(/^[0-9a-f-]{36}:[A-Za-z0-9_-]{64}$/);
@@ -77,7 +84,26 @@ it("adds, lists, sets policy, issues a key that works with the openwhisk client,
     await ow.actions.invoke({ name: "cli-hello", params: { name: "Dana" }, blocking: true, result: true }),
   ).toEqual({ payload: "Hello Dana" });
 
-  const removed = await flock(["backend", "remove", "--name", "east"]);
+  const oldKey = await flock(["wsk-key", "create", "--user", "dana", "--json"]);
+  expect(oldKey.code).toBe(0);
+  const keys = await flock(["list", "wsk-keys", "--user", "dana", "--json"]);
+  expect(JSON.parse(keys.stdout)).toHaveLength(2);
+  const oldKeys = await flock(["wsk-key", "list", "--user", "dana", "--json"]);
+  expect(oldKeys.stdout).toBe(keys.stdout);
+  const revoked = await flock([
+    "revoke",
+    "wsk-key",
+    "--user",
+    "dana",
+    "--uuid",
+    JSON.parse(oldKey.stdout).uuid,
+  ]);
+  expect(revoked).toMatchObject({
+    code: 0,
+    stdout: `Revoked wsk key ${JSON.parse(oldKey.stdout).uuid} of dana.\n`,
+  });
+
+  const removed = await flock(["remove", "backend", "--name", "east"]);
   expect(removed).toMatchObject({ code: 0, stdout: "Removed backend east.\n" });
   const again = await flock(["backend", "remove", "--name", "east"]);
   expect(again.code).toBe(1);
@@ -85,14 +111,14 @@ it("adds, lists, sets policy, issues a key that works with the openwhisk client,
 });
 
 it("refuses an unknown policy as a usage error", async () => {
-  const run = await flock(["backend", "policy", "--user", "dana", "--policy", "fastest"]);
+  const run = await flock(["set", "backend-policy", "--user", "dana", "--policy", "fastest"]);
   expect(run.code).toBe(2);
   expect(run.stderr).toContain("Allowed choices are round-robin, random, least-latency");
 });
 
-describe("backend add", () => {
+describe("add backend", () => {
   const add = (name: string, ...owner: string[]) =>
-    flock(["backend", "add", "--name", name, "--apihost", a.url, "--auth", a.auth, ...owner]);
+    flock(["add", "backend", "--name", name, "--apihost", a.url, "--auth", a.auth, ...owner]);
 
   it("refuses a backend with neither --user nor --shared, or with both, as a usage error", async () => {
     const neither = await add("nobodys");
@@ -101,7 +127,7 @@ describe("backend add", () => {
     const both = await add("everybodys", "--user", "dana", "--shared");
     expect(both.code).toBe(2);
     expect(both.stderr).toContain("option '--shared' cannot be used with option '--user <user>'");
-    const listed = await flock(["backend", "list", "--json"]);
+    const listed = await flock(["list", "backends", "--json"]);
     expect(listed.stdout).not.toContain("nobodys");
     expect(listed.stdout).not.toContain("everybodys");
   });
@@ -110,7 +136,7 @@ describe("backend add", () => {
     const run = await add("selfsigned", "--user", "dana", "--insecure");
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("unknown option '--insecure'");
-    expect((await flock(["backend", "list"])).stdout).not.toContain("selfsigned");
+    expect((await flock(["list", "backends"])).stdout).not.toContain("selfsigned");
   });
 
   it("adds a shared backend with a warning on stderr and lists it as SHARED", async () => {
@@ -123,9 +149,9 @@ describe("backend add", () => {
     expect(SHARED_BACKEND_WARNING).toContain(
       "every user's calls reach this backend's namespace; their actions and activations are visible to each other",
     );
-    const listed = await flock(["backend", "list"]);
+    const listed = await flock(["list", "backends"]);
     expect(listed.stdout).toMatch(/\ncommon +http:\/\/127\.0\.0\.1:\d+ +SHARED \(every user\) +- +ok\n/);
-    const json = await flock(["backend", "list", "--json"]);
+    const json = await flock(["list", "backends", "--json"]);
     expect(JSON.parse(json.stdout)).toContainEqual(expect.objectContaining({ name: "common", shared: true }));
     const own = await add("danas", "--user", "dana");
     expect(own).toMatchObject({ code: 0, stderr: "" });
