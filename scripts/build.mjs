@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Compiles the TypeScript sources into dist/ (see docs/testing.md, "The build").
 //
-//   node scripts/build.mjs            CLI, data plane and the SDK's single-file bundle
+//   node scripts/build.mjs            the CLI (data plane included) and the SDK's single-file bundle
 //   node scripts/build.mjs --types    the same, plus the SDK's declaration files
 //
 // Plain JavaScript on purpose: it runs from `npm install`'s prepare step, before anything
@@ -37,13 +37,11 @@ const common = {
 };
 
 /**
- * The CLI and the data plane load their npm dependencies from node_modules at run time (they
- * are installed with the repository); only the project's own TypeScript is compiled in.
+ * The CLI, and with it the data plane (`flock relay start`), loads its npm dependencies from
+ * node_modules at run time (they are installed with the repository); only the project's own
+ * TypeScript is compiled in.
  */
-const programs = [
-  { entryPoints: ["cli/main.ts"], outfile: "dist/cli/main.js", packages: "external" },
-  { entryPoints: ["dataplane/main.ts"], outfile: "dist/dataplane/main.js", packages: "external" },
-];
+const programs = [{ entryPoints: ["cli/main.ts"], outfile: "dist/cli/main.js", packages: "external" }];
 
 /**
  * ws is CommonJS: bundled into ESM, its `require()` calls need a real `require`. bufferutil
