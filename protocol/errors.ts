@@ -1,7 +1,7 @@
 /**
  * Every error Flock puts on the wire, in one table: a stable code, the HTTP status the
  * worker answers with, and one human sentence. The data plane sends the same codes in
- * ERROR frames and the client SDK raises them as FlockError. README "Error codes" lists
+ * ERROR frames and the client SDK raises them as FlockError. docs/errors.md lists
  * this table; a test keeps the two in step.
  */
 export const ERRORS = {
