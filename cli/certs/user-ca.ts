@@ -15,7 +15,10 @@ import {
 import { partyUri } from "../../protocol/names.ts";
 import type { KeyMaterial } from "./keys.ts";
 
-/** Bounded validity (DESIGN.md): a stolen user CA or party key stops working on its own. */
+/**
+ * Bounded validity (SECURITY.md, "What each key protects"): a stolen user CA or party key
+ * stops working on its own.
+ */
 export const USER_CA_VALIDITY_DAYS = 730;
 export const PARTY_CERT_VALIDITY_DAYS = 365;
 /** notBefore is set this far in the past so a peer whose clock runs a little behind still accepts. */

@@ -1,5 +1,5 @@
 /**
- * The controller double on its own, checked against OPENWHISK-API.md with the real
+ * The controller double on its own, checked against docs/openwhisk.md with the real
  * `openwhisk` client and raw HTTP, so the proxy tests stand on a faithful backend.
  */
 import openwhisk from "openwhisk";

@@ -1,9 +1,10 @@
 /**
- * A stand-in for one OpenWhisk deployment's controller, following /work/shared/OPENWHISK-API.md
- * §0-§2: Basic auth, the `_` namespace, actions PUT/GET/DELETE/list, invoke running the action's
- * JavaScript in `node:vm`, blocking/result/timeout (a blocking call that outlasts its wait is
- * demoted to 202), application errors as 502 records, and the activation store. It exists
- * because no real deployment runs on this machine; tests reach it only over HTTP on 127.0.0.1.
+ * A stand-in for one OpenWhisk deployment's controller, following docs/openwhisk.md
+ * ("Conventions", "Paths", "Invoke"): Basic auth, the `_` namespace, actions
+ * PUT/GET/DELETE/list, invoke running the action's JavaScript in `node:vm`,
+ * blocking/result/timeout (a blocking call that outlasts its wait is demoted to 202),
+ * application errors as 502 records, and the activation store. It exists because no real
+ * deployment runs on this machine; tests reach it only over HTTP on 127.0.0.1.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes, randomUUID } from "node:crypto";

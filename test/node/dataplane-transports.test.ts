@@ -74,7 +74,8 @@ describe.each(TRANSPORTS)("over %s", (transport) => {
     sa.end("request");
     expect((await readAll(sb)).toString()).toBe("request");
     if (transport === "ws" || transport === "wss") {
-      // WebSocket has no half-close: a close frame ends both directions (README, "Transports").
+      // WebSocket has no half-close: a close frame ends both directions
+      // (docs/data-plane.md, "Pairing and splicing").
       await a.gone;
       return;
     }

@@ -6,8 +6,9 @@ const require = createRequire(import.meta.url);
 /**
  * `ws` masks every client frame and unmasks every frame it receives; without bufferutil it
  * does so in a JavaScript byte loop, which cut the ws transport's throughput by about 2.5×
- * (README "Benchmarks"). bufferutil is optional (no prebuilt binary on some platforms), so
- * this checks that a fresh `npm ci` here leaves its native build loadable and correct.
+ * (docs/benchmarks.md, "WebSocket masking"). bufferutil is optional (no prebuilt binary on
+ * some platforms), so this checks that a fresh `npm ci` here leaves its native build loadable
+ * and correct.
  */
 describe("ws native masking (bufferutil)", () => {
   it("loads and masks exactly as the WebSocket spec's XOR does", () => {

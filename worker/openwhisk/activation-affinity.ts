@@ -1,8 +1,8 @@
 /**
  * Activation ids are 32 hex characters that say nothing about where they ran, and the CLI
- * always asks under `_` (OPENWHISK-API.md §4.6), so the proxy remembers which backend
- * answered each invoke (activation-store.ts) and asks that one first; otherwise it asks every
- * backend at once.
+ * always asks under `_` (docs/openwhisk.md, "Lists and activation lookups"), so the
+ * proxy remembers which backend answered each invoke (activation-store.ts) and asks that one
+ * first; otherwise it asks every backend at once.
  */
 import {
   type Attempt,

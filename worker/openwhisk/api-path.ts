@@ -1,7 +1,7 @@
 /**
  * Splits a raw `/api/v1/...` path into what the proxy routes on. Segments stay
  * percent-encoded so they are forwarded byte for byte (`%20` in names, `%40` in
- * namespaces); package paths are two raw segments (OPENWHISK-API.md §1, §4.1).
+ * namespaces); package paths are two raw segments (docs/openwhisk.md, "Paths").
  */
 export type ApiTarget =
   | { kind: "namespaces" }

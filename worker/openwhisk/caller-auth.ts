@@ -1,6 +1,6 @@
 /**
  * Basic `uuid:key` from the caller, checked against the worker's own wsk keys. Failures use
- * the controller's two texts and its challenge header (OPENWHISK-API.md §2).
+ * the controller's two texts and its challenge header (docs/openwhisk.md, "Conventions").
  */
 
 import type { RoutingPolicy } from "../../protocol/api.ts";

@@ -1,5 +1,5 @@
 /**
- * What the proxy says itself, in OpenWhisk's own shapes (OPENWHISK-API.md §0, §2, §4.4):
+ * What the proxy says itself, in OpenWhisk's own shapes (docs/openwhisk.md, "Conventions"):
  * `{"error", "code": <transaction id>}` as application/json, the controller's CORS headers,
  * and its transaction-id rule for X-Request-ID.
  */

@@ -1,9 +1,9 @@
 /**
  * PUT and DELETE of entities go to every backend of the user, so an action can be invoked
- * wherever routing sends it (OPENWHISK-API.md §4.7). The answer is the first success by
- * backend name, and `x-flock-backends` lists what each backend said. A create without
- * overwrite keeps OpenWhisk's meaning: if the entity already existed anywhere, the answer
- * is that backend's 409 (the header still shows where the create did succeed).
+ * wherever routing sends it (docs/openwhisk.md, "Entities on every backend"). The answer is
+ * the first success by backend name, and `x-flock-backends` lists what each backend said. A
+ * create without overwrite keeps OpenWhisk's meaning: if the entity already existed anywhere,
+ * the answer is that backend's 409 (the header still shows where the create did succeed).
  */
 import { attempt, type CallContext, discard, type ProxyResult } from "./call-context.ts";
 import { OW_MESSAGES, owError } from "./envelope.ts";

@@ -1,8 +1,8 @@
 /**
- * Lists span every backend of the user (OPENWHISK-API.md §4.6): each backend is asked for
- * its first skip+limit rows (in pages of the controller's maximum), the rows are merged
- * (entities deduplicated by name, newest first; activations by start, newest first) and the
- * requested window is cut out.
+ * Lists span every backend of the user (docs/openwhisk.md, "Lists and activation lookups"):
+ * each backend is asked for its first skip+limit rows (in pages of the controller's maximum),
+ * the rows are merged (entities deduplicated by name, newest first; activations by start,
+ * newest first) and the requested window is cut out.
  */
 import {
   type Attempt,

@@ -1,5 +1,5 @@
 /**
- * Calls that go to one backend at a time, in routing order (OPENWHISK-API.md §4.5).
+ * Calls that go to one backend at a time, in routing order (docs/openwhisk.md, "Failover safety").
  * Invokes fail over only when the backend could not be reached or refused before creating an
  * activation (429/503). A timeout is not retried: the Workers fetch API cannot tell whether the
  * request was already sent, and a second backend could run the action twice. An answer with an

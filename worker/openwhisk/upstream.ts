@@ -6,7 +6,10 @@
  */
 import { proxy } from "hono/proxy";
 
-/** OPENWHISK-API.md §4.3: nginx waits 75 s; a blocking wait is at most 60 s + controller slack. */
+/**
+ * docs/openwhisk.md, "Timeouts and sizes": nginx waits 75 s; a blocking wait is at most
+ * 60 s + controller slack.
+ */
 export const BLOCKING_INVOKE_TIMEOUT_MS = 75_000;
 /** Non-blocking invokes, reads and lists: the controller answers these without running code. */
 export const UPSTREAM_TIMEOUT_MS = 15_000;

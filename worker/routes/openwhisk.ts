@@ -1,5 +1,5 @@
 /**
- * The OpenWhisk API under /api/v1 (OPENWHISK-API.md §1, §2, §4): callers authenticate with
+ * The OpenWhisk API under /api/v1 (docs/openwhisk.md): callers authenticate with
  * wsk keys issued by this worker; their calls go to their backends, with the backends' own
  * credentials. Errors use OpenWhisk's `{error, code}` envelope, not Flock's.
  */
