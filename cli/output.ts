@@ -27,6 +27,10 @@ export function red(text: string): string {
   return useColour() ? `\x1b[31m${text}\x1b[0m` : text;
 }
 
+export function yellow(text: string): string {
+  return useColour() ? `\x1b[33m${text}\x1b[0m` : text;
+}
+
 export function dim(text: string): string {
   return process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[2m${text}\x1b[0m` : text;
 }

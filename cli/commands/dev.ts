@@ -1,4 +1,5 @@
 import { join, relative } from "node:path";
+import type { Writable } from "node:stream";
 import type { Command } from "commander";
 import type { DataPlane } from "../../dataplane/server.ts";
 import { DEFAULT_RELAY_PORT } from "../../protocol/wire.ts";
@@ -6,6 +7,7 @@ import { ApiClient } from "../api-client.ts";
 import { certsRoot } from "../certs/layout.ts";
 import { integerIn } from "../command-group.ts";
 import { readConfigFile, STATE_DIR_NAME, writeConfig } from "../config.ts";
+import { devLogMode, openDevLog } from "../local/dev-log.ts";
 import { ensureLocalRelay } from "../local/local-relay.ts";
 import type { LocalWorker } from "../local/local-worker.ts";
 import { assertPortFree } from "../local/port.ts";
@@ -26,7 +28,10 @@ export interface DevOptions {
   relayPort?: number;
   /** Worker listen address; 0.0.0.0 inside a container so other services reach it. */
   host?: string;
+  /** Drop the worker's and the data plane's log lines. */
   quiet?: boolean;
+  /** Where log lines (JSON) go: a new writable per source; default stderr. */
+  logs?: () => Writable;
 }
 
 export interface DevEnvironment {
@@ -56,6 +61,7 @@ export async function startDev(options: DevOptions = {}): Promise<DevEnvironment
     port: options.port ?? DEFAULT_DEV_PORT,
     host: options.host ?? DEV_HOST,
     quiet: options.quiet,
+    logs: options.logs,
     onProgress: progress,
   });
   let relay: DataPlane | undefined;
@@ -68,7 +74,7 @@ export async function startDev(options: DevOptions = {}): Promise<DevEnvironment
     const replacedUrl = previousUrl && !isLoopbackUrl(previousUrl) ? previousUrl : undefined;
     const path = await writeConfig({ url: worker.url, token: worker.adminToken }, cwd);
     if (options.relay !== false) {
-      relay = await startLocalRelay(worker, cwd, relayPort, Boolean(options.quiet));
+      relay = await startLocalRelay(worker, cwd, relayPort, options);
     }
     return { worker, relay, configPath: path, replacedUrl, stop };
   } catch (error) {
@@ -81,7 +87,7 @@ async function startLocalRelay(
   worker: LocalWorker,
   cwd: string,
   port: number,
-  quiet: boolean,
+  options: DevOptions,
 ): Promise<DataPlane> {
   const client = new ApiClient({ url: worker.url, token: worker.adminToken });
   const identity = await ensureLocalRelay(client, { certsDir: certsRoot(cwd), host: DEV_HOST, port });
@@ -96,7 +102,7 @@ async function startLocalRelay(
     keyPem: identity.keyPem,
     relayCaPem: identity.relayCaPem,
     metricsPort: null,
-    logger: pino({ level: quiet ? "silent" : "info" }, pino.destination(2)),
+    logger: pino({ level: options.quiet ? "silent" : "info" }, options.logs?.() ?? pino.destination(2)),
   });
   // Report at once so the worker hands out tickets for it before the first interval passes.
   await relay.reportNow();
@@ -160,6 +166,26 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/** What `flock dev --json` prints once everything is up, instead of the banner. */
+export function readyInfo(env: DevEnvironment) {
+  return {
+    url: env.worker.url,
+    relay: env.relay ? { name: env.relay.name, host: DEV_HOST, port: env.relay.port } : null,
+    config: env.configPath,
+    ...(env.replacedUrl ? { replacedUrl: env.replacedUrl } : {}),
+  };
+}
+
+interface DevFlags {
+  port: number;
+  state: string;
+  host: string;
+  relay: boolean;
+  relayPort: number;
+  json?: boolean;
+  logFile?: string;
+}
+
 export function registerDevCommand(program: Command): void {
   program
     .command("dev")
@@ -171,8 +197,15 @@ export function registerDevCommand(program: Command): void {
     .option("--host <address>", "worker listen address (0.0.0.0 in a container)", DEV_HOST)
     .option("--relay-port <port>", "data plane port", integerIn(1, 65535), DEFAULT_RELAY_PORT)
     .option("--no-relay", "run the worker only")
-    .action(
-      async (flags: { port: number; state: string; host: string; relay: boolean; relayPort: number }) => {
+    .option("--json", "print the addresses as one JSON object, and log JSON lines on stderr")
+    .option("--log-file <path>", "append the JSON log lines to this file instead of the terminal")
+    .action(async (flags: DevFlags) => {
+      const mode = devLogMode({ ...flags, stdoutIsTTY: Boolean(process.stdout.isTTY) });
+      const log = openDevLog({ mode, out: process.stderr, logFile: flags.logFile });
+      // With --json, stderr carries JSON lines only, so the stop notices are JSON too.
+      const notice = (text: string, event: string, fields: object = {}) =>
+        process.stderr.write(flags.json ? `${JSON.stringify({ event, ...fields })}\n` : `${text}\n`);
+      try {
         const env = await withOwnSignals(() =>
           startDev({
             port: flags.port,
@@ -180,18 +213,26 @@ export function registerDevCommand(program: Command): void {
             host: flags.host,
             relay: flags.relay,
             relayPort: flags.relayPort,
+            logs: log.input,
           }),
         );
-        if (env.replacedUrl) {
-          process.stderr.write(
-            `note: .flock/config.json pointed at ${env.replacedUrl}; it now points at the local worker (\`flock login\` switches back).\n`,
-          );
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify(readyInfo(env))}\n`);
+        } else {
+          if (env.replacedUrl) {
+            process.stderr.write(
+              `note: .flock/config.json pointed at ${env.replacedUrl}; it now points at the local worker (\`flock login\` switches back).\n`,
+            );
+          }
+          process.stdout.write(nextSteps(env));
         }
-        process.stdout.write(nextSteps(env));
+        log.release();
         const signal = await untilSignal();
-        process.stderr.write(`${signal}: stopping…\n`);
+        notice(`${signal}: stopping…`, "dev.stopping", { signal });
         await env.stop();
-        process.stderr.write("stopped.\n");
-      },
-    );
+        notice("stopped.", "dev.stopped");
+      } finally {
+        await log.close();
+      }
+    });
 }

@@ -1,6 +1,6 @@
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { UserError } from "../output.ts";
 import { applyMigrations } from "./d1-migrations.ts";
 import { assertPortFree } from "./port.ts";
@@ -28,8 +28,10 @@ export interface LocalWorkerOptions {
   /** 0 picks a free port. */
   port?: number;
   host?: string;
-  /** Drop the worker's console output instead of copying it to stderr. */
+  /** Drop the worker's console output instead of copying it to `logs`. */
   quiet?: boolean;
+  /** Where the worker's console output (JSON log lines) goes; a new writable per stream, default stderr. */
+  logs?: () => Writable;
   /** Called before slow steps (bundling), for progress lines. */
   onProgress?: (message: string) => void;
 }
@@ -80,7 +82,7 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
       for (const stream of [stdout, stderr]) {
         if (options.quiet) stream.resume();
-        else stream.pipe(process.stderr, { end: false });
+        else stream.pipe(options.logs?.() ?? process.stderr, { end: false });
       }
     },
   });

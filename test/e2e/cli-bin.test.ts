@@ -164,16 +164,28 @@ describe("flock dev", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
     );
 
   it.each([
-    "SIGINT",
-    "SIGTERM",
-  ] as const)("starts the worker and a data plane, saves .flock/config.json 0600, prints next steps, stops cleanly on %s", async (signal) => {
+    { signal: "SIGINT", logFile: false },
+    { signal: "SIGTERM", logFile: true },
+  ] as const)("starts the worker and a data plane, saves .flock/config.json 0600, prints next steps, keeps JSON log lines off a non-terminal's banner (log file: $logFile), stops cleanly on $signal", async ({
+    signal,
+    logFile,
+  }) => {
     const cwd = await mkdtemp(join(tmpdir(), "flock-dev-"));
     dirs.push(cwd);
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
     const relayPort = await freePort();
+    const logPath = join(cwd, "dev.log");
     const child = spawn(
       process.execPath,
-      [FLOCK_BIN, "dev", "--port", "0", "--relay-port", String(relayPort)],
+      [
+        FLOCK_BIN,
+        "dev",
+        "--port",
+        "0",
+        "--relay-port",
+        String(relayPort),
+        ...(logFile ? ["--log-file", logPath] : []),
+      ],
       {
         cwd,
         env: { ...env, NO_COLOR: "1" },
@@ -211,5 +223,13 @@ describe("flock dev", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
     expect(stderr).toContain(`${signal}: stopping…\n`);
     expect(stderr.endsWith("stopped.\n")).toBe(true);
     expect(await alive(workerd[0] as number)).toBe(false);
+    // stdout is not a terminal here, so log lines stay JSON: on stderr, or in the log file.
+    const jsonLines = (text: string) => text.split("\n").filter((line) => line.startsWith("{"));
+    const logged = logFile ? jsonLines(await readFile(logPath, "utf8")) : jsonLines(stderr);
+    expect(logged.map((line) => JSON.parse(line).msg)).toEqual(
+      expect.arrayContaining(["data plane listening", "data plane stopped"]),
+    );
+    if (logFile) expect(jsonLines(stderr)).toEqual([]);
+    expect(jsonLines(stdout)).toEqual([]);
   });
 });
