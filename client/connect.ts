@@ -8,7 +8,7 @@ import type { Transport } from "./dial.ts";
 import { DEFAULT_TRANSPORT, dialRelay, isTransport } from "./dial.ts";
 import type { HelloRequest } from "./handshake.ts";
 import { relayHandshake } from "./handshake.ts";
-import type { IdentityMaterials, PartyIdentity } from "./identity.ts";
+import type { IdentityMaterials, PartyConfig } from "./identity.ts";
 import { createIdentity, loadIdentity } from "./identity.ts";
 import { securePeerChannel } from "./peer-tls.ts";
 import { relayKeyMaterial } from "./relay-key-material.ts";
@@ -27,7 +27,7 @@ export interface ConnectOptions {
   channel?: string;
   transport?: Transport;
   /** Defaults to `loadIdentity(process.env)`. */
-  identity?: IdentityMaterials | PartyIdentity;
+  identity?: IdentityMaterials | PartyConfig;
   deadlineMs?: number;
   /**
    * Seed-compatible direct mode: `host:port` of a data plane to dial without a ticket (the
@@ -88,7 +88,7 @@ export async function openChannel(options: ConnectOptions = {}): Promise<Channel
 }
 
 interface Plan {
-  identity: PartyIdentity;
+  identity: PartyConfig;
   dest: string;
   channel: string;
   transport: Transport;
@@ -241,7 +241,7 @@ async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
 async function dialAnyHost(
   relay: { name: string | undefined; hosts: string[]; port: number },
   transport: Transport,
-  identity: PartyIdentity,
+  identity: PartyConfig,
   track: Track,
   onEvent: (event: ConnectEvent) => void,
 ): Promise<Duplex> {

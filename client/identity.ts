@@ -22,8 +22,11 @@ export interface IdentityMaterials {
   dest?: string;
 }
 
-/** A checked identity: every PEM parsed, keys matching certificates, names read from the SAN URI. */
-export interface PartyIdentity extends IdentityMaterials {
+/**
+ * A party's checked configuration: every PEM parsed, keys matching certificates, and the
+ * user and party names read from the SAN URI.
+ */
+export interface PartyConfig extends IdentityMaterials {
   user: string;
   party: string;
 }
@@ -64,7 +67,7 @@ function invalid(what: string, problem: string, cause?: unknown): FlockError {
  * variables. `DEST` overrides the bundle's default peer, so one bundle serves a function
  * deployed several times against different peers.
  */
-export function loadIdentity(env: NodeJS.ProcessEnv = process.env): PartyIdentity {
+export function loadIdentity(env: NodeJS.ProcessEnv = process.env): PartyConfig {
   const bundle = env[BUNDLE_ENV];
   if (bundle !== undefined && bundle !== "") {
     const materials = decodeIdentityBundle(bundle);
@@ -90,7 +93,7 @@ export function loadIdentity(env: NodeJS.ProcessEnv = process.env): PartyIdentit
 }
 
 /** Checks an identity given in code (e.g. read from a secret manager); errors name the field. */
-export function createIdentity(materials: IdentityMaterials): PartyIdentity {
+export function createIdentity(materials: IdentityMaterials): PartyConfig {
   for (const field of REQUIRED_FIELDS) {
     if (typeof materials[field] !== "string" || materials[field] === "") {
       throw invalid(`identity.${field}`, "is missing");
@@ -138,7 +141,7 @@ export function decodeIdentityBundle(bundle: string): IdentityMaterials {
 /** Owner names of identities that passed the check, by their texts (the field namer only shapes errors). */
 const checkedOwners = parsedCache<{ user: string; party: string }>();
 
-function checkIdentity(materials: IdentityMaterials, name: Namer): PartyIdentity {
+function checkIdentity(materials: IdentityMaterials, name: Namer): PartyConfig {
   const text = JSON.stringify(REQUIRED_FIELDS.map((f) => materials[f]).concat(materials.dest ?? ""));
   const owner = checkedOwners.get(text, () => checkIdentityTexts(materials, name));
   return { ...materials, user: owner.user, party: owner.party };

@@ -5,7 +5,7 @@ export type { Channel, ConnectEvent, ConnectOptions } from "./connect.ts";
 export { connect, DEFAULT_CONNECT_DEADLINE_MS, openChannel } from "./connect.ts";
 export type { Transport } from "./dial.ts";
 export { DEFAULT_TRANSPORT, TRANSPORTS } from "./dial.ts";
-export type { IdentityMaterials, PartyIdentity } from "./identity.ts";
+export type { IdentityMaterials, PartyConfig } from "./identity.ts";
 export {
   BUNDLE_ENV,
   createIdentity,

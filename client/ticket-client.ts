@@ -3,7 +3,7 @@ import { FlockError, isErrorCode } from "../protocol/errors.ts";
 import type { SignedRequestAlg } from "../protocol/signed-request.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../protocol/signed-request.ts";
 import { TICKETS_PATH } from "../protocol/wire.ts";
-import type { PartyIdentity } from "./identity.ts";
+import type { PartyConfig } from "./identity.ts";
 import { postText, type TextResponse } from "./post-text.ts";
 import { relayKeyMaterial } from "./relay-key-material.ts";
 
@@ -15,7 +15,7 @@ export const TICKET_REQUEST_TIMEOUT_MS = 10_000;
  * relay key, so the worker needs no shared secret with the function.
  */
 export async function fetchTicket(
-  identity: PartyIdentity,
+  identity: PartyConfig,
   request: TicketRequestBody,
   signal?: AbortSignal,
   timeoutMs: number = TICKET_REQUEST_TIMEOUT_MS,

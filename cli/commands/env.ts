@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { IdentityMaterials, PartyIdentity } from "../../client/identity.ts";
+import type { IdentityMaterials, PartyConfig } from "../../client/identity.ts";
 import {
   BUNDLE_ENV,
   createIdentity,
@@ -26,7 +26,7 @@ export interface PartyFiles {
  * The identity of a party as `flock create party` left it in certs/, checked the same way
  * a function checks its environment, so a broken file fails here and not in production.
  */
-export async function readPartyIdentity(files: PartyFiles): Promise<PartyIdentity> {
+export async function readPartyConfig(files: PartyFiles): Promise<PartyConfig> {
   const root = files.certsDir ?? certsRoot();
   const user = assertName(files.user, "user");
   const party = assertName(files.party, "party");
@@ -58,10 +58,10 @@ export interface IdentityFlags {
 export async function identityFromFlagsOrEnv(
   flags: IdentityFlags,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<PartyIdentity> {
+): Promise<PartyConfig> {
   if (flags.user || flags.party) {
     if (!flags.user || !flags.party) throw new UserError("Pass both --user and --party, or neither.");
-    return readPartyIdentity({
+    return readPartyConfig({
       user: flags.user,
       party: flags.party,
       url: flags.url ?? (await resolveWorkerUrl()),
@@ -112,7 +112,7 @@ export function registerEnvCommand(program: Command): void {
     .option("--bundle", `one variable, ${BUNDLE_ENV}, instead of one per file`)
     .option("--json", "print the variables as a JSON object")
     .action(async (flags: EnvFlags) => {
-      const identity = await readPartyIdentity(flags);
+      const identity = await readPartyConfig(flags);
       const { user: _user, party: _party, ...materials } = identity;
       const variables = identityVariables(materials, Boolean(flags.bundle));
       if (flags.json) {

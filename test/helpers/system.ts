@@ -24,7 +24,7 @@ import { relayPaths } from "../../cli/certs/layout.ts";
 import { createUserCa, signPartyCertificate } from "../../cli/certs/user-ca.ts";
 import type { CreateContext } from "../../cli/commands/create.ts";
 import { createParty, createRelay, createUser } from "../../cli/commands/create.ts";
-import { readPartyIdentity } from "../../cli/commands/env.ts";
+import { readPartyConfig } from "../../cli/commands/env.ts";
 import type { LocalWorker } from "../../cli/local/local-worker.ts";
 import { startLocalWorker } from "../../cli/local/local-worker.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
@@ -231,7 +231,7 @@ export async function startSystem(
         user: _u,
         party: _p,
         ...materials
-      } = await readPartyIdentity({
+      } = await readPartyConfig({
         user,
         party,
         url: worker.url,

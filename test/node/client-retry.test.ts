@@ -1,7 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo, Server } from "node:net";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { PartyIdentity } from "../../client/identity.ts";
+import type { PartyConfig } from "../../client/identity.ts";
 import { createIdentity } from "../../client/identity.ts";
 import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, backoffMs, isRetryable } from "../../client/retry.ts";
 import { fetchTicket } from "../../client/ticket-client.ts";
@@ -38,7 +38,7 @@ describe("retry policy", () => {
 });
 
 describe("ticket requests", () => {
-  let identity: PartyIdentity;
+  let identity: PartyConfig;
   let server: Server;
   let answer: (body: string, contentType: string | undefined) => [number, string];
 
