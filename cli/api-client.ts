@@ -1,14 +1,5 @@
-import type {
-  IssuedCertificate,
-  Page,
-  PartyInfo,
-  RelayInfo,
-  TicketInfo,
-  TicketResponse,
-  UserInfo,
-} from "../protocol/api.ts";
+import type { IssuedCertificate, Page, PartyInfo, RelayInfo, TicketInfo, UserInfo } from "../protocol/api.ts";
 import { FlockError, isErrorCode } from "../protocol/errors.ts";
-import { SIGNED_REQUEST_CONTENT_TYPE } from "../protocol/signed-request.ts";
 import { type ConfigSources, resolveConfig } from "./config.ts";
 import { UserError } from "./output.ts";
 
@@ -104,10 +95,6 @@ export class ApiClient {
     return options.limit === undefined ? items : items.slice(0, options.limit);
   }
 
-  health(): Promise<{ ok: boolean }> {
-    return this.request("GET", "/healthz");
-  }
-
   relayCa(): Promise<string> {
     return this.request("GET", "/v1/relay-ca", undefined, { text: true });
   }
@@ -162,9 +149,6 @@ export class ApiClient {
   }
 
   /** `jws` = signRequest(relayKey, alg, kid, "POST", "/v1/tickets", body): see protocol/signed-request.ts. */
-  requestTicket(jws: string): Promise<TicketResponse> {
-    return this.request("POST", "/v1/tickets", jws, { contentType: SIGNED_REQUEST_CONTENT_TYPE });
-  }
 }
 
 const enc = encodeURIComponent;

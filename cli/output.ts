@@ -5,7 +5,6 @@ import { FlockError } from "../protocol/errors.ts";
  *   0 success, 1 an expected failure (server said no, file missing, peer gone),
  *   2 usage error (bad flags), 70 a bug (EX_SOFTWARE; stack shown only with --debug).
  */
-export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_BUG = 70;

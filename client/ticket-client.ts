@@ -10,12 +10,15 @@ import { relayKeyMaterial } from "./relay-key-material.ts";
 /** One ticket request; the worker answers in milliseconds, so this only bounds a hung connection. */
 export const TICKET_REQUEST_TIMEOUT_MS = 10_000;
 
+/** What a ticket request needs of a party: where the worker is, and the relay key that signs. */
+export type TicketSigner = Pick<PartyConfig, "url" | "relayCert" | "relayKey">;
+
 /**
  * Asks the worker for a ticket to `dest`. The request is a JWS signed with the party's
  * relay key, so the worker needs no shared secret with the function.
  */
 export async function fetchTicket(
-  identity: PartyConfig,
+  identity: TicketSigner,
   request: TicketRequestBody,
   signal?: AbortSignal,
   timeoutMs: number = TICKET_REQUEST_TIMEOUT_MS,

@@ -1,12 +1,8 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Command } from "commander";
 import { decodeJwt, type JWTPayload } from "jose";
+import { fetchTicket as requestTicket } from "../../client/ticket-client.ts";
 import type { TicketRequestBody, TicketResponse } from "../../protocol/api.ts";
-import { certificateThumbprint } from "../../protocol/encoding.ts";
 import { assertName, CHANNEL_PATTERN } from "../../protocol/names.ts";
-import { signRequest } from "../../protocol/signed-request.ts";
-import { TICKETS_PATH } from "../../protocol/wire.ts";
-import { ApiClient } from "../api-client.ts";
 import { certsRoot, partyPaths, readPemFile } from "../certs/layout.ts";
 import { resolveWorkerUrl } from "../config.ts";
 import { printJson, UserError } from "../output.ts";
@@ -26,17 +22,14 @@ export interface FetchedTicket {
 }
 
 /**
- * Fetches a ticket exactly as a function would: no admin token, only a request signed with
- * the party's relay key, whose certificate thumbprint names the party to the worker.
+ * Fetches a ticket exactly as a function would (the SDK's own request): no admin token, only
+ * a request signed with the party's relay key, whose certificate thumbprint names the party.
  */
 export async function fetchTicket(workerUrl: string, request: TicketRequest): Promise<FetchedTicket> {
   const paths = partyPaths(request.certsDir ?? certsRoot(), request.user, request.party);
   const howToCreate = `create the party with \`flock create party --user ${request.user} --name ${request.party}\`.`;
-  const certPem = await readPemFile(paths.relayCert, howToCreate);
-  const keyPem = await readPemFile(paths.relayKey, howToCreate);
-  const key = createPrivateKey(keyPem);
-  const alg = key.asymmetricKeyType === "rsa" ? "RS256" : "ES256";
-  const kid = await certificateThumbprint(new Uint8Array(new X509Certificate(certPem).raw));
+  const relayCert = await readPemFile(paths.relayCert, howToCreate);
+  const relayKey = await readPemFile(paths.relayKey, howToCreate);
   const body: TicketRequestBody = { dest: assertName(request.dest, "destination party") };
   if (request.channel !== undefined) {
     if (!CHANNEL_PATTERN.test(request.channel)) {
@@ -44,8 +37,7 @@ export async function fetchTicket(workerUrl: string, request: TicketRequest): Pr
     }
     body.channel = request.channel;
   }
-  const jws = await signRequest(key, alg, kid, "POST", TICKETS_PATH, body);
-  const response = await new ApiClient({ url: workerUrl }).requestTicket(jws);
+  const response = await requestTicket({ url: workerUrl, relayCert, relayKey }, body);
   return { response, claims: decodeJwt(response.ticket) };
 }
 

@@ -69,7 +69,7 @@ describe("ApiClient", () => {
       res.writeHead(502);
       res.end("<html>Bad gateway</html>");
     });
-    const error = await new ApiClient({ url }).health().catch((e) => e);
+    const error = await new ApiClient({ url }).request<never>("GET", "/healthz").catch((e: Error) => e);
     expect(error).toBeInstanceOf(UserError);
     expect(error.message).toBe(`GET ${url}/healthz answered HTTP 502: <html>Bad gateway</html>`);
   });
@@ -78,7 +78,7 @@ describe("ApiClient", () => {
     const url = await serve(() => {});
     const server = servers.pop() as Server;
     await new Promise((r) => server.close(r));
-    const error = await new ApiClient({ url }).health().catch((e) => e);
+    const error = await new ApiClient({ url }).request<never>("GET", "/healthz").catch((e: Error) => e);
     expect(error).toBeInstanceOf(UserError);
     expect(error.message).toContain(`Cannot reach the Flock worker at ${url} (ECONNREFUSED)`);
   });
@@ -87,7 +87,9 @@ describe("ApiClient", () => {
     const url = await serve(() => {
       // never answers
     });
-    const error = await new ApiClient({ url, timeoutMs: 200 }).health().catch((e) => e);
+    const error = await new ApiClient({ url, timeoutMs: 200 })
+      .request<never>("GET", "/healthz")
+      .catch((e: Error) => e);
     expect(error).toBeInstanceOf(UserError);
     expect(error.message).toBe(`The Flock worker at ${url} did not answer within 200 ms.`);
   });
