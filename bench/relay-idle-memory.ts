@@ -129,7 +129,7 @@ export const run: Bench = async () => {
 async function startRelay(certs: Certs): Promise<void> {
   const { default: pino } = await import("pino");
   const { startDataPlane } = await import("../dataplane/server.ts");
-  const { saveRevocationState } = await import("../dataplane/revocation-state.ts");
+  const { saveRevocationState } = await import("../dataplane/worker-link/revocation-state.ts");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
   // With no worker, a saved (empty) revocation list is what lets direct mode in.

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { PairEndReason } from "./pairing.ts";
+import type { PairEndReason } from "./pairs/pairing.ts";
 
 /** Label for refusals that happen below the Flock protocol (no ERROR frame is possible). */
 export const TLS_HANDSHAKE_FAILED = "TLS_HANDSHAKE_FAILED";
@@ -45,7 +45,8 @@ export class DataPlaneMetrics {
     registers: [this.registry],
   });
 
-  constructor(state: { activePairs(): number; waitingSides(): number; openConnections(): number }) {
+  /** Registers the gauges, read from the data plane's parts at each scrape. */
+  observe(state: { activePairs(): number; waitingSides(): number; openConnections(): number }): void {
     new Gauge({
       name: "flock_dataplane_connections_open",
       help: "Connections held in any state: handshaking, waiting, spliced, or lingering after an ERROR.",

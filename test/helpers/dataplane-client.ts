@@ -7,7 +7,7 @@ import { connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
 import { connect as tlsConnect } from "node:tls";
 import { createWebSocketStream, WebSocket } from "ws";
-import { ConnectionGone, readUntil } from "../../dataplane/read-until.ts";
+import { ConnectionGone, readUntil } from "../../dataplane/admission/read-until.ts";
 import { sha256, toBase64Url } from "../../protocol/encoding.ts";
 import type { ChallengeFrame, ClientFrame, PairedFrame, RelayFrame } from "../../protocol/frames.ts";
 import { encodeFrame, FrameDecoder, MAGIC, parseRelayFrame, WS_SUBPROTOCOL } from "../../protocol/frames.ts";

@@ -1,7 +1,7 @@
 import { connect as netConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { describe, expect, it } from "vitest";
-import { ConnectionGone } from "../../dataplane/read-until.ts";
+import { ConnectionGone } from "../../dataplane/admission/read-until.ts";
 import { encodeFrame, FRAME_HEADER_BYTES, MAGIC, MAX_FRAME_BYTES } from "../../protocol/frames.ts";
 import { openTransport, TestParty } from "../helpers/dataplane-client.ts";
 import { certField, proofSignature } from "../helpers/dataplane-fixtures.ts";

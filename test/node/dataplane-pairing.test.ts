@@ -1,7 +1,7 @@
 import type { Duplex } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { PairEndReason, PairingSide } from "../../dataplane/pairing.ts";
-import { Pairing } from "../../dataplane/pairing.ts";
+import type { PairEndReason, PairingSide } from "../../dataplane/pairs/pairing.ts";
+import { Pairing } from "../../dataplane/pairs/pairing.ts";
 import type { ErrorCode } from "../../protocol/errors.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { pairId } from "../../protocol/ticket.ts";
@@ -137,16 +137,21 @@ describe("Pairing (no sockets)", () => {
     expect(pairing.join(new FakeSide("5", "v/a", "v/b", "p1"))).toBe("waiting");
     // A reconnect of a waiting side replaces it without needing a free share.
     expect(pairing.join(new FakeSide("1b", "u/a", "u/b", "p1"))).toBe("waiting");
-    expect(pairing.waitingOf("u/a")).toBe(2);
-    pairing.join(new FakeSide("6", "u/b", "u/a", "p1")); // paired
-    expect(pairing.waitingOf("u/a")).toBe(1);
+    expect(refused).toThrow("This party already has 2 sides waiting");
+    pairing.join(new FakeSide("6", "u/b", "u/a", "p1")); // paired: one share back
     expect(pairing.join(new FakeSide("3", "u/a", "u/b", "p3"))).toBe("waiting");
+    expect(() => pairing.join(new FakeSide("8", "u/a", "u/b", "p8"))).toThrow("already has 2 sides");
     pairing.leave(first); // not waiting any more (replaced): a no-op
-    vi.advanceTimersByTime(1000); // p2, p3 time out
-    expect(pairing.waitingOf("u/a")).toBe(0);
-    pairing.join(new FakeSide("7", "u/a", "u/b", "p7"));
+    vi.advanceTimersByTime(1000); // p2, p3 time out: both shares back
+    expect(pairing.join(new FakeSide("7", "u/a", "u/b", "p7"))).toBe("waiting");
+    expect(pairing.join(new FakeSide("9", "u/a", "u/b", "p9"))).toBe("waiting");
     pairing.failAllWaiting("DRAINING", "drained");
-    expect([pairing.waitingOf("u/a"), pairing.waitingOf("u/c"), pairing.waitingOf("v/a")]).toEqual([0, 0, 0]);
+    expect(pairing.waiting).toBe(0);
+    // Every share is back: each party can wait twice again.
+    for (const self of ["u/a", "u/c", "v/a"]) {
+      for (const pair of ["q1", "q2"])
+        expect(pairing.join(new FakeSide(pair, self, "u/z", pair))).toBe("waiting");
+    }
   });
 
   it("caps the pairs one user holds, waiting or spliced, and frees them when pairs end", () => {
@@ -155,7 +160,6 @@ describe("Pairing (no sockets)", () => {
     const arriving = new FakeSide("2", "u/b", "u/a", "p1");
     pairing.join(arriving);
     pairing.join(new FakeSide("3", "u/a", "u/c", "p2"));
-    expect(pairing.heldBy("u")).toBe(2);
     expect(() => pairing.join(new FakeSide("4", "u/d", "u/e", "p3"))).toThrow(
       new FlockError("OVER_CAPACITY", "This user already holds 2 pairs, its share of the data plane."),
     );

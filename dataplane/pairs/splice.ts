@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
 
@@ -14,9 +15,31 @@ export interface Splice {
   readonly done: Promise<SpliceResult>;
   /** Bytes moved so far in both directions. */
   bytes(): number;
-  /** Tears the pair down now (drain deadline, shutdown). */
+  /** Tears the pair down now (drain deadline, shutdown, revocation). */
   stop(reason: SpliceEndReason): void;
 }
+
+/** One paired side, as a splicer gets it. */
+export interface SpliceSide {
+  /** What the party speaks on after PAIRED; on plain TCP the socket itself. */
+  readonly stream: Duplex;
+  /** The TCP connection under every layer. */
+  readonly socket: Socket;
+  /** Bytes this side sent before the splice began; they go to the other side first. */
+  readonly pending: Buffer;
+  /** Abrupt teardown (a TCP RST under whatever transport), so the party sees an error. */
+  reset(): void;
+}
+
+export interface SpliceOptions {
+  idleTimeoutMs: number;
+}
+
+/**
+ * How a pair's bytes are moved. The JS splice below serves every transport; a kernel
+ * splice (splice(2)) may take plain-TCP pairs, whose stream is their socket.
+ */
+export type Splicer = (a: SpliceSide, b: SpliceSide, options: SpliceOptions) => Splice;
 
 /**
  * Joins two byte streams. One pipeline per direction, so backpressure works both ways (a
@@ -25,15 +48,11 @@ export interface Splice {
  * allowHalfOpen). An error or abrupt close on either side destroys both: a reset must
  * never leave the other side hanging.
  */
-export interface SpliceSide {
-  stream: Duplex;
-  /** Abrupt teardown (a TCP RST under whatever transport), so a reset reaches the other party as one. */
-  reset(): void;
-}
-
-export function splice(sideA: SpliceSide, sideB: SpliceSide, options: { idleTimeoutMs: number }): Splice {
+export const spliceStreams: Splicer = (sideA, sideB, options) => {
   const a = sideA.stream;
   const b = sideB.stream;
+  if (sideA.pending.length > 0) a.unshift(sideA.pending);
+  if (sideB.pending.length > 0) b.unshift(sideB.pending);
   let aToB = 0;
   let bToA = 0;
   let lastActivity = Date.now();
@@ -86,4 +105,4 @@ export function splice(sideA: SpliceSide, sideB: SpliceSide, options: { idleTime
   let idleTimer = setTimeout(checkIdle, options.idleTimeoutMs);
 
   return { done, bytes: () => aToB + bToA, stop: (reason) => finish(reason) };
-}
+};

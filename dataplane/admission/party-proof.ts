@@ -1,12 +1,12 @@
 import { createHash, verify, X509Certificate } from "node:crypto";
-import { fromBase64Url } from "../protocol/encoding.ts";
-import { FlockError } from "../protocol/errors.ts";
-import { helloProofInput } from "../protocol/frames.ts";
-import { parsePartyUri } from "../protocol/names.ts";
-import { partyRef } from "../protocol/ticket.ts";
+import { fromBase64Url } from "../../protocol/encoding.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import { helloProofInput } from "../../protocol/frames.ts";
+import { parsePartyUri } from "../../protocol/names.ts";
+import { partyRef } from "../../protocol/ticket.ts";
 
 /** A party as proven by its relay certificate. */
-export interface PartyIdentity {
+export interface RelayPartyIdentity {
   user: string;
   party: string;
   /** `user/party` */
@@ -19,8 +19,6 @@ export interface PartyIdentity {
 export interface ProofOffer {
   /** The TLS client certificate, when the transport is TLS and the client sent one. */
   tlsCertificate?: X509Certificate;
-  /** OpenSSL's verdict on that certificate against the relay CA (null when it passed). */
-  tlsAuthorizationError?: string | null;
   /** hello.cert (base64 DER) and hello.sig (base64url) for the non-TLS transports. */
   cert?: string;
   sig?: string;
@@ -57,8 +55,9 @@ function partyUris(cert: X509Certificate): string[] {
 /**
  * Checks a party's relay certificate against the relay CA the way the TLS stack would
  * (issuer, signature, validity) plus what makes it a *party* certificate: not a CA,
- * usable for client auth, exactly one party SAN URI. Used both for certificates sent in a
- * hello and, as a second look, for TLS client certificates OpenSSL already accepted.
+ * usable for client auth, exactly one party SAN URI. Used for certificates sent in a hello
+ * and for TLS client certificates, which the TLS stack lets through unchecked so that a
+ * wrong one gets a CERT_INVALID frame rather than a silent close.
  */
 export class RelayCertificateChecker {
   readonly #ca: X509Certificate;
@@ -68,27 +67,22 @@ export class RelayCertificateChecker {
    * a hello's CPU; the text is the DER itself, so an entry is only ever that certificate's.
    * The validity period, the proof signature and revocation are still checked per hello.
    */
-  readonly #checked = new Map<string, { cert: X509Certificate; identity: PartyIdentity }>();
+  readonly #checked = new Map<string, { cert: X509Certificate; identity: RelayPartyIdentity }>();
 
   constructor(relayCaPem: string) {
     this.#ca = new X509Certificate(relayCaPem);
   }
 
-  identify(cert: X509Certificate, now = new Date()): PartyIdentity {
+  identify(cert: X509Certificate, now = new Date()): RelayPartyIdentity {
     const identity = this.#identifyAtAnyTime(cert);
     checkValidity(cert, now);
     return identity;
   }
 
-  /** Hello certificates remembered, for the test of MAX_CHECKED_CERTIFICATES. */
-  get checkedCertificates(): number {
-    return this.#checked.size;
-  }
-
   #identifyHelloCertificate(
     base64Der: string,
     now: Date,
-  ): { cert: X509Certificate; identity: PartyIdentity } {
+  ): { cert: X509Certificate; identity: RelayPartyIdentity } {
     let checked = this.#checked.get(base64Der);
     if (!checked) {
       let cert: X509Certificate;
@@ -109,7 +103,7 @@ export class RelayCertificateChecker {
   }
 
   /** Every check of identify() but the validity period. */
-  #identifyAtAnyTime(cert: X509Certificate): PartyIdentity {
+  #identifyAtAnyTime(cert: X509Certificate): RelayPartyIdentity {
     if (!cert.checkIssued(this.#ca) || !cert.verify(this.#ca.publicKey))
       refuse("it is not signed by the relay CA");
     if (cert.ca) refuse("it is a CA certificate");
@@ -126,16 +120,8 @@ export class RelayCertificateChecker {
    * Proof of key: on TLS the handshake itself proved the client holds the key of the
    * certificate it sent; elsewhere the client signs this connection's nonce and binding.
    */
-  prove(offer: ProofOffer): PartyIdentity {
-    if (offer.tlsCertificate) {
-      if (offer.tlsAuthorizationError) {
-        throw new FlockError(
-          "CERT_INVALID",
-          `The TLS client certificate is not signed by the relay CA or is out of its validity period (${offer.tlsAuthorizationError}).`,
-        );
-      }
-      return this.identify(offer.tlsCertificate);
-    }
+  prove(offer: ProofOffer): RelayPartyIdentity {
+    if (offer.tlsCertificate) return this.identify(offer.tlsCertificate);
     if (offer.cert === undefined || offer.sig === undefined) {
       throw new FlockError(
         "PROOF_MISSING",

@@ -1,10 +1,10 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Logger } from "pino";
-import type { RelayLoad, RelayReportResponse } from "../protocol/api.ts";
-import type { SignedRequestAlg } from "../protocol/signed-request.ts";
-import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../protocol/signed-request.ts";
-import { RELAY_REPORT_PATH } from "../protocol/wire.ts";
-import { certificateThumbprintSync } from "./party-proof.ts";
+import type { RelayLoad, RelayReportResponse } from "../../protocol/api.ts";
+import type { SignedRequestAlg } from "../../protocol/signed-request.ts";
+import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../../protocol/signed-request.ts";
+import { RELAY_REPORT_PATH } from "../../protocol/wire.ts";
+import { certificateThumbprintSync } from "../admission/party-proof.ts";
 
 export interface LoadSnapshot {
   activePairs: number;
@@ -14,7 +14,7 @@ export interface LoadSnapshot {
   capacity: number;
 }
 
-export interface WorkerReporterOptions {
+export interface LoadReporterOptions {
   workerUrl: string;
   certPem: string;
   keyPem: string;
@@ -44,8 +44,8 @@ function isReportResponse(value: unknown): value is RelayReportResponse {
  * revoked parties and live ticket key ids. When the worker is unreachable it logs and keeps
  * what it last learned; the next tick tries again.
  */
-export class WorkerReporter {
-  readonly #options: WorkerReporterOptions;
+export class LoadReporter {
+  readonly #options: LoadReporterOptions;
   readonly #key;
   readonly #alg: SignedRequestAlg;
   readonly #kid: string;
@@ -54,7 +54,7 @@ export class WorkerReporter {
   #last = { at: Date.now(), bytes: 0 };
   #failing = false;
 
-  constructor(options: WorkerReporterOptions) {
+  constructor(options: LoadReporterOptions) {
     this.#options = options;
     this.#key = createPrivateKey(options.keyPem);
     this.#alg = this.#key.asymmetricKeyType === "rsa" ? "RS256" : "ES256";

@@ -1,8 +1,8 @@
 import type { CryptoKey } from "jose";
 import { importJWK } from "jose";
 import type { Logger } from "pino";
-import { FlockError } from "../protocol/errors.ts";
-import { TICKET_ALG } from "../protocol/ticket.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import { TICKET_ALG } from "../../protocol/ticket.ts";
 
 export interface JwksCacheOptions {
   jwksUrl: string;
@@ -27,7 +27,6 @@ export class JwksCache {
   #published: Set<string> | undefined;
   #lastFetchAt = Number.NEGATIVE_INFINITY;
   #inflight: Promise<void> | undefined;
-  fetches = 0;
 
   constructor(options: JwksCacheOptions) {
     this.#options = options;
@@ -70,7 +69,6 @@ export class JwksCache {
 
   async #fetch(): Promise<void> {
     this.#lastFetchAt = Date.now();
-    this.fetches++;
     try {
       const response = await fetch(this.#options.jwksUrl, {
         signal: AbortSignal.timeout(this.#options.requestTimeoutMs),

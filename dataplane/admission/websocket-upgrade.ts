@@ -3,8 +3,8 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocketServer } from "ws";
 import { createWebSocketStream } from "ws";
-import { errorStatus, FlockError } from "../protocol/errors.ts";
-import { WS_SUBPROTOCOL } from "../protocol/frames.ts";
+import { errorStatus, FlockError } from "../../protocol/errors.ts";
+import { WS_SUBPROTOCOL } from "../../protocol/frames.ts";
 import { ConnectionGone, readUntil } from "./read-until.ts";
 
 const HEAD_END = Buffer.from("\r\n\r\n");
@@ -81,8 +81,9 @@ export async function upgradeToWebSocket(
   socket: Duplex,
   wss: WebSocketServer,
   maxHeadBytes: number,
+  signal: AbortSignal,
 ): Promise<Duplex> {
-  const { head, rest } = await readUntil(socket, requestHeadReader(maxHeadBytes));
+  const { head, rest } = await readUntil(socket, requestHeadReader(maxHeadBytes), signal);
   const request = parseRequestHead(head);
   if (request.url !== "/") throw new FlockError("NOT_FOUND", "The WebSocket endpoint is /.");
   if (request.headers.upgrade?.toLowerCase() !== "websocket") {

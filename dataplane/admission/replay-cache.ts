@@ -15,10 +15,6 @@ export class ReplayCache {
     return true;
   }
 
-  get size(): number {
-    return this.#expiresAt.size;
-  }
-
   #prune(nowSeconds: number): void {
     for (const [jti, exp] of this.#expiresAt) {
       if (exp > nowSeconds) break;

@@ -1,4 +1,4 @@
-import { MAGIC } from "../protocol/frames.ts";
+import { MAGIC } from "../../protocol/frames.ts";
 
 /**
  * What the first bytes of a connection say it speaks. TLS records start with 0x16

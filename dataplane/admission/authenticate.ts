@@ -1,15 +1,15 @@
-import { sha256, toBase64Url } from "../protocol/encoding.ts";
-import { FlockError } from "../protocol/errors.ts";
-import type { ClientFrame, DirectHelloFrame, TicketHelloFrame } from "../protocol/frames.ts";
-import { CHANNEL_PATTERN, isValidName } from "../protocol/names.ts";
-import type { Role } from "../protocol/ticket.ts";
-import { pairId, partyRef, roleFor, splitPartyRef } from "../protocol/ticket.ts";
+import { sha256, toBase64Url } from "../../protocol/encoding.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import type { ClientFrame, DirectHelloFrame, TicketHelloFrame } from "../../protocol/frames.ts";
+import { CHANNEL_PATTERN, isValidName } from "../../protocol/names.ts";
+import type { Role } from "../../protocol/ticket.ts";
+import { pairId, partyRef, roleFor, splitPartyRef } from "../../protocol/ticket.ts";
+import type { Revocations } from "../worker-link/revocations.ts";
 import type { ProofOffer, RelayCertificateChecker } from "./party-proof.ts";
-import type { Revocations } from "./revocations.ts";
 import type { TicketVerifier } from "./ticket-verifier.ts";
 
-/** An authenticated side, ready for pairing. */
-export interface Admitted {
+/** Who a side proved to be and whom it wants: what pairing needs, and what revocation names. */
+export interface AuthenticatedParty {
   mode: "ticket" | "direct";
   pair: string;
   self: string;
@@ -27,13 +27,13 @@ export interface Authority {
 }
 
 /** Proof material that comes from the transport rather than from the hello. */
-export type TransportProof = Pick<ProofOffer, "tlsCertificate" | "tlsAuthorizationError" | "nonce">;
+export type TransportProof = Pick<ProofOffer, "tlsCertificate" | "nonce">;
 
 export function authenticate(
   hello: ClientFrame,
   proof: TransportProof,
   authority: Authority,
-): Promise<Admitted> {
+): Promise<AuthenticatedParty> {
   return hello.type === "hello" ? admitTicket(hello, proof, authority) : admitDirect(hello, proof, authority);
 }
 
@@ -47,7 +47,7 @@ async function admitTicket(
   hello: TicketHelloFrame,
   proof: TransportProof,
   authority: Authority,
-): Promise<Admitted> {
+): Promise<AuthenticatedParty> {
   const claims = await authority.tickets.verify(hello.ticket);
   const binding = toBase64Url(await sha256(hello.ticket));
   const identity = authority.checker.prove({ ...proof, cert: hello.cert, sig: hello.sig, binding });
@@ -77,7 +77,7 @@ async function admitDirect(
   hello: DirectHelloFrame,
   proof: TransportProof,
   authority: Authority,
-): Promise<Admitted> {
+): Promise<AuthenticatedParty> {
   // No ticket vouches for the party here, so an empty list after a restart must not admit it.
   if (!authority.revocations.known) throw new FlockError("REVOCATIONS_UNKNOWN");
   const dest = hello.dest.includes("/") ? splitPartyRef(hello.dest) : { user: undefined, party: hello.dest };

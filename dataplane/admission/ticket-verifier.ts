@@ -1,9 +1,9 @@
 import { errors, jwtVerify } from "jose";
-import { FlockError } from "../protocol/errors.ts";
-import type { TicketClaims } from "../protocol/ticket.ts";
-import { splitPartyRef, TICKET_ALG, TICKET_ISSUER, TICKET_TYPE } from "../protocol/ticket.ts";
-import { TICKET_CLOCK_TOLERANCE_SECONDS } from "./config.ts";
-import type { JwksCache } from "./jwks-cache.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import type { TicketClaims } from "../../protocol/ticket.ts";
+import { splitPartyRef, TICKET_ALG, TICKET_ISSUER, TICKET_TYPE } from "../../protocol/ticket.ts";
+import { TICKET_CLOCK_TOLERANCE_SECONDS } from "../config.ts";
+import type { JwksCache } from "../worker-link/jwks-cache.ts";
 import { ReplayCache } from "./replay-cache.ts";
 
 /**

@@ -1,6 +1,6 @@
-import type { ErrorCode } from "../protocol/errors.ts";
-import { FlockError } from "../protocol/errors.ts";
-import { Tally } from "./tally.ts";
+import type { ErrorCode } from "../../protocol/errors.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import { Tally } from "../tally.ts";
 
 /**
  * Why a side or a pair stopped. Waiting sides end as peer_timeout, replaced, abandoned
@@ -120,15 +120,6 @@ export class Pairing<S extends PairingSide> {
   pairEnded(side: S): void {
     this.#active--;
     this.#heldByUser.add(side.user, -1);
-  }
-
-  /** Waiting sides of one party and pairs held by one user, for tests and metrics. */
-  waitingOf(party: string): number {
-    return this.#waitingByParty.get(party);
-  }
-
-  heldBy(user: string): number {
-    return this.#heldByUser.get(user);
   }
 
   /** Refuses every waiting side `which` selects with `code` (revocation). */

@@ -1,0 +1,38 @@
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import type { FlockError } from "../../protocol/errors.ts";
+import type { Connection } from "../connection.ts";
+import type { AuthenticatedParty } from "./authenticate.ts";
+import type { TransportName } from "./transports.ts";
+
+/**
+ * How a side's protocol tells it what pairing decided. For Flock parties these are the
+ * WAITING, PAIRED and ERROR frames; another protocol on the same port (the original
+ * relay's, on TLS) says the same things its own way.
+ */
+export interface SideAnswers {
+  /** No peer yet. */
+  waiting(): void;
+  /** The peer is here; returns the stream to splice from now on. */
+  paired(): Duplex;
+  /** Refuse with this code and close; counted in metrics and logged once. */
+  refuse(error: FlockError): void;
+}
+
+/**
+ * A side whose handshake is done: who it is, what it wants, where its bytes are. Made
+ * once by the handshake and never changed; pairing and splicing take it from here.
+ */
+export interface AdmittedSide {
+  readonly party: AuthenticatedParty;
+  readonly transport: TransportName;
+  /** The byte stream the side speaks once its hello is read. */
+  readonly stream: Duplex;
+  /** Bytes that arrived right behind the hello: its peer gets them first. */
+  readonly early: Buffer;
+  /** The TCP connection under every layer (for a reset, and for a kernel splice on plain TCP). */
+  readonly connection: Connection;
+  /** Bound to the connection id, transport, party and pair. */
+  readonly log: Logger;
+  readonly answers: SideAnswers;
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { FlockError } from "../../protocol/errors.ts";
+import type { RelayFrame } from "../../protocol/frames.ts";
+import { encodeFrame, FrameDecoder, PROTOCOL_VERSION, parseClientFrame } from "../../protocol/frames.ts";
+import type { Connection } from "../connection.ts";
+import type { DataPlaneMetrics } from "../metrics.ts";
+import type { AdmittedSide, SideAnswers } from "./admitted-side.ts";
+import type { AuthenticatedParty, Authority } from "./authenticate.ts";
+import { authenticate } from "./authenticate.ts";
+import { ConnectionGone, readUntil, untilAborted } from "./read-until.ts";
+import { at, Refusal, refuse } from "./refusal.ts";
+import type { FramedTransport, TransportContext } from "./transports.ts";
+import { openTransport } from "./transports.ts";
+
+export interface HandshakeContext extends TransportContext {
+  relayName: string;
+  authority: Authority;
+  metrics: DataPlaneMetrics;
+  /** The data plane's logger; each side's is made from it. */
+  logger: Logger;
+  helloDeadlineMs: number;
+  errorLingerMs: number;
+  /** False once the data plane drains: hellos still in flight get DRAINING. */
+  isAdmitting(): boolean;
+}
+
+/**
+ * One connection's handshake, from its first byte to an authenticated side: sniff the
+ * transport → (TLS, WebSocket) → MAGIC → challenge → hello (deadline, size cap) → verify.
+ * Resolves with the admitted side, or with undefined when the connection was refused
+ * (answered on the layer it had reached) or went away.
+ */
+export async function admit(
+  connection: Connection,
+  context: HandshakeContext,
+): Promise<AdmittedSide | undefined> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new FlockError("HELLO_TIMEOUT")), context.helloDeadlineMs);
+  let transport: FramedTransport | undefined;
+  try {
+    transport = await openTransport(connection, context, deadline.signal);
+    const layer = { speaks: "frames", stream: transport.stream } as const;
+    const greeted = await at(layer, greet(connection, transport, context, deadline.signal));
+    return sideOf(connection, transport, greeted, context);
+  } catch (error) {
+    if (error instanceof ConnectionGone) {
+      connection.destroy();
+      return undefined;
+    }
+    const refusal = error instanceof Refusal ? error : new Refusal(error, { speaks: "nothing" });
+    refuse(refusal, { ...context, connection, log: connection.log, transport: transport?.name ?? "unknown" });
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Greeted {
+  party: AuthenticatedParty;
+  /** What the decoder holds past the hello. */
+  early: Uint8Array;
+}
+
+/** Challenge → hello → verify, on a transport whose MAGIC was read. */
+async function greet(
+  connection: Connection,
+  { name, stream, tlsCertificate }: FramedTransport,
+  context: HandshakeContext,
+  signal: AbortSignal,
+): Promise<Greeted> {
+  context.metrics.connections.inc({ transport: name });
+  const nonce = randomBytes(32).toString("base64url");
+  stream.write(
+    encodeFrame({ type: "challenge", version: PROTOCOL_VERSION, relay: context.relayName, nonce }),
+  );
+
+  // FrameDecoder checks the declared length against MAX_FRAME_BYTES before buffering the body.
+  const decoder = new FrameDecoder();
+  const { value } = await readUntil(
+    stream,
+    (chunk) => {
+      decoder.push(chunk);
+      const next = decoder.next();
+      return next === undefined ? undefined : { value: next };
+    },
+    signal,
+  );
+  const hello = parseClientFrame(value);
+  // Checked before verification too, so a draining data plane burns no ticket.
+  if (!context.isAdmitting()) throw new FlockError("DRAINING");
+  const party = await untilAborted(signal, authenticate(hello, { nonce, tlsCertificate }, context.authority));
+  if (connection.isClosed) throw new ConnectionGone();
+  if (!context.isAdmitting()) throw new FlockError("DRAINING");
+  return { party, early: decoder.rest() };
+}
+
+/** The admitted side, with the Flock frames that answer it from now on. */
+function sideOf(
+  connection: Connection,
+  transport: FramedTransport,
+  { party, early }: Greeted,
+  context: HandshakeContext,
+): AdmittedSide {
+  const { stream } = transport;
+  // Made from the data plane's logger rather than chained, so an idle side holds one logger.
+  const log = context.logger.child({
+    conn: connection.id,
+    transport: transport.name,
+    party: party.self,
+    pair: party.pair,
+    mode: party.mode,
+  });
+  const send = (frame: RelayFrame) => stream.write(encodeFrame(frame));
+  let refused = false;
+  const answers: SideAnswers = {
+    waiting: () => send({ type: "waiting" }),
+    paired: () => {
+      send({ type: "paired", peer: party.peer, role: party.role, pair: party.pair });
+      return stream;
+    },
+    refuse: (error) => {
+      if (refused) return;
+      refused = true;
+      const refusal = new Refusal(error, { speaks: "frames", stream });
+      refuse(refusal, { ...context, connection, log, transport: transport.name });
+    },
+  };
+  return Object.freeze({
+    party,
+    transport: transport.name,
+    stream,
+    early: Buffer.from(early.buffer, early.byteOffset, early.length),
+    connection,
+    log,
+    answers,
+  });
+}

@@ -1,0 +1,141 @@
+import type { X509Certificate } from "node:crypto";
+import type { Duplex } from "node:stream";
+import type { SecureContext } from "node:tls";
+import { TLSSocket } from "node:tls";
+import type { Logger } from "pino";
+import type { WebSocketServer } from "ws";
+import { FlockError } from "../../protocol/errors.ts";
+import type { Connection } from "../connection.ts";
+import type { DataPlaneMetrics } from "../metrics.ts";
+import { TLS_HANDSHAKE_FAILED } from "../metrics.ts";
+import { ConnectionGone, readUntil } from "./read-until.ts";
+import type { RefusalLayer } from "./refusal.ts";
+import { at, Refusal } from "./refusal.ts";
+import type { SniffResult } from "./transport-sniffer.ts";
+import { SNIFF_BYTES, transportSniffer } from "./transport-sniffer.ts";
+import { upgradeToWebSocket } from "./websocket-upgrade.ts";
+
+export type TransportName = "tcp" | "tls" | "ws" | "wss";
+
+/** A transport peeled down to the byte stream a Flock party speaks frames on, MAGIC read. */
+export interface FramedTransport {
+  name: TransportName;
+  stream: Duplex;
+  /** On tls and wss: the client certificate the TLS handshake received, if any. */
+  tlsCertificate?: X509Certificate;
+}
+
+export interface TransportContext {
+  secureContext: SecureContext;
+  wss: WebSocketServer;
+  maxUpgradeRequestBytes: number;
+  metrics: DataPlaneMetrics;
+}
+
+const frames = (stream: Duplex): RefusalLayer => ({ speaks: "frames", stream });
+
+/**
+ * Sniffs the first bytes and peels TLS and WebSocket off until a Flock byte stream is
+ * left: tcp (MAGIC), ws (GET), tls (0x16, then MAGIC inside) and wss (0x16, then GET).
+ * Throws a Refusal told on the layer reached, or ConnectionGone.
+ */
+export async function openTransport(
+  connection: Connection,
+  context: TransportContext,
+  signal: AbortSignal,
+): Promise<FramedTransport> {
+  const raw = connection.socket;
+  const outer = await at(frames(raw), readUntil(raw, transportSniffer(), signal));
+  if (outer.kind === "flock") return speakFrames(raw, outer, "tcp");
+  if (outer.kind === "http") {
+    raw.unshift(outer.bytes);
+    return openWebSocket(connection, raw, "ws", context, signal);
+  }
+  if (outer.kind !== "tls") throw new Refusal(new FlockError("BAD_MAGIC"), frames(raw));
+
+  raw.unshift(outer.bytes);
+  const tls = await startTls(connection, context, signal);
+  const tlsCertificate = tls.getPeerX509Certificate();
+  const inner = await at(frames(tls), readUntil(tls, transportSniffer(), signal));
+  if (inner.kind === "flock") return { ...speakFrames(tls, inner, "tls"), tlsCertificate };
+  if (inner.kind === "http") {
+    tls.unshift(inner.bytes);
+    return { ...(await openWebSocket(connection, tls, "wss", context, signal)), tlsCertificate };
+  }
+  // Any other protocol carried on TLS is told apart here, by its first application bytes.
+  throw new Refusal(new FlockError("BAD_MAGIC"), frames(tls));
+}
+
+/** MAGIC was read: what came behind it is the start of the hello. */
+function speakFrames(stream: Duplex, sniffed: SniffResult, name: TransportName): FramedTransport {
+  const rest = sniffed.bytes.subarray(SNIFF_BYTES);
+  if (rest.length > 0) stream.unshift(rest);
+  return { name, stream };
+}
+
+/**
+ * TLS with the relay server certificate. A client certificate is requested but not
+ * required, and not rejected by the TLS stack: a wrong one gets a clear CERT_INVALID
+ * frame instead of a silent close, and clients without one prove their key in the hello.
+ * Mid-handshake no frame could be read by the client, so a refusal here says nothing.
+ */
+function startTls(
+  connection: Connection,
+  context: TransportContext,
+  signal: AbortSignal,
+): Promise<TLSSocket> {
+  const tls = new TLSSocket(connection.socket, {
+    isServer: true,
+    secureContext: context.secureContext,
+    requestCert: true,
+    rejectUnauthorized: false,
+  });
+  connection.addLayer(tls);
+  const log: Logger = connection.log;
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      tls.off("secure", secured);
+      tls.off("error", failed);
+      tls.off("close", failed);
+      signal.removeEventListener("abort", timedOut);
+    };
+    const failed = (error?: Error) => {
+      cleanup();
+      context.metrics.errors.inc({ code: TLS_HANDSHAKE_FAILED });
+      log.info({ err: error?.message }, "TLS handshake failed");
+      reject(new ConnectionGone());
+    };
+    const timedOut = () => {
+      cleanup();
+      reject(new Refusal(signal.reason, { speaks: "nothing" }));
+    };
+    const secured = () => {
+      cleanup();
+      tls.on("error", (error) => log.debug({ err: error.message }, "TLS error"));
+      resolve(tls);
+    };
+    tls.once("secure", secured);
+    tls.once("error", failed);
+    tls.once("close", failed);
+    signal.addEventListener("abort", timedOut, { once: true });
+  });
+}
+
+/** An HTTP upgrade to WebSocket (refused in HTTP), then MAGIC inside it, as on every transport. */
+async function openWebSocket(
+  connection: Connection,
+  socket: Duplex,
+  name: TransportName,
+  context: TransportContext,
+  signal: AbortSignal,
+): Promise<FramedTransport> {
+  const ws = await at(
+    { speaks: "http", socket },
+    upgradeToWebSocket(socket, context.wss, context.maxUpgradeRequestBytes, signal),
+  );
+  connection.addLayer(ws);
+  ws.on("error", (error) => connection.log.debug({ err: error.message }, "WebSocket error"));
+  const magic = await at(frames(ws), readUntil(ws, transportSniffer(), signal));
+  if (magic.kind !== "flock") throw new Refusal(new FlockError("BAD_MAGIC"), frames(ws));
+  return speakFrames(ws, magic, name);
+}

@@ -1,0 +1,82 @@
+import type { Duplex } from "node:stream";
+import type { ErrorCode } from "../../protocol/errors.ts";
+import { FlockError } from "../../protocol/errors.ts";
+import type { AdmittedSide } from "../admission/admitted-side.ts";
+import type { PairingSide } from "./pairing.ts";
+
+/**
+ * An admitted side as pairing holds it: its place in the pairing slots, and what it
+ * sends before its peer comes. While alone it keeps being read, so a side that leaves is
+ * noticed and freed, but at most maxEarlyBytes are held; past that it is no longer read
+ * and TCP pushes back on the party.
+ */
+export class WaitingSide implements PairingSide {
+  readonly side: AdmittedSide;
+  /** The side that was waiting when this one joined; set by pairing as it joins. */
+  met: WaitingSide | undefined;
+  readonly #maxEarlyBytes: number;
+  readonly #held: Buffer[] = [];
+  #stopWatching: (() => void) | undefined;
+
+  constructor(side: AdmittedSide, maxEarlyBytes: number) {
+    this.side = side;
+    this.#maxEarlyBytes = maxEarlyBytes;
+  }
+
+  get id(): string {
+    return this.side.connection.id;
+  }
+  get pair(): string {
+    return this.side.party.pair;
+  }
+  get self(): string {
+    return this.side.party.self;
+  }
+  get peer(): string {
+    return this.side.party.peer;
+  }
+  get user(): string {
+    return this.side.party.user;
+  }
+
+  /** PairingSide: refuse with an ERROR (REPLACED, PEER_TIMEOUT, DRAINING, PARTY_REVOKED). */
+  fail(code: ErrorCode): void {
+    this.#stopWatching?.();
+    this.side.answers.refuse(new FlockError(code));
+  }
+
+  /** Starts reading what the side sends while it waits; an end means it left. */
+  watch(): void {
+    const stream: Duplex = this.side.stream;
+    let held = this.side.early.length;
+    const onReadable = () => {
+      for (
+        let chunk = stream.read() as Buffer | null;
+        chunk !== null;
+        chunk = stream.read() as Buffer | null
+      ) {
+        this.#held.push(chunk);
+        held += chunk.length;
+        if (held >= this.#maxEarlyBytes) {
+          stream.off("readable", onReadable);
+          return;
+        }
+      }
+    };
+    const onEnd = () => this.side.connection.destroy();
+    stream.on("readable", onReadable);
+    stream.on("end", onEnd);
+    this.#stopWatching = () => {
+      stream.off("readable", onReadable);
+      stream.off("end", onEnd);
+    };
+  }
+
+  /** Stops watching and hands over everything the side sent since its hello, in order. */
+  takeEarly(): Buffer {
+    this.#stopWatching?.();
+    const early = this.#held.length === 0 ? this.side.early : Buffer.concat([this.side.early, ...this.#held]);
+    this.#held.length = 0;
+    return early;
+  }
+}
