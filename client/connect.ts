@@ -4,6 +4,7 @@ import type { TLSSocket } from "node:tls";
 import { FlockError } from "../protocol/errors.ts";
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL, isValidName } from "../protocol/names.ts";
 import { partyRef, type Role } from "../protocol/ticket.ts";
+import { checkControlPlaneUrl, plainHttpAllowed } from "./control-plane-url.ts";
 import type { Transport } from "./dial.ts";
 import { DEFAULT_TRANSPORT, dialRelay, isTransport } from "./dial.ts";
 import type { HelloRequest } from "./handshake.ts";
@@ -37,6 +38,11 @@ export interface ConnectOptions {
   relay?: string;
   /** Progress, e.g. for status lines; called synchronously, must not throw. */
   onEvent?: (event: ConnectEvent) => void;
+  /**
+   * Accept an `http:` FLOCK_URL that is not on loopback, for a worker reached over a trusted
+   * private network. Default: FLOCK_ALLOW_PLAIN_HTTP=1 in the environment; otherwise refused.
+   */
+  allowPlainHttp?: boolean;
 }
 
 export type ConnectEvent =
@@ -101,6 +107,7 @@ function planConnection(options: ConnectOptions): Plan {
   // An identity given in code is checked like one from the environment (once per distinct
   // text, see parsed-cache.ts): a key that does not match its certificate fails here, not mid-handshake.
   const identity = options.identity ? createIdentity(options.identity) : loadIdentity();
+  checkControlPlaneUrl(identity.url, plainHttpAllowed(options.allowPlainHttp));
   const dest = options.dest ?? identity.dest;
   if (dest === undefined)
     throw new FlockError("CONFIG_INVALID", "No destination party: pass `dest` or set DEST.");

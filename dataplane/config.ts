@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { RELAY_REPORT_INTERVAL_SECONDS } from "../protocol/api.ts";
 import { FlockError } from "../protocol/errors.ts";
 import { isValidName } from "../protocol/names.ts";
-import { PAIRING_TIMEOUT_MS } from "../protocol/wire.ts";
+import { isLoopbackHostname, PAIRING_TIMEOUT_MS } from "../protocol/wire.ts";
 
 /**
  * Every limit and timeout of the data plane, with its default. Each is a field of
@@ -129,10 +129,6 @@ function invalid(detail: string): never {
 const isPort = (value: unknown) =>
   Number.isInteger(value) && (value as number) >= 0 && (value as number) < 65536;
 
-function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
-
 /** Fills defaults and refuses anything that would only fail later, deep inside a connection. */
 export function validateConfig(input: DataPlaneConfigInput): DataPlaneConfig {
   if (!isValidName(input.name)) invalid(`relay name ${JSON.stringify(input.name)} is not a valid name.`);
@@ -147,7 +143,7 @@ export function validateConfig(input: DataPlaneConfigInput): DataPlaneConfig {
     invalid(`worker URL ${JSON.stringify(input.workerUrl)} is not a URL.`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") invalid("the worker URL must be http or https.");
-  if (url.protocol === "http:" && !isLoopback(url.hostname) && !input.allowPlainHttpWorker) {
+  if (url.protocol === "http:" && !isLoopbackHostname(url.hostname) && !input.allowPlainHttpWorker) {
     invalid(
       `the worker URL ${url.origin} must be https: revocations and ticket keys come from it, and plain http is only accepted on loopback.`,
     );

@@ -17,3 +17,12 @@ export const DEFAULT_RELAY_PORT = 6000;
  * at different times. The worker keeps a pair's relay assignment at least this long.
  */
 export const PAIRING_TIMEOUT_MS = 60_000;
+
+/**
+ * Whether a URL host name is this machine. Plain http to the worker is accepted only there
+ * (or behind an explicit opt-out): tickets, ticket keys and revocation lists come from it.
+ * `URL.hostname` keeps IPv6 brackets.
+ */
+export function isLoopbackHostname(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}

@@ -2,7 +2,7 @@ import { join, relative } from "node:path";
 import type { Writable } from "node:stream";
 import type { Command } from "commander";
 import type { DataPlane } from "../../dataplane/server.ts";
-import { DEFAULT_RELAY_PORT } from "../../protocol/wire.ts";
+import { DEFAULT_RELAY_PORT, isLoopbackHostname } from "../../protocol/wire.ts";
 import { ApiClient } from "../api-client.ts";
 import { certsRoot } from "../certs/layout.ts";
 import { integerIn } from "../command-group.ts";
@@ -44,8 +44,6 @@ export interface DevEnvironment {
   stop(): Promise<void>;
 }
 
-const isLoopbackUrl = (url: string) => ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
-
 /**
  * The whole local setup: the worker in workerd with persisted state, a config the other
  * commands find, and one data plane registered as relay `local`.
@@ -71,7 +69,8 @@ export async function startDev(options: DevOptions = {}): Promise<DevEnvironment
   };
   try {
     const previousUrl = (await readConfigFile(cwd))?.url;
-    const replacedUrl = previousUrl && !isLoopbackUrl(previousUrl) ? previousUrl : undefined;
+    const replacedUrl =
+      previousUrl && !isLoopbackHostname(new URL(previousUrl).hostname) ? previousUrl : undefined;
     const path = await writeConfig({ url: worker.url, token: worker.adminToken }, cwd);
     if (options.relay !== false) {
       relay = await startLocalRelay(worker, cwd, relayPort, options);
