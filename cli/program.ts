@@ -12,6 +12,7 @@ import { registerPingCommand } from "./commands/ping.ts";
 import { registerRelayCommands } from "./commands/relay.ts";
 import { registerRevokeCommands } from "./commands/revoke.ts";
 import { registerTicketCommand } from "./commands/ticket.ts";
+import { registerTunnelCommand } from "./commands/tunnel.ts";
 import { registerWskKeyCommands } from "./commands/wsk-key.ts";
 import { EXIT_USAGE, reportError } from "./output.ts";
 
@@ -27,6 +28,7 @@ const registrars: Array<(program: Command) => void> = [
   registerWskKeyCommands,
   registerTicketCommand,
   registerConnectCommand,
+  registerTunnelCommand,
   registerEnvCommand,
   registerPingCommand,
   registerRelayCommands,

@@ -1,0 +1,116 @@
+import type { Command } from "commander";
+import { InvalidArgumentError } from "commander";
+import { CHANNEL_PATTERN } from "../../protocol/names.ts";
+import { EXIT_USAGE, reportError, UserError } from "../output.ts";
+import { startForwardTunnel } from "../tunnel/forward-side.ts";
+import { startListenTunnel } from "../tunnel/listen-side.ts";
+import type { Tunnel, TunnelOptions } from "../tunnel/tunnel-stream.ts";
+import { DEFAULT_TUNNEL_CHANNEL, MAX_TUNNEL_CHANNEL_LENGTH } from "../tunnel/tunnel-stream.ts";
+import type { PartyCommandFlags } from "./connect.ts";
+import { withChannelOptions } from "./connect.ts";
+import { identityFromFlagsOrEnv } from "./env.ts";
+
+interface TunnelFlags extends PartyCommandFlags {
+  listen?: Address;
+  forward?: Address;
+  debug?: boolean;
+}
+
+interface Address {
+  host: string;
+  port: number;
+}
+
+/** `host:port` or `[v6]:port`; port 0 (any free port) only where a socket listens. */
+function addressParser(allowAnyPort: boolean): (value: string) => Address {
+  return (value) => {
+    const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
+    const host = m?.[1] ?? m?.[2];
+    const port = Number(m?.[3]);
+    if (!host || !(port < 65536) || (port === 0 && !allowAnyPort)) {
+      throw new InvalidArgumentError(`expected HOST:PORT${allowAnyPort ? " (port 0: any free port)" : ""}.`);
+    }
+    return { host, port };
+  };
+}
+
+/** Checked flags and identity → what both tunnel ends need. */
+export async function tunnelOptions(flags: TunnelFlags): Promise<TunnelOptions> {
+  if (Boolean(flags.listen) === Boolean(flags.forward)) {
+    throw new UserError("Pass one of --listen HOST:PORT or --forward HOST:PORT.", EXIT_USAGE);
+  }
+  const channel = flags.channel ?? DEFAULT_TUNNEL_CHANNEL;
+  if (!CHANNEL_PATTERN.test(channel) || channel.length > MAX_TUNNEL_CHANNEL_LENGTH) {
+    throw new UserError(
+      `--channel must be 1-${MAX_TUNNEL_CHANNEL_LENGTH} letters, digits, '.', '-' or '_' (each stream adds 13 characters).`,
+      EXIT_USAGE,
+    );
+  }
+  const identity = await identityFromFlagsOrEnv(flags);
+  const dest = flags.dest ?? identity.dest;
+  if (!dest) throw new UserError("No peer party: pass --dest or set DEST.", EXIT_USAGE);
+  return {
+    identity,
+    dest,
+    channel,
+    transport: flags.transport,
+    deadlineMs: flags.timeout,
+    ...(flags.relay ? { relay: flags.relay } : {}),
+    log: flags.quiet ? () => {} : (line) => process.stderr.write(`flock: ${line}\n`),
+  };
+}
+
+function formatAddress({ address, port }: { address: string; port: number }): string {
+  return `${address.includes(":") ? `[${address}]` : address}:${port}`;
+}
+
+/** Resolves on SIGINT or SIGTERM. */
+function stopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => resolve(signal));
+  });
+}
+
+export function registerTunnelCommand(program: Command): void {
+  withChannelOptions(
+    program
+      .command("tunnel")
+      .description(
+        "carry TCP connections to a peer party: --listen turns each local connection into its own end-to-end stream, --forward connects the peer's streams to a local service",
+      )
+      .option(
+        "--listen <host:port>",
+        "accept local connections here (port 0: any free port)",
+        addressParser(true),
+      )
+      .option(
+        "--forward <host:port>",
+        "connect each stream from the peer to this address",
+        addressParser(false),
+      ),
+  ).action(async (flags: TunnelFlags, command: Command) => {
+    const options = await tunnelOptions(flags);
+    // stdout carries one line once the tunnel runs (with the port, when 0 was asked for);
+    // status lines go to stderr.
+    let tunnel: Tunnel;
+    if (flags.listen) {
+      const listening = await startListenTunnel(options, flags.listen);
+      tunnel = listening;
+      process.stdout.write(`listening on ${formatAddress(listening.address)}\n`);
+    } else {
+      const target = flags.forward as Address;
+      tunnel = startForwardTunnel(options, target);
+      process.stdout.write(`forwarding to ${formatAddress({ address: target.host, port: target.port })}\n`);
+    }
+    // Streams still opening hold timers until their deadline, so the process exits explicitly.
+    try {
+      const signal = await Promise.race([stopSignal(), tunnel.failed]);
+      options.log(`${signal}: stopping`);
+      await tunnel.stop();
+      process.exit(0);
+    } catch (error) {
+      await tunnel.stop();
+      process.exit(reportError(error, Boolean(command.optsWithGlobals().debug)));
+    }
+  });
+}

@@ -1,0 +1,121 @@
+import type { Socket } from "node:net";
+import { connect as connectTcp } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { startControlChannel } from "./control-channel.ts";
+import { describeEnd, joinStream, RESET_HOLD_MS } from "./join-stream.ts";
+import type { Tunnel, TunnelOptions } from "./tunnel-stream.ts";
+import { isStreamChannel, openTunnelChannel, tunnelLimits } from "./tunnel-stream.ts";
+
+interface Stream {
+  cancelled: boolean;
+  /** The listen end reset the stream. */
+  resetByPeer?: () => void;
+  stop?: () => void;
+}
+
+/**
+ * `flock tunnel --forward`: opens each channel the listen end announces, then connects it
+ * to the local service. The stream is paired before the local connection is made, so an
+ * announcement that never pairs costs the service nothing; bytes the far program sent
+ * meanwhile wait in the stream.
+ */
+export function startForwardTunnel(options: TunnelOptions, target: { host: string; port: number }): Tunnel {
+  const limits = tunnelLimits(options);
+  const streams = new Map<string, Stream>();
+
+  const control = startControlChannel({
+    mode: "forward",
+    open: () => openTunnelChannel(options, options.channel),
+    log: options.log,
+    ...(limits.keepaliveMs ? { keepaliveMs: limits.keepaliveMs } : {}),
+    onUp: () => {},
+    onMessage: (message) => {
+      if (message.type === "reset") {
+        const stream = streams.get(message.channel);
+        if (stream) {
+          stream.cancelled = true;
+          stream.resetByPeer?.();
+        }
+      } else if (message.type === "open") {
+        accept(message.channel);
+      }
+    },
+  });
+
+  const accept = (channel: string) => {
+    if (!isStreamChannel(options.channel, channel)) {
+      options.log(`ignored a stream channel outside this tunnel: ${JSON.stringify(channel)}`);
+      return;
+    }
+    if (streams.has(channel)) return;
+    const sayReset = () => control.send({ type: "reset", channel });
+    if (streams.size >= limits.maxStreams) {
+      options.log(`stream ${channel} refused: ${limits.maxStreams} streams are open`);
+      sayReset();
+      return;
+    }
+    const stream: Stream = { cancelled: false };
+    streams.set(channel, stream);
+    const finish = (line: string) => {
+      streams.delete(channel);
+      options.log(line);
+    };
+    openTunnelChannel(options, channel)
+      .then(async ({ socket }) => {
+        if (stream.cancelled) {
+          socket.destroy();
+          return finish(`stream ${channel} cancelled by the listen end`);
+        }
+        stream.resetByPeer = stream.stop = () => socket.destroy();
+        const local = await connectLocal(target, socket);
+        if (typeof local === "string") {
+          // Held open until the listen end, told on the control channel, drops it: dropped
+          // first, it could arrive there as a clean end instead of a reset (see join-stream.ts).
+          sayReset();
+          socket.once("end", () => socket.destroy());
+          socket.resume();
+          setTimeout(() => socket.destroy(), RESET_HOLD_MS).unref();
+          return finish(`stream ${channel}: ${target.host}:${target.port} refused it (${local})`);
+        }
+        const joined = joinStream(local, socket, sayReset, limits.streamIdleTimeoutMs);
+        stream.resetByPeer = joined.resetByPeer;
+        stream.stop = joined.stop;
+        if (stream.cancelled) joined.resetByPeer();
+        finish(describeEnd(channel, await joined.done));
+      })
+      .catch((error: unknown) => {
+        sayReset();
+        finish(`stream ${channel} failed: ${error instanceof Error ? error.message : String(error)}`);
+      });
+  };
+
+  return {
+    streams: () => streams.size,
+    failed: control.failed,
+    async stop() {
+      control.stop();
+      for (const stream of streams.values()) {
+        stream.cancelled = true;
+        stream.stop?.();
+      }
+    },
+  };
+}
+
+/** The connected socket, or the error code; gives up early if the stream dies meanwhile. */
+function connectLocal(target: { host: string; port: number }, remote: TLSSocket): Promise<Socket | string> {
+  return new Promise((resolve) => {
+    const local = connectTcp({ host: target.host, port: target.port, allowHalfOpen: true });
+    const onRemoteClose = () => local.destroy();
+    remote.once("close", onRemoteClose);
+    local.once("connect", () => {
+      remote.off("close", onRemoteClose);
+      resolve(local);
+    });
+    local.once("error", (error: NodeJS.ErrnoException) => {
+      remote.off("close", onRemoteClose);
+      resolve(error.code ?? error.message);
+    });
+    local.once("close", () => resolve("closed"));
+  });
+}
