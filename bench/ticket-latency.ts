@@ -2,10 +2,13 @@
  * Ticket issuance against the local worker (workerd, local D1): latency p50/p99 one at a
  * time, and tickets per second with several requests in flight; bare GET /healthz measured
  * the same way in the same run, so the cost of the ticket itself stands out from the cost
- * of reaching workerd.
+ * of reaching workerd. Beside each, the CPU time workerd spent per request (local D1 runs
+ * inside workerd, so its SQLite work counts too), read from /proc for the workerd processes
+ * this one started.
  *
  * FLOCK_BENCH_TICKETS (default 500 requests per variant), FLOCK_BENCH_CONCURRENCY (default 8).
  */
+import { readdir, readFile } from "node:fs/promises";
 import { percentile } from "../cli/commands/ping.ts";
 import { createIdentity } from "../client/identity.ts";
 import { fetchTicket } from "../client/ticket-client.ts";
@@ -17,6 +20,25 @@ const BENCH = "ticket-latency";
 function envNumber(name: string, fallback: number): number {
   const value = Number(process.env[name]);
   return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+/** Linux reports process times in clock ticks of 1/100 s (CLK_TCK on every mainstream build). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** utime + stime of every workerd process whose parent is this process, in CPU seconds. */
+async function workerdCpuSeconds(): Promise<number> {
+  let ticks = 0;
+  for (const pid of await readdir("/proc")) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    // Fields after the parenthesised command name: state ppid ... utime(14) stime(15).
+    const close = stat.lastIndexOf(")");
+    if (!stat.slice(stat.indexOf("(") + 1, close).startsWith("workerd")) continue;
+    const fields = stat.slice(close + 2).split(" ");
+    if (Number(fields[1]) !== process.pid) continue;
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
 async function sequential(count: number, call: () => Promise<unknown>): Promise<number[]> {
@@ -61,7 +83,10 @@ export const run: Bench = async () => {
       ["ticket", ticket],
     ] as const) {
       await sequential(Math.min(20, count), call); // warm-up: first requests compile and open D1
+      const cpuBefore = await workerdCpuSeconds();
       const times = await sequential(count, call);
+      const cpuMs = ((await workerdCpuSeconds()) - cpuBefore) * 1000;
+      rows.push({ bench: BENCH, variant, metric: "cpu_ms_per_request", value: cpuMs / count, unit: "ms" });
       rows.push({ bench: BENCH, variant, metric: "p50_ms", value: percentile(times, 50), unit: "ms" });
       rows.push({ bench: BENCH, variant, metric: "p99_ms", value: percentile(times, 99), unit: "ms" });
       const rate = await perSecond(count, concurrency, call);
