@@ -1,5 +1,5 @@
 import { RELAY_LIVE_SECONDS } from "../../protocol/api.ts";
-import { type RelayRow, selectRelayOfPair } from "./relays.ts";
+import { RELAY_COLUMNS } from "./relays.ts";
 
 /**
  * A relay an assigned pair may stay on (in SQL over `relays`, `?4` = now - RELAY_LIVE_SECONDS):
@@ -13,36 +13,21 @@ export interface PairAssignment {
   expiresAt: number;
 }
 
-export interface PairAssignmentRow {
-  relay: string;
-  expires_at: number;
-}
-
-export function toPairAssignment(row: PairAssignmentRow | undefined): PairAssignment | undefined {
-  return row ? { relay: row.relay, expiresAt: row.expires_at } : undefined;
-}
-
-/** For batching with other reads; map the first row with `toPairAssignment`. */
-export function selectPairAssignment(db: D1Database, pair: string, now: number): D1PreparedStatement {
-  return db
-    .prepare("SELECT relay, expires_at FROM pair_assignments WHERE pair = ? AND expires_at > ?")
-    .bind(pair, now);
-}
-
 export async function findPairAssignment(
   db: D1Database,
   pair: string,
   now: number,
 ): Promise<PairAssignment | undefined> {
-  return toPairAssignment(
-    (await selectPairAssignment(db, pair, now).first<PairAssignmentRow>()) ?? undefined,
-  );
+  const row = await db
+    .prepare("SELECT relay, expires_at FROM pair_assignments WHERE pair = ? AND expires_at > ?")
+    .bind(pair, now)
+    .first<{ relay: string; expires_at: number }>();
+  return row ? { relay: row.relay, expiresAt: row.expires_at } : undefined;
 }
 
-/** Statements to run in the assignment's batch: before it, and after it (reading the result). */
-export interface AlsoRun {
-  before?: D1PreparedStatement[];
-  after?: D1PreparedStatement[];
+/** Assignments past their expiry: swept by every assignment and by the daily cron. */
+export function sweepPairAssignments(db: D1Database, now: number): D1PreparedStatement {
+  return db.prepare("DELETE FROM pair_assignments WHERE expires_at <= ?").bind(now);
 }
 
 /**
@@ -50,37 +35,34 @@ export interface AlsoRun {
  * an assignment whose relay is still live and not draining (capacity 0) stays, with the new
  * expiry; anything else becomes `relay`. No read of the assignment comes first, so there is
  * nothing to go stale between a read and the write: two sides racing each get back whichever
- * assignment the statement left, even one to a relay that started reporting after their own
- * read of the live set. Expired rows are swept first. Answers the assigned relay's row; the
- * `also` statements run in the same batch (one round trip, one transaction).
+ * assignment the statement left (selectAssignedRelay, later in the same batch), even one to a
+ * relay that started reporting after their own read of the live set.
  */
-export async function assignPair(
+export function assignPair(
   db: D1Database,
   pair: string,
   relay: string,
   expiresAt: number,
   now: number,
-  also: AlsoRun = {},
-): Promise<RelayRow> {
-  const before = also.before ?? [];
-  const results = await db.batch([
-    ...before,
-    db.prepare("DELETE FROM pair_assignments WHERE expires_at <= ?").bind(now),
-    db
-      .prepare(
-        `INSERT INTO pair_assignments (pair, relay, expires_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (pair) DO UPDATE SET
-           relay = CASE WHEN EXISTS (
-             SELECT 1 FROM relays WHERE ${KEEPS_ITS_PAIRS}
-               AND relays.name = pair_assignments.relay
-           ) THEN pair_assignments.relay ELSE excluded.relay END,
-           expires_at = excluded.expires_at`,
-      )
-      .bind(pair, relay, expiresAt, now - RELAY_LIVE_SECONDS),
-    selectRelayOfPair(db, pair),
-    ...(also.after ?? []),
-  ]);
-  const assigned = results[before.length + 2]?.results[0] as RelayRow | undefined;
-  if (assigned === undefined) throw new Error("pair assignment vanished after upsert");
-  return assigned;
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO pair_assignments (pair, relay, expires_at) VALUES (?1, ?2, ?3)
+       ON CONFLICT (pair) DO UPDATE SET
+         relay = CASE WHEN EXISTS (
+           SELECT 1 FROM relays WHERE ${KEEPS_ITS_PAIRS}
+             AND relays.name = pair_assignments.relay
+         ) THEN pair_assignments.relay ELSE excluded.relay END,
+         expires_at = excluded.expires_at`,
+    )
+    .bind(pair, relay, expiresAt, now - RELAY_LIVE_SECONDS);
+}
+
+/** The row (RelayRow) of the relay the pair is assigned to, read after assignPair in its batch. */
+export function selectAssignedRelay(db: D1Database, pair: string): D1PreparedStatement {
+  return db
+    .prepare(
+      `SELECT ${RELAY_COLUMNS} FROM relays WHERE name = (SELECT relay FROM pair_assignments WHERE pair = ?)`,
+    )
+    .bind(pair);
 }

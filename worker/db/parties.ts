@@ -71,13 +71,12 @@ export async function insertParty(db: D1Database, party: NewParty, now: number):
   return toPartyInfo(row);
 }
 
-/** For batching with other reads; map the result with `firstRow`. */
-export function selectParty(db: D1Database, user: string, name: string): D1PreparedStatement {
-  return db.prepare(`SELECT ${COLUMNS} FROM parties WHERE user_name = ? AND name = ?`).bind(user, name);
-}
-
 export async function findParty(db: D1Database, user: string, name: string): Promise<PartyRow | undefined> {
-  return (await selectParty(db, user, name).first<PartyRow>()) ?? undefined;
+  const row = await db
+    .prepare(`SELECT ${COLUMNS} FROM parties WHERE user_name = ? AND name = ?`)
+    .bind(user, name)
+    .first<PartyRow>();
+  return row ?? undefined;
 }
 
 /** For batching with other reads. */

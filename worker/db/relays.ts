@@ -26,7 +26,7 @@ export interface RelayEndpoint {
   port: number;
 }
 
-const COLUMNS =
+export const RELAY_COLUMNS =
   "name, hosts, port, cert, fingerprint, not_after, created_at, last_report_at, load, status, revoked_at";
 
 /** Gets new tickets: active and reported within RELAY_LIVE_SECONDS. */
@@ -76,7 +76,7 @@ export async function insertRelay(db: D1Database, relay: NewRelay, now: number):
   };
   try {
     await db
-      .prepare(`INSERT INTO relays (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .prepare(`INSERT INTO relays (${RELAY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .bind(
         row.name,
         row.hosts,
@@ -99,7 +99,10 @@ export async function insertRelay(db: D1Database, relay: NewRelay, now: number):
 }
 
 export async function findRelay(db: D1Database, name: string): Promise<RelayRow | undefined> {
-  const row = await db.prepare(`SELECT ${COLUMNS} FROM relays WHERE name = ?`).bind(name).first<RelayRow>();
+  const row = await db
+    .prepare(`SELECT ${RELAY_COLUMNS} FROM relays WHERE name = ?`)
+    .bind(name)
+    .first<RelayRow>();
   return row ?? undefined;
 }
 
@@ -108,7 +111,7 @@ export async function findRelayByFingerprint(
   fingerprint: string,
 ): Promise<RelayRow | undefined> {
   const row = await db
-    .prepare(`SELECT ${COLUMNS} FROM relays WHERE fingerprint = ?`)
+    .prepare(`SELECT ${RELAY_COLUMNS} FROM relays WHERE fingerprint = ?`)
     .bind(fingerprint)
     .first<RelayRow>();
   return row ?? undefined;
@@ -116,7 +119,7 @@ export async function findRelayByFingerprint(
 
 export async function listRelays(db: D1Database, query: PageQuery, now: number): Promise<Page<RelayInfo>> {
   const { results } = await db
-    .prepare(`SELECT ${COLUMNS} FROM relays WHERE name > ? ORDER BY name LIMIT ?`)
+    .prepare(`SELECT ${RELAY_COLUMNS} FROM relays WHERE name > ? ORDER BY name LIMIT ?`)
     .bind(query.after[0], query.limit + 1)
     .all<RelayRow>();
   return toPage(
@@ -130,15 +133,10 @@ export async function listRelays(db: D1Database, query: PageQuery, now: number):
 /** Active relays that reported within RELAY_LIVE_SECONDS, by name: the ones that get tickets. */
 export function selectLiveRelays(db: D1Database, now: number): D1PreparedStatement {
   return db
-    .prepare(`SELECT ${COLUMNS} FROM relays WHERE last_report_at > ? AND status = 'active' ORDER BY name`)
+    .prepare(
+      `SELECT ${RELAY_COLUMNS} FROM relays WHERE last_report_at > ? AND status = 'active' ORDER BY name`,
+    )
     .bind(now - RELAY_LIVE_SECONDS);
-}
-
-/** The row of the relay a pair is assigned to, for the assignment's batch. */
-export function selectRelayOfPair(db: D1Database, pair: string): D1PreparedStatement {
-  return db
-    .prepare(`SELECT ${COLUMNS} FROM relays WHERE name = (SELECT relay FROM pair_assignments WHERE pair = ?)`)
-    .bind(pair);
 }
 
 export async function listLiveRelays(db: D1Database, now: number): Promise<RelayRow[]> {
@@ -165,7 +163,7 @@ export async function revokeRelay(db: D1Database, name: string, now: number): Pr
   const row = await db
     .prepare(
       `UPDATE relays SET status = 'revoked', revoked_at = COALESCE(revoked_at, ?)
-       WHERE name = ? RETURNING ${COLUMNS}`,
+       WHERE name = ? RETURNING ${RELAY_COLUMNS}`,
     )
     .bind(now, name)
     .first<RelayRow>();

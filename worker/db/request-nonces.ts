@@ -1,5 +1,10 @@
 import { isUniqueViolation } from "./constraint.ts";
 
+/** Nonces past the skew window: swept by every record and by the daily cron. */
+export function sweepRequestNonces(db: D1Database, now: number): D1PreparedStatement {
+  return db.prepare("DELETE FROM request_nonces WHERE expires_at < ?").bind(now);
+}
+
 /**
  * Records a signed request's jti for its signer. Returns false if it was already there:
  * the request is a replay. Expired nonces are swept on the way, so the table holds at
@@ -13,7 +18,7 @@ export async function claimRequestNonce(
   now: number,
 ): Promise<boolean> {
   const [, insert] = await db.batch([
-    db.prepare("DELETE FROM request_nonces WHERE expires_at < ?").bind(now),
+    sweepRequestNonces(db, now),
     db
       .prepare("INSERT INTO request_nonces (signer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
       .bind(signer, jti, expiresAt),
@@ -34,7 +39,7 @@ export function recordRequestNonce(
   now: number,
 ): D1PreparedStatement[] {
   return [
-    db.prepare("DELETE FROM request_nonces WHERE expires_at < ?").bind(now),
+    sweepRequestNonces(db, now),
     db
       .prepare("INSERT INTO request_nonces (signer, jti, expires_at) VALUES (?, ?, ?)")
       .bind(signer, jti, expiresAt),

@@ -1,5 +1,6 @@
 import type { Page, UserInfo } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
+import { forgetCallers } from "./caller-cache.ts";
 import { isUniqueViolation } from "./constraint.ts";
 import { type PageQuery, toPage } from "./pagination.ts";
 import { isoFromSeconds } from "./time.ts";
@@ -37,13 +38,17 @@ export async function getUser(db: D1Database, name: string): Promise<UserInfo> {
   return user;
 }
 
-/** Deletes the user; its parties go with it (ON DELETE CASCADE). */
+/**
+ * Deletes the user; its parties, backends, policy and wsk keys go with it (ON DELETE CASCADE),
+ * and this isolate forgets the caller tables it cached, so the user's keys fail here at once.
+ */
 export async function deleteUser(db: D1Database, name: string): Promise<UserInfo> {
   const row = await db
     .prepare("DELETE FROM users WHERE name = ? RETURNING name, created_at")
     .bind(name)
     .first<UserRow>();
   if (!row) throw new FlockError("USER_NOT_FOUND");
+  forgetCallers();
   return toUserInfo(row);
 }
 

@@ -4,8 +4,10 @@
  * on D1) with D1 as backing: an isolate seeds a backend from its D1 row the first time it
  * sees it, back-offs are written at once, and averages at most every
  * HEALTH_PERSIST_INTERVAL_MS per backend, so other isolates and `flock backend list` see them.
+ * The isolate keeps its clock's milliseconds; D1 stores the back-off in unix seconds, rounded up
+ * so a stored back-off never ends before the isolate's.
  */
-import type { BackendRow } from "./backend-store.ts";
+import { type BackendRow, updateBackendHealth } from "../db/backends.ts";
 import type { Attempt } from "./call-context.ts";
 
 /** A backend that failed (unreachable, timed out, 503) is skipped this long, then probed again. */
@@ -37,7 +39,7 @@ export function currentHealth(
   for (const row of rows) {
     let health = tracked.get(row.name);
     if (!health) {
-      health = { latencyMs: row.latency_ms, backoffUntil: row.backoff_until, persistedAt: 0 };
+      health = { latencyMs: row.latency_ms, backoffUntil: row.backoff_until * 1000, persistedAt: 0 };
       tracked.set(row.name, health);
     }
     out.set(row.name, { latencyMs: health.latencyMs, backoffUntil: health.backoffUntil });
@@ -65,9 +67,7 @@ export function observeAttempts(db: D1Database, attempts: Attempt[], nowMs: numb
     if (backoffChanged || nowMs - health.persistedAt >= HEALTH_PERSIST_INTERVAL_MS) {
       health.persistedAt = nowMs;
       writes.push(
-        db
-          .prepare("UPDATE ow_backends SET latency_ms = ?, backoff_until = ? WHERE name = ?")
-          .bind(health.latencyMs, health.backoffUntil, a.backend),
+        updateBackendHealth(db, a.backend, health.latencyMs, Math.ceil(health.backoffUntil / 1000)),
       );
     }
   }

@@ -1,7 +1,7 @@
 /** The backends one user's call may use, in the order the user's policy tries them. */
 import type { RoutingPolicy } from "../../protocol/api.ts";
+import type { BackendRow } from "../db/backends.ts";
 import { currentHealth } from "./backend-health.ts";
-import type { BackendRow } from "./backend-store.ts";
 import type { RoutedBackend } from "./call-context.ts";
 import { backendKey, openCredential } from "./credential-cipher.ts";
 import { orderCandidates } from "./routing-policy.ts";

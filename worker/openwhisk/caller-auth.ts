@@ -4,10 +4,10 @@
  */
 
 import type { RoutingPolicy } from "../../protocol/api.ts";
-import type { BackendRow } from "./backend-store.ts";
-import { callerTable } from "./caller-cache.ts";
+import type { BackendRow } from "../db/backends.ts";
+import { callerTable } from "../db/caller-tables.ts";
 import { AUTH_CHALLENGE, OW_MESSAGES, owError } from "./envelope.ts";
-import { isWskKeyUuid, wskKeyMatches } from "./wsk-key-store.ts";
+import { isWskKeyUuid, wskKeyMatches } from "./wsk-keys.ts";
 
 /** Longer than any `uuid:key` this worker issues; bounds the work done for garbage. */
 export const MAX_BASIC_CREDENTIALS_CHARS = 512;

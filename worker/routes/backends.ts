@@ -1,47 +1,34 @@
-/** Admin API for OpenWhisk backends (mounted at /v1/backends) and per-user routing policy (at /v1/users). */
-import { Hono } from "hono";
+/** Admin API for OpenWhisk backends and each user's routing policy. */
+import type { Context } from "hono";
 import { assertName } from "../../protocol/names.ts";
+import { deleteBackend, listBackends, setRoutingPolicy } from "../db/backends.ts";
 import { parsePageQuery } from "../db/pagination.ts";
+import { nowSeconds } from "../db/time.ts";
 import type { AppEnv } from "../env.ts";
 import { readJsonObject } from "../http/read-body.ts";
-import { adminAuth } from "../middleware/admin-auth.ts";
-import {
-  assertRoutingPolicy,
-  deleteBackend,
-  insertBackend,
-  listBackends,
-  parseBackendInput,
-  setRoutingPolicy,
-} from "../openwhisk/backend-store.ts";
-import { forgetCallers } from "../openwhisk/caller-cache.ts";
 import { backendKey } from "../openwhisk/credential-cipher.ts";
+import { assertRoutingPolicy, parseBackendInput, registerBackend } from "../registry/register-backend.ts";
 
-const admin = adminAuth();
+export async function add(c: Context<AppEnv>): Promise<Response> {
+  const input = parseBackendInput(await readJsonObject(c));
+  const key = await backendKey(c.env.BACKEND_SECRET_KEY);
+  return c.json({ item: await registerBackend(c.env.DB, key, input, nowSeconds()) }, 201);
+}
 
-export const backends = new Hono<AppEnv>()
-  .post("/", admin, async (c) => {
-    const input = parseBackendInput(await readJsonObject(c));
-    const item = await insertBackend(c.env.DB, await backendKey(c.env.BACKEND_SECRET_KEY), input);
-    forgetCallers();
-    return c.json({ item }, 201);
-  })
-  .get("/", admin, async (c) => {
-    const query = parsePageQuery(c.req.query("limit"), c.req.query("cursor"), 1);
-    const user = c.req.query("user");
-    return c.json(
-      await listBackends(c.env.DB, query, user === undefined ? undefined : assertName(user, "user")),
-    );
-  })
-  .delete("/:name", admin, async (c) => {
-    const item = await deleteBackend(c.env.DB, assertName(c.req.param("name"), "backend"));
-    forgetCallers();
-    return c.json({ item });
-  });
+export async function list(c: Context<AppEnv>): Promise<Response> {
+  const query = parsePageQuery(c.req.query("limit"), c.req.query("cursor"), 1);
+  const user = c.req.query("user");
+  const owner = user === undefined ? undefined : assertName(user, "user");
+  return c.json(await listBackends(c.env.DB, query, owner, nowSeconds()));
+}
 
-export const backendPolicies = new Hono<AppEnv>().put("/:user/backend-policy", admin, async (c) => {
+export async function remove(c: Context<AppEnv>): Promise<Response> {
+  const name = assertName(c.req.param("name"), "backend");
+  return c.json({ item: await deleteBackend(c.env.DB, name, nowSeconds()) });
+}
+
+export async function setPolicy(c: Context<AppEnv>): Promise<Response> {
   const user = assertName(c.req.param("user"), "user");
   const body = await readJsonObject(c);
-  const item = await setRoutingPolicy(c.env.DB, user, assertRoutingPolicy(body.policy));
-  forgetCallers();
-  return c.json({ item });
-});
+  return c.json({ item: await setRoutingPolicy(c.env.DB, user, assertRoutingPolicy(body.policy)) });
+}

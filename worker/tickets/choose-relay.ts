@@ -3,31 +3,23 @@ import { sha256 } from "../../protocol/encoding.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { TICKET_TTL_SECONDS } from "../../protocol/ticket.ts";
 import { PAIRING_TIMEOUT_MS } from "../../protocol/wire.ts";
-import { type AlsoRun, assignPair } from "../db/pair-assignments.ts";
 import type { RelayRow } from "../db/relays.ts";
 
 /** A pair keeps its relay while either side may still hold a ticket or wait for its peer. */
 export const PAIR_ASSIGNMENT_SECONDS = TICKET_TTL_SECONDS + PAIRING_TIMEOUT_MS / 1000;
 
 /**
- * Picks the data plane for a pair among `live` (selectLiveRelays). Both sides must land on
- * the same one even if relays come and go between their two requests: an assignment to a
- * relay that is still live and not draining is kept (and extended), judged when the
- * assignment is written (assignPair); otherwise rendezvous hashing over the live relays
- * picks one, so sides that see the same live set agree even without the assignment, and
- * adding a relay moves only the pairs it wins. A revoked relay is never live, so its pairs
- * move too. `also` joins the assignment's batch.
+ * The data plane this side wants for a pair, among `live` (selectLiveRelays). Both sides must
+ * land on the same one even if relays come and go between their two requests: the ticket's
+ * batch writes this choice with assignPair, which keeps an existing assignment to a relay that
+ * is still live and not draining (judged when it is written), so the relay the batch reads
+ * back is the one to use. Rendezvous hashing over the live relays makes sides that see the
+ * same live set agree even without the assignment, and adding a relay moves only the pairs it
+ * wins. A revoked relay is never live, so its pairs move too.
  */
-export async function chooseRelay(
-  db: D1Database,
-  pair: string,
-  live: RelayRow[],
-  now: number,
-  also: AlsoRun = {},
-): Promise<RelayRow> {
+export async function chooseRelay(pair: string, live: RelayRow[]): Promise<RelayRow> {
   if (live.length === 0) throw new FlockError("NO_RELAY_AVAILABLE");
-  const wanted = await highestRandomWeight(pair, withRoom(live));
-  return assignPair(db, pair, wanted.name, now + PAIR_ASSIGNMENT_SECONDS, now, also);
+  return highestRandomWeight(pair, withRoom(live));
 }
 
 /**

@@ -12,11 +12,13 @@ import {
   TICKET_TYPE,
   type TicketClaims,
 } from "../../protocol/ticket.ts";
-import { type PartyRow, selectParty } from "../db/parties.ts";
-import { type RelayRow, selectLiveRelays, toRelayEndpoint } from "../db/relays.ts";
+import { firstRow, runBatch } from "../db/batch.ts";
+import { assignPair, selectAssignedRelay, sweepPairAssignments } from "../db/pair-assignments.ts";
+import type { PartyRow } from "../db/parties.ts";
+import { type RelayRow, toRelayEndpoint } from "../db/relays.ts";
 import { insertTicketForAssignedRelay } from "../db/tickets.ts";
 import { isoFromSeconds } from "../db/time.ts";
-import { chooseRelay } from "./choose-relay.ts";
+import { chooseRelay, PAIR_ASSIGNMENT_SECONDS } from "./choose-relay.ts";
 import type { TicketKeys } from "./ticket-keys.ts";
 
 /** Validates the body a party signed into its ticket request. */
@@ -37,8 +39,8 @@ export function parseTicketRequestBody(value: unknown): TicketRequestBody {
 }
 
 /**
- * An authenticated, active caller's request with what D1 holds for it, read by the caller
- * (requestTicket) in the same round trip as the caller's own row.
+ * An authenticated, active caller's request with what D1 holds for it, read by requestTicket
+ * in the same round trip as the caller's own row.
  */
 export interface TicketOrder {
   caller: PartyRow;
@@ -49,36 +51,18 @@ export interface TicketOrder {
   live: RelayRow[];
 }
 
-/** Reads a TicketOrder in one round trip, for callers that have not read anything yet. */
-export async function readTicketOrder(
-  db: D1Database,
-  caller: PartyRow,
-  request: TicketRequestBody,
-  now: number,
-): Promise<TicketOrder> {
-  const [dest, live] = await db.batch([
-    selectParty(db, caller.user_name, request.dest),
-    selectLiveRelays(db, now),
-  ]);
-  return {
-    caller,
-    request,
-    dest: dest?.results[0] as PartyRow | undefined,
-    live: (live?.results ?? []) as RelayRow[],
-  };
-}
-
 /**
- * Issues a ticket: one round trip, for the assignment and the audit row, with `before` (the
- * request's jti) in the same transaction. The destination is only ever looked up among the
- * caller's own user's parties, so another user's party cannot even be named.
+ * Issues a ticket in one round trip: a single batch (one transaction) of the request's own
+ * `nonce` statements, the pair's assignment, the read of the relay it left, and the audit row.
+ * The destination is only ever looked up among the caller's own user's parties, so another
+ * user's party cannot even be named.
  */
 export async function issueTicket(
   db: D1Database,
   keys: TicketKeys,
   { caller, request, dest, live }: TicketOrder,
   now: number,
-  before: D1PreparedStatement[] = [],
+  nonce: D1PreparedStatement[] = [],
 ): Promise<TicketResponse> {
   const user = caller.user_name;
   if (request.dest === caller.name) throw new FlockError("SAME_PARTY");
@@ -86,19 +70,27 @@ export async function issueTicket(
   if (!dest) throw new FlockError("UNKNOWN_DEST");
   if (dest.status === "revoked") throw new FlockError("DEST_REVOKED");
   const pair = await pairId(user, caller.name, dest.name, channel);
+  const wanted = await chooseRelay(pair, live);
 
   const jti = crypto.randomUUID();
   const exp = now + TICKET_TTL_SECONDS;
-  const record = insertTicketForAssignedRelay(db, {
-    jti,
-    user,
-    party: caller.name,
-    dest: dest.name,
-    pair,
-    issuedAt: now,
-    expiresAt: exp,
+  const written = await runBatch(db, {
+    nonce,
+    sweep: sweepPairAssignments(db, now),
+    assignment: assignPair(db, pair, wanted.name, now + PAIR_ASSIGNMENT_SECONDS, now),
+    relay: selectAssignedRelay(db, pair),
+    audit: insertTicketForAssignedRelay(db, {
+      jti,
+      user,
+      party: caller.name,
+      dest: dest.name,
+      pair,
+      issuedAt: now,
+      expiresAt: exp,
+    }),
   });
-  const relay = await chooseRelay(db, pair, live, now, { before, after: [record] });
+  const relay = firstRow<RelayRow>(written.relay);
+  if (relay === undefined) throw new Error("pair assignment vanished after upsert");
   const claims: TicketClaims = {
     iss: TICKET_ISSUER,
     aud: relay.name,

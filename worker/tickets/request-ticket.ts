@@ -3,6 +3,7 @@ import { FlockError } from "../../protocol/errors.ts";
 import { signedRequestKid, unverifiedBody } from "../../protocol/signed-request.ts";
 import { REQUEST_MAX_SKEW_SECONDS } from "../../protocol/ticket.ts";
 import { TICKETS_PATH } from "../../protocol/wire.ts";
+import { firstRow, runBatch } from "../db/batch.ts";
 import { findParty, type PartyRow, selectPartyByFingerprint, selectPartyOfSameUser } from "../db/parties.ts";
 import { type RelayRow, selectLiveRelays } from "../db/relays.ts";
 import { claimRequestNonce, isReplayedNonce, recordRequestNonce } from "../db/request-nonces.ts";
@@ -26,12 +27,12 @@ export async function requestTicket(
   // same bytes has verified, so a forged body learns nothing from them.
   const claimed = unverifiedBody(jws) as { dest?: unknown } | undefined;
   const claimedDest = typeof claimed?.dest === "string" ? claimed.dest : "";
-  const [callerRead, destRead, liveRead] = await db.batch([
-    selectPartyByFingerprint(db, kid),
-    selectPartyOfSameUser(db, kid, claimedDest),
-    selectLiveRelays(db, now),
-  ]);
-  const caller = callerRead?.results[0] as PartyRow | undefined;
+  const read = await runBatch(db, {
+    caller: selectPartyByFingerprint(db, kid),
+    dest: selectPartyOfSameUser(db, kid, claimedDest),
+    live: selectLiveRelays(db, now),
+  });
+  const caller = firstRow<PartyRow>(read.caller);
   const { signer, payload } = await verifySignedRequestOf(
     jws,
     "POST",
@@ -46,9 +47,9 @@ export async function requestTicket(
     const request = parseTicketRequestBody(payload.body);
     const dest =
       request.dest === claimedDest
-        ? (destRead?.results[0] as PartyRow | undefined)
+        ? firstRow<PartyRow>(read.dest)
         : await findParty(db, signer.user_name, request.dest);
-    const live = (liveRead?.results ?? []) as RelayRow[];
+    const live = read.live.results as RelayRow[];
     const nonce = recordRequestNonce(db, kid, payload.jti, nonceExpiresAt, now);
     return await issueTicket(db, keys, { caller: signer, request, dest, live }, now, nonce);
   } catch (error) {

@@ -1,8 +1,9 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
-import { assignPair, findPairAssignment } from "../../../worker/db/pair-assignments.ts";
+import { findPairAssignment } from "../../../worker/db/pair-assignments.ts";
 import { insertRelay, recordRelayReport, revokeRelay } from "../../../worker/db/relays.ts";
+import { assignAndRead } from "../support/assign-pair.ts";
 
 const T0 = 1_800_000_000;
 const LOAD = { activePairs: 0, waitingSides: 0, bytesPerSecond: 0, capacity: 10 };
@@ -17,7 +18,7 @@ async function relay(name: string, reportedAt: number, capacity = LOAD.capacity)
 }
 
 const assigned = async (pair: string, relayName: string, expiresAt: number, now: number) =>
-  (await assignPair(env.DB, pair, relayName, expiresAt, now)).name;
+  (await assignAndRead(pair, relayName, expiresAt, now)).name;
 
 describe("pair assignments", () => {
   beforeAll(async () => {
@@ -37,8 +38,8 @@ describe("pair assignments", () => {
   });
 
   it("answers the assigned relay's row, even for a relay the caller did not choose", async () => {
-    await assignPair(env.DB, "p-row", "r2", T0 + 360, T0);
-    expect(await assignPair(env.DB, "p-row", "r1", T0 + 360, T0)).toMatchObject({
+    await assignAndRead("p-row", "r2", T0 + 360, T0);
+    expect(await assignAndRead("p-row", "r1", T0 + 360, T0)).toMatchObject({
       name: "r2",
       hosts: '["127.0.0.1"]',
       port: 6000,
@@ -68,13 +69,13 @@ describe("pair assignments", () => {
   it("changes nothing when a statement of its batch fails: the batch is one transaction", async () => {
     await assigned("p4", "r1", T0 + 360, T0);
     const duplicate = env.DB.prepare("INSERT INTO relays SELECT * FROM relays WHERE name = 'r2'");
-    await expect(assignPair(env.DB, "p4", "r2", T0 + 999, T0, { before: [duplicate] })).rejects.toThrow(
+    await expect(assignAndRead("p4", "r2", T0 + 999, T0, { before: [duplicate] })).rejects.toThrow(
       /UNIQUE constraint failed/,
     );
     await relay("r-late", T0);
     const late = env.DB.prepare("INSERT INTO relays SELECT * FROM relays WHERE name = 'r-late'");
     await env.DB.prepare("UPDATE relays SET status = 'revoked' WHERE name = 'r1'").run();
-    await expect(assignPair(env.DB, "p4", "r2", T0 + 999, T0, { after: [late] })).rejects.toThrow(
+    await expect(assignAndRead("p4", "r2", T0 + 999, T0, { after: [late] })).rejects.toThrow(
       /UNIQUE constraint failed/,
     );
     await env.DB.prepare("UPDATE relays SET status = 'active' WHERE name = 'r1'").run();

@@ -1,6 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MAX_JSON_BODY_BYTES, MAX_SIGNED_REQUEST_BYTES } from "../../../worker/middleware/body-limit.ts";
+import { MAX_JSON_BODY_BYTES, MAX_SIGNED_REQUEST_BYTES } from "../../../worker/http/body-limit.ts";
 import { adminPost, BASE, expectError } from "../support/fixtures.ts";
 
 /** A body stream with no content-length, so the limit must be enforced while reading. */

@@ -1,7 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { CompactSign, compactVerify, importJWK } from "jose";
 import { describe, expect, it } from "vitest";
-import { JWKS_MAX_AGE_SECONDS } from "../../../worker/routes/well-known.ts";
+import { JWKS_MAX_AGE_SECONDS } from "../../../worker/routes/public.ts";
 import { BASE } from "../support/fixtures.ts";
 
 interface PrivateJwk {

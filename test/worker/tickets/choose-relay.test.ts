@@ -8,6 +8,7 @@ import {
   highestRandomWeight,
   PAIR_ASSIGNMENT_SECONDS,
 } from "../../../worker/tickets/choose-relay.ts";
+import { assignAndRead } from "../support/assign-pair.ts";
 
 const T0 = 1_800_000_000;
 const LOAD = { activePairs: 0, waitingSides: 0, bytesPerSecond: 0, capacity: 10 };
@@ -28,8 +29,14 @@ function row(name: string): RelayRow {
   };
 }
 
+/** Where a ticket's batch puts the pair: this side's choice among `live`, kept or replaced by the assignment. */
+async function place(pair: string, live: RelayRow[], now: number): Promise<RelayRow> {
+  const wanted = await chooseRelay(pair, live);
+  return assignAndRead(pair, wanted.name, now + PAIR_ASSIGNMENT_SECONDS, now);
+}
+
 async function choose(pair: string, now: number): Promise<RelayRow> {
-  return chooseRelay(env.DB, pair, await listLiveRelays(env.DB, now), now);
+  return place(pair, await listLiveRelays(env.DB, now), now);
 }
 
 async function report(name: string, at: number): Promise<void> {
@@ -113,7 +120,7 @@ describe("chooseRelay", () => {
     await env.DB.prepare("INSERT INTO pair_assignments (pair, relay, expires_at) VALUES ('p-late', 'r2', ?)")
       .bind(now + 300)
       .run();
-    expect((await chooseRelay(env.DB, "p-late", seenBefore, now)).name).toBe("r2");
+    expect((await place("p-late", seenBefore, now)).name).toBe("r2");
   });
 
   it("reassigns by hash when the assigned relay went silent", async () => {

@@ -2,14 +2,10 @@ import { env } from "cloudflare:test";
 import { decodeJwt } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { findParty, insertParty, type PartyRow } from "../../../worker/db/parties.ts";
-import { insertRelay, recordRelayReport } from "../../../worker/db/relays.ts";
+import { insertRelay, listLiveRelays, recordRelayReport } from "../../../worker/db/relays.ts";
 import { findTicket } from "../../../worker/db/tickets.ts";
 import { insertUser } from "../../../worker/db/users.ts";
-import {
-  issueTicket,
-  parseTicketRequestBody,
-  readTicketOrder,
-} from "../../../worker/tickets/issue-ticket.ts";
+import { issueTicket, parseTicketRequestBody } from "../../../worker/tickets/issue-ticket.ts";
 import { loadTicketKeys } from "../../../worker/tickets/ticket-keys.ts";
 
 const NOW = Math.floor(Date.now() / 1000);
@@ -44,7 +40,12 @@ describe("issueTicket (no HTTP)", () => {
 
   it("signs a ticket bound to the caller's fingerprint and records it", async () => {
     const keys = await loadTicketKeys(env.TICKET_KEYS);
-    const order = await readTicketOrder(env.DB, caller, { dest: "y", channel: "c.1" }, NOW);
+    const order = {
+      caller,
+      request: { dest: "y", channel: "c.1" },
+      dest: await findParty(env.DB, "u", "y"),
+      live: await listLiveRelays(env.DB, NOW),
+    };
     const res = await issueTicket(env.DB, keys, order, NOW);
     const claims = decodeJwt(res.ticket);
     expect(claims).toMatchObject({

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { toBase64Url } from "../../protocol/encoding.ts";
-import { backendKey, openCredential, sealCredential } from "../../worker/openwhisk/credential-cipher.ts";
+import { toBase64Url } from "../../../protocol/encoding.ts";
+import { backendKey, openCredential, sealCredential } from "../../../worker/openwhisk/credential-cipher.ts";
 
 const AUTH = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:secret-key-value";
 

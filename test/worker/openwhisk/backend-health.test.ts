@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { BackendRow } from "../../../worker/db/backends.ts";
 import {
   BACKEND_BACKOFF_MS,
   currentHealth,
@@ -7,8 +8,7 @@ import {
   HEALTH_PERSIST_INTERVAL_MS,
   LATENCY_EWMA_WEIGHT,
   observeAttempts,
-} from "../../worker/openwhisk/backend-health.ts";
-import type { BackendRow } from "../../worker/openwhisk/backend-store.ts";
+} from "../../../worker/openwhisk/backend-health.ts";
 
 const NOW = 1_700_000_000_000;
 
@@ -44,15 +44,20 @@ describe("backend health", () => {
     expect(foldLatency(40, 100)).toBeCloseTo(40 * (1 - LATENCY_EWMA_WEIGHT) + 100 * LATENCY_EWMA_WEIGHT);
   });
 
-  it("seeds from D1 the first time the isolate sees a backend", () => {
-    expect(currentHealth([row("seeded", 12, 5)]).get("seeded")).toEqual({ latencyMs: 12, backoffUntil: 5 });
+  it("seeds from D1 the first time the isolate sees a backend (stored seconds, kept as ms)", () => {
+    expect(currentHealth([row("seeded", 12, 5)]).get("seeded")).toEqual({
+      latencyMs: 12,
+      backoffUntil: 5000,
+    });
   });
 
   it("backs off a failed backend at once and persists it, then clears it on success", async () => {
     await insertBackend("flaky");
     const fail = observeAttempts(env.DB, [{ backend: "flaky", outcome: "unreachable", ms: 3 }], NOW);
     await env.DB.batch(fail);
-    expect(await stored("flaky")).toEqual({ latency_ms: null, backoff_until: NOW + BACKEND_BACKOFF_MS });
+    // Stored in unix seconds, rounded up so the stored back-off never ends early.
+    const backoffSeconds = Math.ceil((NOW + BACKEND_BACKOFF_MS) / 1000);
+    expect(await stored("flaky")).toEqual({ latency_ms: null, backoff_until: backoffSeconds });
     expect(currentHealth([row("flaky")]).get("flaky")?.backoffUntil).toBe(NOW + BACKEND_BACKOFF_MS);
 
     const ok = observeAttempts(

@@ -4,16 +4,17 @@
  */
 import { env } from "cloudflare:test";
 import { expect, it } from "vitest";
+import type { BackendRow } from "../../../worker/db/backends.ts";
+import { forgetCallers, MAX_CACHED_CALLERS } from "../../../worker/db/caller-cache.ts";
+import { callerTable } from "../../../worker/db/caller-tables.ts";
 import {
   currentHealth,
   MAX_TRACKED_BACKENDS,
   observeAttempts,
-} from "../../worker/openwhisk/backend-health.ts";
-import { MAX_ROUND_ROBIN_USERS, routingOrder } from "../../worker/openwhisk/backend-pool.ts";
-import type { BackendRow } from "../../worker/openwhisk/backend-store.ts";
-import type { RoutedBackend } from "../../worker/openwhisk/call-context.ts";
-import { callerTable, forgetCallers, MAX_CACHED_CALLERS } from "../../worker/openwhisk/caller-cache.ts";
-import { adminPost } from "./support/fixtures.ts";
+} from "../../../worker/openwhisk/backend-health.ts";
+import { MAX_ROUND_ROBIN_USERS, routingOrder } from "../../../worker/openwhisk/backend-pool.ts";
+import type { RoutedBackend } from "../../../worker/openwhisk/call-context.ts";
+import { adminPost } from "../support/fixtures.ts";
 
 const NOW = 1_700_000_000_000;
 

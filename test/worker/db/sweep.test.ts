@@ -5,10 +5,10 @@ import {
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import { ACTIVATION_AFFINITY_RETENTION_SECONDS } from "../../../worker/db/activations.ts";
+import { sweepExpiredRecords, TICKET_AUDIT_RETENTION_SECONDS } from "../../../worker/db/sweep.ts";
 import { nowSeconds } from "../../../worker/db/time.ts";
 import worker from "../../../worker/index.ts";
-import { sweepExpiredRecords, TICKET_AUDIT_RETENTION_SECONDS } from "../../../worker/maintenance/sweep.ts";
-import { ACTIVATION_AFFINITY_RETENTION_MS } from "../../../worker/openwhisk/activation-store.ts";
 
 /** The same insert twice: the row just past the table's limit ("old") and the one just inside ("kept"). */
 function oldAndKept(sql: string, old: unknown[], kept: unknown[]): D1PreparedStatement[] {
@@ -18,7 +18,7 @@ function oldAndKept(sql: string, old: unknown[], kept: unknown[]): D1PreparedSta
 /** An "old" and a "kept" row in every swept table. */
 async function seed(now: number): Promise<void> {
   const auditEdge = now - TICKET_AUDIT_RETENTION_SECONDS;
-  const activationEdge = now * 1000 - ACTIVATION_AFFINITY_RETENTION_MS;
+  const activationEdge = now - ACTIVATION_AFFINITY_RETENTION_SECONDS;
   await env.DB.batch([
     env.DB.prepare("INSERT OR IGNORE INTO users (name, created_at) VALUES ('sweeper', 0)"),
     env.DB.prepare(

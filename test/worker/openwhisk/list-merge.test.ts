@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseApiPath } from "../../worker/openwhisk/api-path.ts";
-import type { CallContext } from "../../worker/openwhisk/call-context.ts";
+import { parseApiPath } from "../../../worker/openwhisk/api-path.ts";
+import type { CallContext } from "../../../worker/openwhisk/call-context.ts";
 import {
   LIST_MAX_LIMIT,
   listEntities,
@@ -10,8 +10,8 @@ import {
   mergeEntities,
   parsePaging,
   readListBody,
-} from "../../worker/openwhisk/list-merge.ts";
-import type { Fetcher } from "../../worker/openwhisk/upstream.ts";
+} from "../../../worker/openwhisk/list-merge.ts";
+import type { Fetcher } from "../../../worker/openwhisk/upstream.ts";
 
 describe("list paging", () => {
   it("defaults to 30, treats 0 as 200, and uses the controller's texts", () => {

@@ -4,8 +4,8 @@ import { HTTPException } from "hono/http-exception";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FlockError } from "../../../protocol/errors.ts";
 import type { AppEnv } from "../../../worker/env.ts";
+import { handleError } from "../../../worker/http/error-handler.ts";
 import worker from "../../../worker/index.ts";
-import { handleError } from "../../../worker/middleware/error-handler.ts";
 
 const SECRET = "hunter2-secret-value";
 

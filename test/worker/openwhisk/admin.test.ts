@@ -1,8 +1,8 @@
 /** The admin API for backends, routing policy and wsk keys, and the proxy's own refusals, inside workerd. */
 import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { backendKey, openCredential } from "../../worker/openwhisk/credential-cipher.ts";
-import { admin, adminPost, BASE } from "./support/fixtures.ts";
+import { backendKey, openCredential } from "../../../worker/openwhisk/credential-cipher.ts";
+import { admin, adminPost, BASE } from "../support/fixtures.ts";
 
 const AUTH = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:backend-secret-value";
 
@@ -191,6 +191,27 @@ describe("wsk keys", () => {
     expect((await call()).status).toBe(413);
     expect((await admin(`/v1/users/owner/wsk-keys/${issued.uuid}`, { method: "DELETE" })).status).toBe(200);
     expect((await call()).status).toBe(401);
+  });
+
+  it("refuses a deleted user's keys at once in this isolate, and leaves no key row for other isolates", async () => {
+    expect((await adminPost("/v1/users", { name: "leaving" })).status).toBe(201);
+    const issued = (await (await adminPost("/v1/users/leaving/wsk-keys", {})).json()) as {
+      uuid: string;
+      key: string;
+    };
+    const call = () =>
+      SELF.fetch(`${BASE}/api/v1/namespaces/_/actions`, {
+        headers: { authorization: basic(`${issued.uuid}:${issued.key}`) },
+      });
+    // Accepted (no backend registered: 503), which puts the caller's table in this isolate's cache.
+    expect((await call()).status).toBe(503);
+    expect((await admin("/v1/users/leaving", { method: "DELETE" })).status).toBe(200);
+    expect((await call()).status).toBe(401);
+    // Another isolate's next read of D1 finds no key: the rows went with the user.
+    const rows = await env.DB.prepare(
+      "SELECT count(*) AS n FROM wsk_keys WHERE user_name = 'leaving'",
+    ).first();
+    expect(rows).toEqual({ n: 0 });
   });
 });
 

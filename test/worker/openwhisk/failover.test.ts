@@ -3,17 +3,17 @@
  * so every failover rule and the upstream timeout are checked without waiting on real time.
  */
 import { describe, expect, it } from "vitest";
-import { readActivation } from "../../worker/openwhisk/activation-affinity.ts";
-import type { CallContext, RoutedBackend } from "../../worker/openwhisk/call-context.ts";
-import { fanOut } from "../../worker/openwhisk/fan-out.ts";
-import { invokeWithFailover, readFirstFound } from "../../worker/openwhisk/routed-call.ts";
+import { readActivation } from "../../../worker/openwhisk/activation-affinity.ts";
+import type { CallContext, RoutedBackend } from "../../../worker/openwhisk/call-context.ts";
+import { fanOut } from "../../../worker/openwhisk/fan-out.ts";
+import { invokeWithFailover, readFirstFound } from "../../../worker/openwhisk/routed-call.ts";
 import {
   BLOCKING_INVOKE_TIMEOUT_MS,
   callBackend,
   type Fetcher,
   UPSTREAM_TIMEOUT_MS,
   upstreamHeaders,
-} from "../../worker/openwhisk/upstream.ts";
+} from "../../../worker/openwhisk/upstream.ts";
 
 type Script = "refuse" | "hang" | { status: number; body?: unknown; headers?: Record<string, string> };
 

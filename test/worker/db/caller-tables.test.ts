@@ -1,21 +1,17 @@
 import { env } from "cloudflare:test";
 import { beforeAll, expect, it } from "vitest";
-import { loadCallerTable } from "../../worker/openwhisk/backend-store.ts";
-import {
-  CALLER_CACHE_TTL_MS,
-  callerTable,
-  forgetCallers,
-  MAX_CACHED_CALLERS,
-} from "../../worker/openwhisk/caller-cache.ts";
-import { issueWskKey } from "../../worker/openwhisk/wsk-key-store.ts";
-import { adminPost } from "./support/fixtures.ts";
+import { CALLER_CACHE_TTL_MS, forgetCallers, MAX_CACHED_CALLERS } from "../../../worker/db/caller-cache.ts";
+import { callerTable, loadCallerTable } from "../../../worker/db/caller-tables.ts";
+import { issueWskKey } from "../../../worker/openwhisk/wsk-keys.ts";
+import { adminPost } from "../support/fixtures.ts";
 
+/** The isolate's clock in ms; keys are created at the same moment in stored seconds. */
 const NOW = 1_700_000_000_000;
 let uuid: string;
 
 beforeAll(async () => {
   await adminPost("/v1/users", { name: "cached" });
-  uuid = (await issueWskKey(env.DB, "cached")).uuid;
+  uuid = (await issueWskKey(env.DB, "cached", NOW / 1000)).uuid;
 });
 
 async function dropKeyRow(): Promise<void> {
@@ -29,7 +25,7 @@ it("serves a caller from the isolate within the TTL, from D1 after it, and forge
   expect((await callerTable(env.DB, uuid, NOW + CALLER_CACHE_TTL_MS - 1)).key?.user_name).toBe("cached");
   expect((await callerTable(env.DB, uuid, NOW + CALLER_CACHE_TTL_MS)).key).toBeUndefined();
 
-  uuid = (await issueWskKey(env.DB, "cached")).uuid;
+  uuid = (await issueWskKey(env.DB, "cached", NOW / 1000)).uuid;
   expect((await callerTable(env.DB, uuid, NOW)).key).toBeDefined();
   await dropKeyRow();
   forgetCallers();
@@ -38,7 +34,7 @@ it("serves a caller from the isolate within the TTL, from D1 after it, and forge
 
 it("keeps no entry for an unknown uuid, so a key issued afterwards works at once", async () => {
   forgetCallers();
-  const issued = await issueWskKey(env.DB, "cached");
+  const issued = await issueWskKey(env.DB, "cached", NOW / 1000);
   await env.DB.prepare("DELETE FROM wsk_keys WHERE uuid = ?").bind(issued.uuid).run();
   expect((await callerTable(env.DB, issued.uuid, NOW)).key).toBeUndefined();
   await env.DB.prepare(
@@ -57,8 +53,8 @@ it("gives a caller their own backends and the explicitly shared ones, never anot
   expect((await add("mine", { user: "cached" })).status).toBe(201);
   expect((await add("theirs", { user: "neighbour" })).status).toBe(201);
   expect((await add("common", { shared: true })).status).toBe(201);
-  const mine = await loadCallerTable(env.DB, (await issueWskKey(env.DB, "cached")).uuid);
+  const mine = await loadCallerTable(env.DB, (await issueWskKey(env.DB, "cached", NOW / 1000)).uuid);
   expect(mine.rows.map((r) => r.name)).toEqual(["common", "mine"]);
-  const theirs = await loadCallerTable(env.DB, (await issueWskKey(env.DB, "neighbour")).uuid);
+  const theirs = await loadCallerTable(env.DB, (await issueWskKey(env.DB, "neighbour", NOW / 1000)).uuid);
   expect(theirs.rows.map((r) => r.name)).toEqual(["common", "theirs"]);
 });

@@ -1,17 +1,17 @@
 /** Every limit and timeout of the OpenWhisk proxy, each shown to be enforced. */
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { CallContext } from "../../worker/openwhisk/call-context.ts";
-import { MAX_BASIC_CREDENTIALS_CHARS, parseBasic } from "../../worker/openwhisk/caller-auth.ts";
-import { LIST_MAX_LIMIT, listEntities, MAX_LIST_BODY_BYTES } from "../../worker/openwhisk/list-merge.ts";
-import { MAX_ENTITY_BODY_BYTES } from "../../worker/openwhisk/request-body.ts";
+import type { CallContext } from "../../../worker/openwhisk/call-context.ts";
+import { MAX_BASIC_CREDENTIALS_CHARS, parseBasic } from "../../../worker/openwhisk/caller-auth.ts";
+import { LIST_MAX_LIMIT, listEntities, MAX_LIST_BODY_BYTES } from "../../../worker/openwhisk/list-merge.ts";
+import { MAX_ENTITY_BODY_BYTES } from "../../../worker/openwhisk/request-body.ts";
 import {
   BLOCKING_INVOKE_TIMEOUT_MS,
   ENTITY_WRITE_TIMEOUT_MS,
   UPSTREAM_TIMEOUT_MS,
   upstreamTimeoutMs,
-} from "../../worker/openwhisk/upstream.ts";
-import { adminPost, BASE } from "./support/fixtures.ts";
+} from "../../../worker/openwhisk/upstream.ts";
+import { adminPost, BASE } from "../support/fixtures.ts";
 
 let authorization: string;
 

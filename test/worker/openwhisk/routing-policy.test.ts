@@ -4,7 +4,7 @@ import {
   inverseLatencyWeights,
   orderCandidates,
   weightedShuffle,
-} from "../../worker/openwhisk/routing-policy.ts";
+} from "../../../worker/openwhisk/routing-policy.ts";
 
 const NOW = 1_000_000;
 
