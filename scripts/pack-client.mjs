@@ -78,6 +78,8 @@ export async function packClient() {
   await rm(CLIENT_PACKAGE_DIR, { recursive: true, force: true });
   await mkdir(CLIENT_PACKAGE_DIR, { recursive: true });
   await copyFile(CLIENT_BUNDLE, join(CLIENT_PACKAGE_DIR, BUNDLE_NAME));
+  // The bundle names its map; with --enable-source-maps, stacks point into the TypeScript.
+  await copyFile(`${CLIENT_BUNDLE}.map`, join(CLIENT_PACKAGE_DIR, `${BUNDLE_NAME}.map`));
   await cp(CLIENT_TYPES_DIR, join(CLIENT_PACKAGE_DIR, "types"), { recursive: true });
   await writeFile(
     join(CLIENT_PACKAGE_DIR, "package.json"),
