@@ -79,6 +79,19 @@ export const ERRORS = {
   DIAL_FAILED: [502, "Could not reach the data plane."],
   CONNECT_TIMEOUT: [504, "No end-to-end channel could be set up within the connect deadline."],
   CONFIG_INVALID: [400, "The party configuration is incomplete or malformed."],
+
+  // End-to-end stream, SDK wire version 2 (docs/stream.md)
+  STREAM_TRUNCATED: [
+    502,
+    "The stream broke before its end-of-stream frame and was not resumed: a relay or the network cut it, or the peer crashed.",
+  ],
+  STREAM_ABORTED: [502, "The peer gave the stream up with an error."],
+  BAD_STREAM_FRAME: [502, "The peer sent a stream frame that is malformed, out of order or too large."],
+  CHANNEL_MISMATCH: [
+    403,
+    "The peer opened a different pair or channel: the relay joined two channels that do not belong together.",
+  ],
+  SESSION_MISMATCH: [403, "The peer could not prove it holds the session being resumed."],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,0 +1,356 @@
+import { FlockError } from "../../protocol/errors.ts";
+
+/**
+ * SDK wire version 2: the framing inside the end-to-end TLS (docs/stream.md). Every frame
+ * starts with a type byte, then a fixed header for that type:
+ *
+ *   DATA   0x01  offset u64, length u32 (1..MAX_DATA_FRAME_BYTES), then `length` bytes
+ *   END    0x02  total u64: the bytes this direction carried, its last frame
+ *   ACK    0x03  received u64 (cumulative), flags u8 (0x01: the END was received)
+ *   OPEN   0x04  length u16, then a JSON body (first frame of a new session)
+ *   RESUME 0x05  length u16, then a JSON body (first frame of a resumed session)
+ *   ABORT  0x06  length u16, then a JSON body (the sender gives the stream up with an error)
+ *   CLOSE  0x07  nothing more: the sender has all the peer's bytes and END, and the peer
+ *                acknowledged all of its own; the last frame of a session
+ *
+ * Integers are big-endian; a u64 must be a safe JavaScript integer (below 2^53). The relay
+ * can neither read nor forge any of this: it all travels inside the end-to-end TLS.
+ */
+export const STREAM_ALPN = "flock/2";
+
+export const FRAME_DATA = 0x01;
+export const FRAME_END = 0x02;
+export const FRAME_ACK = 0x03;
+export const FRAME_OPEN = 0x04;
+export const FRAME_RESUME = 0x05;
+export const FRAME_ABORT = 0x06;
+export const FRAME_CLOSE = 0x07;
+
+/** Largest DATA payload a receiver accepts; senders cut their writes to it. */
+export const MAX_DATA_FRAME_BYTES = 64 * 1024;
+/** Largest OPEN, RESUME or ABORT body: names, numbers and one sentence fit many times over. */
+export const MAX_CONTROL_FRAME_BYTES = 2 * 1024;
+/** ABORT messages are cut to this many characters so the frame always fits. */
+export const MAX_ABORT_MESSAGE_CHARS = 512;
+/** Each side's acknowledgement window must lie in this range (bytes). */
+export const MIN_WINDOW_BYTES = 64 * 1024;
+export const MAX_WINDOW_BYTES = 1024 * 1024 * 1024;
+
+export const DATA_HEADER_BYTES = 13;
+const END_FRAME_BYTES = 9;
+const ACK_FRAME_BYTES = 10;
+const CONTROL_HEADER_BYTES = 3;
+const CLOSE_FRAME_BYTES = 1;
+const TWO_32 = 2 ** 32;
+const ACK_END_RECEIVED = 0x01;
+
+/** First frame of a new session: what this side believes it is connected to. */
+export interface OpenFrame {
+  type: "open";
+  /** Pair id as this side computed it from the user, both parties and the channel. */
+  pair: string;
+  channel: string;
+  /** `user/party` of the sender, and of the party it means to reach. */
+  from: string;
+  to: string;
+  /** The sender's acknowledgement window: the receiver acknowledges well before it fills. */
+  window: number;
+}
+
+/** First frame of a resumed session. */
+export interface ResumeFrame {
+  type: "resume";
+  /** base64url HMAC proving the sender holds the first handshake's secret (session-keys.ts). */
+  proof: string;
+  /** Bytes the sender has received from the peer, in order; the peer resends from here. */
+  received: number;
+  endReceived: boolean;
+  window: number;
+}
+
+export interface AbortFrame {
+  type: "abort";
+  code: string;
+  message: string;
+}
+
+export type ControlFrame = OpenFrame | ResumeFrame | AbortFrame;
+
+/** What the parser hands out, frame by frame; DATA payloads arrive in pieces, without a copy. */
+export interface StreamFrameHandler {
+  /** A piece of a DATA frame's payload; `offset` is the stream offset of its first byte. */
+  data(offset: number, bytes: Buffer): void;
+  end(total: number): void;
+  ack(received: number, endReceived: boolean): void;
+  control(frame: ControlFrame): void;
+  close(): void;
+}
+
+export function badFrame(detail: string): FlockError {
+  return new FlockError("BAD_STREAM_FRAME", `Bad stream frame from the peer: ${detail}.`);
+}
+
+function writeU64(out: Buffer, at: number, value: number): void {
+  out.writeUInt32BE(Math.floor(value / TWO_32), at);
+  out.writeUInt32BE(value >>> 0, at + 4);
+}
+
+function readU64(from: Buffer, at: number, what: string): number {
+  const high = from.readUInt32BE(at);
+  // 2^21 * 2^32 = 2^53: anything at or above it is not a safe integer.
+  if (high >= 2 ** 21) throw badFrame(`${what} is 2^53 or more`);
+  return high * TWO_32 + from.readUInt32BE(at + 4);
+}
+
+/** Writes a DATA header into the first DATA_HEADER_BYTES of `out`. */
+export function writeDataHeader(out: Buffer, offset: number, length: number): void {
+  out[0] = FRAME_DATA;
+  writeU64(out, 1, offset);
+  out.writeUInt32BE(length, 9);
+}
+
+export function encodeDataHeader(offset: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(DATA_HEADER_BYTES);
+  writeDataHeader(out, offset, length);
+  return out;
+}
+
+export function encodeEnd(total: number): Buffer {
+  const out = Buffer.allocUnsafe(END_FRAME_BYTES);
+  out[0] = FRAME_END;
+  writeU64(out, 1, total);
+  return out;
+}
+
+export function encodeAck(received: number, endReceived: boolean): Buffer {
+  const out = Buffer.allocUnsafe(ACK_FRAME_BYTES);
+  out[0] = FRAME_ACK;
+  writeU64(out, 1, received);
+  out[9] = endReceived ? ACK_END_RECEIVED : 0;
+  return out;
+}
+
+export function encodeClose(): Buffer {
+  return Buffer.from([FRAME_CLOSE]);
+}
+
+const CONTROL_TYPES = { open: FRAME_OPEN, resume: FRAME_RESUME, abort: FRAME_ABORT } as const;
+
+export function encodeControl(frame: ControlFrame): Buffer {
+  const { type, ...fields } = frame;
+  if (frame.type === "abort")
+    (fields as { message: string }).message = frame.message.slice(0, MAX_ABORT_MESSAGE_CHARS);
+  const body = Buffer.from(JSON.stringify(fields), "utf8");
+  if (body.length > MAX_CONTROL_FRAME_BYTES) {
+    throw new FlockError(
+      "INTERNAL",
+      `A ${type} frame of ${body.length} bytes exceeds MAX_CONTROL_FRAME_BYTES.`,
+    );
+  }
+  const out = Buffer.allocUnsafe(CONTROL_HEADER_BYTES + body.length);
+  out[0] = CONTROL_TYPES[type];
+  out.writeUInt16BE(body.length, 1);
+  body.copy(out, CONTROL_HEADER_BYTES);
+  return out;
+}
+
+/** Bytes of the fixed header for a type byte, or undefined for an unknown type. */
+function headerBytes(type: number): number | undefined {
+  switch (type) {
+    case FRAME_DATA:
+      return DATA_HEADER_BYTES;
+    case FRAME_END:
+      return END_FRAME_BYTES;
+    case FRAME_ACK:
+      return ACK_FRAME_BYTES;
+    case FRAME_CLOSE:
+      return CLOSE_FRAME_BYTES;
+    case FRAME_OPEN:
+    case FRAME_RESUME:
+    case FRAME_ABORT:
+      return CONTROL_HEADER_BYTES;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Incremental parser. Headers are gathered across chunks (at most 13 bytes); DATA payloads
+ * are handed on as views of the incoming chunks as they arrive, so a payload is never
+ * buffered whole; control bodies are buffered, and their length is checked against the cap
+ * before a byte of the body is kept. Any violation throws BAD_STREAM_FRAME.
+ */
+export class StreamFrameParser {
+  readonly #handler: StreamFrameHandler;
+  readonly #header = Buffer.alloc(DATA_HEADER_BYTES);
+  #headerHave = 0;
+  #headerNeed = 0;
+  /** DATA payload still to come, and the stream offset of its next byte. */
+  #payloadLeft = 0;
+  #payloadOffset = 0;
+  /** A control frame's body being gathered. */
+  #body: Buffer | undefined;
+  #bodyHave = 0;
+  #stopped = false;
+
+  constructor(handler: StreamFrameHandler) {
+    this.#handler = handler;
+  }
+
+  /** True between the first and the last byte of a frame: a transport end here cut a frame. */
+  get midFrame(): boolean {
+    return this.#headerHave > 0 || this.#payloadLeft > 0 || this.#body !== undefined;
+  }
+
+  /** Makes `push` return at once, before the next frame (the handler asks for it). */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** Parses `chunk`; answers how many of its bytes were consumed (all, unless stopped). */
+  push(chunk: Buffer): number {
+    let at = 0;
+    while (at < chunk.length && !this.#stopped) {
+      if (this.#payloadLeft > 0) {
+        const take = Math.min(this.#payloadLeft, chunk.length - at);
+        const offset = this.#payloadOffset;
+        this.#payloadLeft -= take;
+        this.#payloadOffset += take;
+        this.#handler.data(offset, chunk.subarray(at, at + take));
+        at += take;
+      } else if (this.#body !== undefined) {
+        const take = Math.min(this.#body.length - this.#bodyHave, chunk.length - at);
+        chunk.copy(this.#body, this.#bodyHave, at, at + take);
+        this.#bodyHave += take;
+        at += take;
+        if (this.#bodyHave === this.#body.length) {
+          const body = this.#body;
+          this.#body = undefined;
+          this.#handler.control(parseControlBody(this.#header[0] as number, body));
+        }
+      } else {
+        at = this.#gatherHeader(chunk, at);
+      }
+    }
+    return at;
+  }
+
+  #gatherHeader(chunk: Buffer, at: number): number {
+    if (this.#headerHave === 0) {
+      const need = headerBytes(chunk[at] as number);
+      if (need === undefined) throw badFrame(`unknown frame type 0x${(chunk[at] as number).toString(16)}`);
+      this.#headerNeed = need;
+    }
+    const take = Math.min(this.#headerNeed - this.#headerHave, chunk.length - at);
+    chunk.copy(this.#header, this.#headerHave, at, at + take);
+    this.#headerHave += take;
+    if (this.#headerHave === this.#headerNeed) {
+      this.#headerHave = 0;
+      this.#onHeader();
+    }
+    return at + take;
+  }
+
+  #onHeader(): void {
+    const h = this.#header;
+    switch (h[0]) {
+      case FRAME_DATA: {
+        const length = h.readUInt32BE(9);
+        if (length === 0 || length > MAX_DATA_FRAME_BYTES) {
+          throw badFrame(`a DATA frame of ${length} bytes (1 to ${MAX_DATA_FRAME_BYTES} allowed)`);
+        }
+        this.#payloadOffset = readU64(h, 1, "a DATA offset");
+        this.#payloadLeft = length;
+        return;
+      }
+      case FRAME_END:
+        this.#handler.end(readU64(h, 1, "an END total"));
+        return;
+      case FRAME_ACK: {
+        const flags = h[9] as number;
+        if ((flags & ~ACK_END_RECEIVED) !== 0) throw badFrame(`ACK flags 0x${flags.toString(16)}`);
+        this.#handler.ack(readU64(h, 1, "an ACK offset"), flags === ACK_END_RECEIVED);
+        return;
+      }
+      case FRAME_CLOSE:
+        this.#handler.close();
+        return;
+      default: {
+        const length = h.readUInt16BE(1);
+        if (length === 0 || length > MAX_CONTROL_FRAME_BYTES) {
+          throw badFrame(`a control frame of ${length} bytes (1 to ${MAX_CONTROL_FRAME_BYTES} allowed)`);
+        }
+        this.#body = Buffer.allocUnsafe(length);
+        this.#bodyHave = 0;
+      }
+    }
+  }
+}
+
+const isString = (value: unknown, max: number): value is string =>
+  typeof value === "string" && value.length > 0 && value.length <= max;
+const isOffset = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+const isWindow = (value: unknown): value is number =>
+  Number.isSafeInteger(value) &&
+  (value as number) >= MIN_WINDOW_BYTES &&
+  (value as number) <= MAX_WINDOW_BYTES;
+
+/** Exactly these keys, no more: an unknown field is a peer this version does not understand. */
+function hasKeys(value: Record<string, unknown>, keys: readonly string[]): boolean {
+  const own = Object.keys(value);
+  return own.length === keys.length && keys.every((k) => Object.hasOwn(value, k));
+}
+
+function parseControlBody(type: number, body: Buffer): ControlFrame {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+  } catch {
+    throw badFrame("a control frame body that is not UTF-8 JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw badFrame("a control frame body that is not a JSON object");
+  }
+  const v = value as Record<string, unknown>;
+  switch (type) {
+    case FRAME_OPEN:
+      if (
+        hasKeys(v, ["pair", "channel", "from", "to", "window"]) &&
+        isString(v.pair, 128) &&
+        isString(v.channel, 64) &&
+        isString(v.from, 129) &&
+        isString(v.to, 129) &&
+        isWindow(v.window)
+      ) {
+        return { type: "open", pair: v.pair, channel: v.channel, from: v.from, to: v.to, window: v.window };
+      }
+      throw badFrame("an OPEN frame of the wrong shape");
+    case FRAME_RESUME:
+      if (
+        hasKeys(v, ["proof", "received", "endReceived", "window"]) &&
+        isString(v.proof, 64) &&
+        isOffset(v.received) &&
+        typeof v.endReceived === "boolean" &&
+        isWindow(v.window)
+      ) {
+        return {
+          type: "resume",
+          proof: v.proof,
+          received: v.received,
+          endReceived: v.endReceived,
+          window: v.window,
+        };
+      }
+      throw badFrame("a RESUME frame of the wrong shape");
+    default:
+      if (
+        hasKeys(v, ["code", "message"]) &&
+        isString(v.code, 64) &&
+        typeof v.message === "string" &&
+        v.message.length <= MAX_ABORT_MESSAGE_CHARS
+      ) {
+        return { type: "abort", code: v.code, message: v.message };
+      }
+      throw badFrame("an ABORT frame of the wrong shape");
+  }
+}

@@ -1,0 +1,57 @@
+import { FlockError } from "../../protocol/errors.ts";
+import { MAX_WINDOW_BYTES, MIN_WINDOW_BYTES } from "./frames.ts";
+
+/**
+ * A framed stream's bounds. Each is an option of `connect` (ConnectOptions.stream), and each
+ * has a test proving it holds.
+ */
+export interface StreamLimits {
+  /** Bytes kept per direction for resending; writes wait while this many are unacknowledged. */
+  windowBytes: number;
+  /** How long a broken stream may take to resume before it fails with STREAM_TRUNCATED. */
+  resumeDeadlineMs: number;
+  /** With nothing else to send for this long, a side sends an acknowledgement as a heartbeat. */
+  heartbeatMs: number;
+  /** No frame from the peer for this long (while reading) is a dead path: the transport is dropped. */
+  silenceMs: number;
+}
+
+/** A few round trips' worth on a fast path, and little enough to hold thousands of idle channels. */
+export const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
+/** Room for a relay restart, a dead one to be noticed by the worker, and a fresh pairing. */
+export const DEFAULT_RESUME_DEADLINE_MS = 60_000;
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+/** Three missed heartbeats. */
+export const PEER_SILENCE_TIMEOUT_MS = 30_000;
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  windowBytes: DEFAULT_WINDOW_BYTES,
+  resumeDeadlineMs: DEFAULT_RESUME_DEADLINE_MS,
+  heartbeatMs: HEARTBEAT_INTERVAL_MS,
+  silenceMs: PEER_SILENCE_TIMEOUT_MS,
+};
+
+/** Defaults filled in; a value that could only fail later is refused here. */
+export function streamLimits(input: Partial<StreamLimits> = {}): StreamLimits {
+  const limits = { ...DEFAULT_STREAM_LIMITS, ...input };
+  const { windowBytes } = limits;
+  if (
+    !Number.isSafeInteger(windowBytes) ||
+    windowBytes < MIN_WINDOW_BYTES ||
+    windowBytes > MAX_WINDOW_BYTES
+  ) {
+    throw new FlockError(
+      "CONFIG_INVALID",
+      `The stream window must be a whole number of bytes from ${MIN_WINDOW_BYTES} to ${MAX_WINDOW_BYTES}.`,
+    );
+  }
+  for (const key of ["resumeDeadlineMs", "heartbeatMs", "silenceMs"] as const) {
+    if (!(Number.isFinite(limits[key]) && limits[key] > 0)) {
+      throw new FlockError("CONFIG_INVALID", `The stream's ${key} must be a positive number of ms.`);
+    }
+  }
+  if (limits.silenceMs <= limits.heartbeatMs) {
+    throw new FlockError("CONFIG_INVALID", "The stream's silenceMs must be longer than its heartbeatMs.");
+  }
+  return limits;
+}

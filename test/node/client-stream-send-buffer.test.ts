@@ -1,0 +1,100 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { DATA_HEADER_BYTES } from "../../client/stream/frames.ts";
+import { BLOCK_BYTES, SendBuffer } from "../../client/stream/send-buffer.ts";
+
+/** The payload of the DATA frame `frame(offset)` gives, after checking its header. */
+function payloadAt(buffer: SendBuffer, offset: number): Buffer {
+  const { buffers, length } = buffer.frame(offset);
+  const frame = Buffer.concat(buffers);
+  expect(frame.readUInt32BE(5)).toBe(offset);
+  expect(frame.readUInt32BE(9)).toBe(length);
+  expect(frame.length).toBe(DATA_HEADER_BYTES + length);
+  return frame.subarray(DATA_HEADER_BYTES);
+}
+
+describe("SendBuffer", () => {
+  it("never holds more than its window, and takes only what fits", () => {
+    const buffer = new SendBuffer(100_000);
+    expect(buffer.append(Buffer.alloc(60_000))).toBe(60_000);
+    expect(buffer.append(Buffer.alloc(60_000))).toBe(40_000);
+    expect(buffer.append(Buffer.alloc(1))).toBe(0);
+    expect(buffer.held).toBe(100_000);
+    buffer.acknowledge(30_000);
+    expect(buffer.room).toBe(30_000);
+    expect(buffer.append(Buffer.alloc(60_000))).toBe(30_000);
+    expect(buffer.end).toBe(130_000);
+  });
+
+  it("copies what it takes, so the writer may reuse its buffer", () => {
+    const buffer = new SendBuffer(BLOCK_BYTES);
+    const chunk = Buffer.from("abc");
+    buffer.append(chunk);
+    chunk.fill(0);
+    expect(payloadAt(buffer, 0).toString()).toBe("abc");
+  });
+
+  it("packs small writes into shared blocks, reuses acknowledged ones, and holds none when idle", () => {
+    const buffer = new SendBuffer(4 * BLOCK_BYTES);
+    for (let i = 0; i < 1000; i++) buffer.append(Buffer.alloc(10));
+    expect(buffer.allocated).toBe(DATA_HEADER_BYTES + BLOCK_BYTES);
+    buffer.append(Buffer.alloc(2 * BLOCK_BYTES));
+    expect(buffer.allocated).toBe(3 * (DATA_HEADER_BYTES + BLOCK_BYTES));
+    buffer.acknowledge(BLOCK_BYTES + 1);
+    expect(buffer.allocated).toBe(3 * (DATA_HEADER_BYTES + BLOCK_BYTES));
+    buffer.append(Buffer.alloc(BLOCK_BYTES));
+    expect(buffer.allocated).toBe(3 * (DATA_HEADER_BYTES + BLOCK_BYTES));
+    buffer.acknowledge(buffer.end);
+    expect(buffer.allocated).toBe(0);
+  });
+
+  it("sends a frame that starts a block in one buffer, and one from mid-block as header and payload", () => {
+    const buffer = new SendBuffer(4 * BLOCK_BYTES);
+    buffer.append(Buffer.alloc(BLOCK_BYTES + 100, 1));
+    expect(buffer.frame(0).buffers).toHaveLength(1);
+    expect(buffer.frame(BLOCK_BYTES).buffers).toHaveLength(1);
+    expect(buffer.frame(10).buffers).toHaveLength(2);
+    expect(buffer.frame(10).length).toBe(BLOCK_BYTES - 10);
+  });
+
+  it("gives back exactly the bytes appended, from any offset still held", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 1, maxLength: 3 * BLOCK_BYTES }), { maxLength: 12 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (chunks, acks) => {
+          const window = 4 * BLOCK_BYTES;
+          const buffer = new SendBuffer(window);
+          const taken: Uint8Array[] = [];
+          chunks.forEach((chunk, i) => {
+            const n = buffer.append(chunk);
+            taken.push(chunk.subarray(0, n));
+            const ack = acks[i];
+            if (ack !== undefined) buffer.acknowledge(buffer.acked + (ack % (buffer.held + 1)));
+            expect(buffer.held).toBeLessThanOrEqual(window);
+            expect(buffer.allocated).toBeLessThanOrEqual(window + 17 * (BLOCK_BYTES + DATA_HEADER_BYTES));
+          });
+          const all = Buffer.concat(taken);
+          expect(buffer.end).toBe(all.length);
+          for (let at = buffer.acked; at < buffer.end; ) {
+            const payload = payloadAt(buffer, at);
+            expect(payload.length).toBeGreaterThan(0);
+            expect(Buffer.compare(payload, all.subarray(at, at + payload.length))).toBe(0);
+            at += payload.length;
+          }
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
+  it("refuses offsets outside what it holds", () => {
+    const buffer = new SendBuffer(BLOCK_BYTES);
+    buffer.append(Buffer.alloc(10));
+    buffer.acknowledge(5);
+    expect(() => buffer.acknowledge(4)).toThrow(RangeError);
+    expect(() => buffer.acknowledge(11)).toThrow(RangeError);
+    expect(() => buffer.frame(4)).toThrow(RangeError);
+    expect(() => buffer.frame(10)).toThrow(RangeError);
+  });
+});
