@@ -107,14 +107,20 @@ export interface DataPlaneConfig {
   metricsHost: string;
   /** Load reports to the worker (default RELAY_REPORT_INTERVAL_SECONDS); null turns them off. */
   reportIntervalMs: number | null;
+  /**
+   * Plain-TCP pairs moved by the kernel (splice(2), the native addon) when it is built;
+   * false forces the JS splice for every pair (FLOCK_NATIVE_SPLICE=0). Default true.
+   */
+  kernelSplice: boolean;
   limits: DataPlaneLimits;
   logger: Logger;
 }
 
 export type DataPlaneConfigInput = Omit<
   DataPlaneConfig,
-  "limits" | "metricsHost" | "reportIntervalMs" | "stateFile" | "allowPlainHttpWorker"
+  "limits" | "metricsHost" | "reportIntervalMs" | "stateFile" | "allowPlainHttpWorker" | "kernelSplice"
 > & {
+  kernelSplice?: boolean;
   limits?: Partial<DataPlaneLimits>;
   stateFile?: string | null;
   allowPlainHttpWorker?: boolean;
@@ -170,6 +176,7 @@ export function validateConfig(input: DataPlaneConfigInput): DataPlaneConfig {
     metricsHost: input.metricsHost ?? input.host,
     stateFile: input.stateFile ?? null,
     allowPlainHttpWorker: input.allowPlainHttpWorker ?? false,
+    kernelSplice: input.kernelSplice ?? true,
     reportIntervalMs,
     limits,
   };

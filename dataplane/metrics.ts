@@ -45,11 +45,18 @@ export class DataPlaneMetrics {
     registers: [this.registry],
   });
 
+  readonly splicePath = new Gauge({
+    name: "flock_dataplane_splice_path",
+    help: "1 for how plain-TCP pairs are spliced, chosen at start: kernel (splice(2)) or js.",
+    labelNames: ["path"],
+    registers: [this.registry],
+  });
+
   /** Registers the gauges, read from the data plane's parts at each scrape. */
   observe(state: { activePairs(): number; waitingSides(): number; openConnections(): number }): void {
     new Gauge({
       name: "flock_dataplane_connections_open",
-      help: "Connections held in any state: handshaking, waiting, spliced, or lingering after an ERROR.",
+      help: "Connections held in any state: handshaking, waiting, spliced, or lingering after an ERROR. A kernel-spliced pair's sockets belong to the splice thread and count in pairs_active only.",
       registers: [this.registry],
       collect() {
         this.set(state.openConnections());

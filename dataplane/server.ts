@@ -10,8 +10,8 @@ import { DRAIN_DEADLINE_MS, validateConfig } from "./config.ts";
 import { listen } from "./listen.ts";
 import { DataPlaneMetrics } from "./metrics.ts";
 import { serveMetrics } from "./metrics-server.ts";
+import { chooseSplicer } from "./pairs/kernel-splice.ts";
 import { Pairs } from "./pairs/pairs.ts";
-import { spliceStreams } from "./pairs/splice.ts";
 import { WorkerLink } from "./worker-link/worker-link.ts";
 
 export interface DataPlane {
@@ -44,7 +44,9 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
   const logger = config.logger.child({ relay: config.name });
   const metrics = new DataPlaneMetrics();
   const gate = new HandshakeGate({ limits, metrics, logger });
-  const pairs = new Pairs({ limits, metrics, splicer: spliceStreams });
+  const splicing = chooseSplicer(config.kernelSplice);
+  metrics.splicePath.set({ path: splicing.path }, 1);
+  const pairs = new Pairs({ limits, metrics, splicer: splicing.splice });
   let relayRevoked!: () => void;
   const whenRelayRevoked = new Promise<void>((resolve) => {
     relayRevoked = resolve;
@@ -97,7 +99,16 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     openConnections: () => gate.open,
   });
   link.startReports();
-  logger.info({ port, metricsPort: metricsServer?.port ?? null, host: config.host }, "data plane listening");
+  logger.info(
+    {
+      port,
+      metricsPort: metricsServer?.port ?? null,
+      host: config.host,
+      splice: splicing.path,
+      ...(splicing.path === "js" ? { spliceWhy: splicing.why } : {}),
+    },
+    "data plane listening",
+  );
 
   const stopAdmitting = () => {
     gate.stopAdmitting();

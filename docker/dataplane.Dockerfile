@@ -11,6 +11,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
 RUN npm run build
+# The kernel splice addon (docs/data-plane.md, "Kernel splice"). It is optional: should it
+# not build, the folder stays empty and the relay uses the JS splice.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ make python3 \
+  && rm -rf /var/lib/apt/lists/* \
+  && node native/splice/install.mjs && mkdir -p native/splice/build/Release
 
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
@@ -22,6 +27,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/native/splice/build/Release ./native/splice/build/Release
 COPY package.json ./
 COPY bin ./bin
 # The relay keeps its last revocation list in .flock/ so a restart does not forget it.

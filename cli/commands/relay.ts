@@ -131,6 +131,7 @@ export async function relayConfig(
     metricsPort: options.metrics ? options.metricsPort : null,
     stateFile: revocationStatePath(resolve(cwd, options.stateDir), name),
     allowPlainHttpWorker: options.allowPlainHttpWorker === true,
+    kernelSplice: env.FLOCK_NATIVE_SPLICE !== "0",
     logger: pino({ level: options.logLevel }),
     limits,
   };

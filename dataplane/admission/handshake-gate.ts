@@ -74,7 +74,10 @@ export class HandshakeGate {
     return this.#admitting;
   }
 
-  /** Connections let in and not yet closed, in any state (handshaking, waiting, spliced, lingering). */
+  /**
+   * Connections let in and not yet closed, in any state (handshaking, waiting, spliced,
+   * lingering). A kernel splice closes its pair's JS sockets when it takes them over.
+   */
   get open(): number {
     return this.#open.size;
   }

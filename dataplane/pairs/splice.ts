@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
+import { watchIdle } from "./idle-timer.ts";
 
 export type SpliceEndReason = "closed" | "reset" | "idle_timeout" | "drained" | "stopped";
 
@@ -41,6 +42,17 @@ export interface SpliceOptions {
  */
 export type Splicer = (a: SpliceSide, b: SpliceSide, options: SpliceOptions) => Splice;
 
+/** Ends both sides of a pair: a reset resets both (each party sees an error), any other end closes them. */
+export function endBoth(sideA: SpliceSide, sideB: SpliceSide, reason: SpliceEndReason): void {
+  if (reason === "reset") {
+    sideA.reset();
+    sideB.reset();
+  } else {
+    sideA.stream.destroy();
+    sideB.stream.destroy();
+  }
+}
+
 /**
  * Joins two byte streams. One pipeline per direction, so backpressure works both ways (a
  * peer that stops reading pauses only its own sender) and an end on one side becomes an
@@ -63,14 +75,8 @@ export const spliceStreams: Splicer = (sideA, sideB, options) => {
     finish = (reason) => {
       if (ended) return;
       ended = true;
-      clearTimeout(idleTimer);
-      if (reason === "reset") {
-        sideA.reset();
-        sideB.reset();
-      } else {
-        a.destroy();
-        b.destroy();
-      }
+      stopIdleWatch();
+      endBoth(sideA, sideB, reason);
       resolve({ reason, aToB, bToA });
     };
   });
@@ -96,13 +102,11 @@ export const spliceStreams: Splicer = (sideA, sideB, options) => {
   pipeline(a, b, directionDone);
   pipeline(b, a, directionDone);
 
-  // One timer per pair, re-armed for the remaining time instead of on every chunk.
-  const checkIdle = () => {
-    const idleMs = Date.now() - lastActivity;
-    if (idleMs >= options.idleTimeoutMs) finish("idle_timeout");
-    else idleTimer = setTimeout(checkIdle, options.idleTimeoutMs - idleMs);
-  };
-  let idleTimer = setTimeout(checkIdle, options.idleTimeoutMs);
+  const stopIdleWatch = watchIdle(
+    options.idleTimeoutMs,
+    () => Date.now() - lastActivity,
+    () => finish("idle_timeout"),
+  );
 
   return { done, bytes: () => aToB + bToA, stop: (reason) => finish(reason) };
 };

@@ -1,12 +1,14 @@
 /**
  * Builds the kernel-splice addon with node-gyp; run by the root package's `install` script
  * (so on `npm install` and `npm ci`) or by hand: node native/splice/install.mjs.
+ * With --if-stale (the node tests' global setup) it builds only when a source is newer
+ * than the built addon, and says nothing when there is nothing to do.
  * The addon is optional: when it cannot be built (no compiler, not Linux) this says so in
  * one line and exits 0, and the data plane uses the JS splice. FLOCK_NATIVE_SPLICE=0 skips
  * the build. See docs/data-plane.md ("Kernel splice").
  */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,6 +32,19 @@ function localNodeDir() {
   return existsSync(join(prefix, "include/node/node_api.h")) ? prefix : undefined;
 }
 
+const ADDON = join(here, "build", "Release", "flock_splice.node");
+
+/** The addon exists and no source (binding.gyp, src/) changed after it was built. */
+function upToDate() {
+  if (!existsSync(ADDON)) return false;
+  const built = statSync(ADDON).mtimeMs;
+  const sources = [
+    join(here, "binding.gyp"),
+    ...readdirSync(join(here, "src")).map((f) => join(here, "src", f)),
+  ];
+  return sources.every((source) => statSync(source).mtimeMs <= built);
+}
+
 function build() {
   if (process.env.FLOCK_NATIVE_SPLICE === "0") return "skipped (FLOCK_NATIVE_SPLICE=0)";
   if (process.platform !== "linux") return "skipped: splice(2) is Linux-only";
@@ -44,6 +59,7 @@ function build() {
   return `not built (node-gyp exited ${run.status ?? run.signal}; needs g++, make, python3 and Node's headers)`;
 }
 
+if (process.argv.includes("--if-stale") && upToDate()) process.exit(0);
 const outcome = build();
 say(
   outcome === "built"

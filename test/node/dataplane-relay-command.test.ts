@@ -60,6 +60,7 @@ describe("relay entry (flags, env and files → config)", () => {
       metricsPort: 0,
       stateFile: join(dir, ".flock", `relay-${RELAY_NAME}.json`),
       allowPlainHttpWorker: false,
+      kernelSplice: true,
       limits: {
         pairingTimeoutMs: 1234,
         idleTimeoutMs: 5678,
@@ -80,6 +81,11 @@ describe("relay entry (flags, env and files → config)", () => {
     expect(config.workerUrl).toBe("http://127.0.0.1:9");
     expect(config.metricsPort).toBeNull();
     await rm(join(dir, ".flock"), { recursive: true });
+  });
+
+  it("FLOCK_NATIVE_SPLICE=0 turns the kernel splice off", async () => {
+    const config = await relayConfig(options(), { FLOCK_URL: fx.worker.url, FLOCK_NATIVE_SPLICE: "0" }, dir);
+    expect(config.kernelSplice).toBe(false);
   });
 
   it("says how to create a relay whose certificate is missing", async () => {

@@ -1,9 +1,8 @@
 import { readdirSync } from "node:fs";
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Splicer } from "../../dataplane/kernel-splice.ts";
-import { chooseSplicer } from "../../dataplane/kernel-splice.ts";
-import type { Splice } from "../../dataplane/splice.ts";
+import { chooseSplicer } from "../../dataplane/pairs/kernel-splice.ts";
+import type { Splice, Splicer } from "../../dataplane/pairs/splice.ts";
 import type { RelayedSockets } from "../helpers/socket-pairs.ts";
 import {
   closeAllRelayedSockets,
@@ -22,14 +21,15 @@ const LONG_MS = 60_000;
 
 afterEach(closeAllRelayedSockets);
 
-const resetSide = (socket: Socket) => () => socket.resetAndDestroy();
+const side = (socket: Socket, pending: Buffer = Buffer.alloc(0)) => ({
+  stream: socket,
+  socket,
+  pending,
+  reset: () => socket.resetAndDestroy(),
+});
 
-function spliceWith(splicer: Splicer, s: RelayedSockets, idleTimeoutMs = LONG_MS): Splice {
-  return splicer(
-    { stream: s.relayA, reset: resetSide(s.relayA) },
-    { stream: s.relayB, reset: resetSide(s.relayB) },
-    { idleTimeoutMs },
-  );
+function spliceWith(splicer: Splicer, s: RelayedSockets, idleTimeoutMs = LONG_MS, pendingB?: Buffer): Splice {
+  return splicer(side(s.relayA), side(s.relayB, pendingB), { idleTimeoutMs });
 }
 
 it("loads the kernel splice on Linux with the addon built (npm ci builds it)", () => {
@@ -63,22 +63,23 @@ describe.each([
     // Read by the relay but not consumed, as a hello's trailing bytes are.
     s.a.write("a-early|");
     await new Promise((resolve) => s.relayA.once("readable", resolve));
-    // Put back by the relay, as early bytes of a waiting side are.
+    // Put back by the relay, as a hello's trailing bytes are.
     s.relayB.unshift(Buffer.from("b-early|"));
     // More than the kernel takes at once from a relay whose reader is not reading yet.
     const paired = pattern(8 * 1024 * 1024, 3);
     s.relayB.write(paired);
     s.relayA.write("paired-a|");
-    const spliced = spliceWith(splicer, s);
+    // Held by the relay while b waited for its peer.
+    const spliced = spliceWith(splicer, s, LONG_MS, Buffer.from("b-held|"));
     const atB = readToEnd(s.b);
     const atA = readToEnd(s.a);
     s.a.end("a-late");
     s.b.end("b-late");
-    expect((await atA).toString()).toBe("paired-a|b-early|b-late");
+    expect((await atA).toString()).toBe("paired-a|b-held|b-early|b-late");
     const gotB = await atB;
     expect(sha(gotB.subarray(0, paired.length))).toBe(sha(paired));
     expect(gotB.subarray(paired.length).toString()).toBe("a-early|a-late");
-    expect(await spliced.done).toMatchObject({ reason: "closed", aToB: 14, bToA: 14 });
+    expect(await spliced.done).toMatchObject({ reason: "closed", aToB: 14, bToA: 21 });
   });
 
   it("passes an end each way on its own (half-close)", async () => {

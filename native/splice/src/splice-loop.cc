@@ -181,7 +181,8 @@ void SpliceLoop::Step(Pair* pair) {
   }
 }
 
-// Teardown order: out of the epoll set, then (for a reset) SO_LINGER 0 so close() sends a
+// Teardown order: the end is reported first, so JavaScript has it before a party can see
+// the close; then out of the epoll set, then (for a reset) SO_LINGER 0 so close() sends a
 // RST instead of a FIN, then close. These descriptors are the last ones open on their
 // sockets (JavaScript closed its own before the pair was added), so close() really ends them.
 void SpliceLoop::End(Pair* pair, EndKind kind, int error, bool reset) {
@@ -191,6 +192,7 @@ void SpliceLoop::End(Pair* pair, EndKind kind, int error, bool reset) {
     std::erase(ready_, pair);
     pair->queued_ready = false;
   }
+  reporter_(context_, {pair->id, kind, error, pair->a_to_b.bytes(), pair->b_to_a.bytes()});
   for (Side* side : {&pair->a, &pair->b}) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, side->fd, nullptr);
     if (reset) {
@@ -202,7 +204,6 @@ void SpliceLoop::End(Pair* pair, EndKind kind, int error, bool reset) {
   }
   pair->a_to_b.DiscardPipe(&pool_);
   pair->b_to_a.DiscardPipe(&pool_);
-  reporter_(context_, {pair->id, kind, error, pair->a_to_b.bytes(), pair->b_to_a.bytes()});
   auto held = live_.find(pair);
   if (held != live_.end()) {
     ended_.push_back(std::move(held->second));

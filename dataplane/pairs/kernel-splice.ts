@@ -6,11 +6,14 @@
  * streams are not both plain TCP sockets, and for every pair when the addon is not built
  * or is turned off. See docs/data-plane.md ("Kernel splice").
  */
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { Socket } from "node:net";
-import { TLSSocket } from "node:tls";
-import type { Splice, SpliceEndReason, SpliceResult, SpliceSide } from "./splice.ts";
-import { splice as jsSplice } from "./splice.ts";
+import type { Socket } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { watchIdle } from "./idle-timer.ts";
+import type { Splice, SpliceEndReason, SpliceOptions, SpliceResult, Splicer, SpliceSide } from "./splice.ts";
+import { endBoth, spliceStreams } from "./splice.ts";
 
 /** What native/splice/src/addon.cc exports. */
 interface SpliceAddon {
@@ -27,11 +30,9 @@ interface SpliceAddon {
 const END_CLOSED = 0;
 const END_RESET = 1;
 
-const ADDON_PATH = "../native/splice/build/Release/flock_splice.node";
+/** Where native/splice/install.mjs puts the addon, from the repository root. */
+const ADDON_FILE = join("native", "splice", "build", "Release", "flock_splice.node");
 const EMPTY = Buffer.alloc(0);
-
-export type SpliceOptions = { idleTimeoutMs: number };
-export type Splicer = (sideA: SpliceSide, sideB: SpliceSide, options: SpliceOptions) => Splice;
 
 /** Which splice a data plane uses for its tcp pairs, and why when it is not the kernel's. */
 export type SplicerChoice =
@@ -42,6 +43,18 @@ let loaded: { addon: SpliceAddon; ends: Map<number, EndHandler> } | string | und
 
 type EndHandler = (kind: number, aToB: number, bToA: number) => void;
 
+/**
+ * The built addon, looked for in each folder above this module: it runs from the sources
+ * (dataplane/pairs/) and from the compiled bundle (dist/cli/).
+ */
+function findAddon(): string | undefined {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const candidate = join(dir, ADDON_FILE);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
 /** Loads and starts the addon once per process; a string says why it cannot be used. */
 function loadAddon(): { addon: SpliceAddon; ends: Map<number, EndHandler> } | string {
   if (loaded !== undefined) return loaded;
@@ -49,8 +62,13 @@ function loadAddon(): { addon: SpliceAddon; ends: Map<number, EndHandler> } | st
     loaded = "splice(2) is Linux-only";
     return loaded;
   }
+  const path = findAddon();
+  if (path === undefined) {
+    loaded = "the native addon is not built; build it with: node native/splice/install.mjs";
+    return loaded;
+  }
   try {
-    const addon = createRequire(import.meta.url)(ADDON_PATH) as SpliceAddon;
+    const addon = createRequire(import.meta.url)(path) as SpliceAddon;
     const ends = new Map<number, EndHandler>();
     addon.start((id, kind, _errno, aToB, bToA) => {
       const end = ends.get(id);
@@ -59,7 +77,7 @@ function loadAddon(): { addon: SpliceAddon; ends: Map<number, EndHandler> } | st
     });
     loaded = { addon, ends };
   } catch (error) {
-    loaded = `the native addon is not built or does not load (${(error as Error).message.split("\n")[0]}); build it with: node native/splice/install.mjs`;
+    loaded = `the native addon does not load (${(error as Error).message.split("\n")[0]}); rebuild it with: node native/splice/install.mjs`;
   }
   return loaded;
 }
@@ -69,9 +87,9 @@ function loadAddon(): { addon: SpliceAddon; ends: Map<number, EndHandler> } | st
  * forces the JS splice.
  */
 export function chooseSplicer(wanted: boolean): SplicerChoice {
-  if (!wanted) return { path: "js", splice: jsSplice, why: "turned off (FLOCK_NATIVE_SPLICE=0)" };
+  if (!wanted) return { path: "js", splice: spliceStreams, why: "turned off (FLOCK_NATIVE_SPLICE=0)" };
   const native = loadAddon();
-  if (typeof native === "string") return { path: "js", splice: jsSplice, why: native };
+  if (typeof native === "string") return { path: "js", splice: spliceStreams, why: native };
   const { addon, ends } = native;
   return {
     path: "kernel",
@@ -81,11 +99,11 @@ export function chooseSplicer(wanted: boolean): SplicerChoice {
   };
 }
 
-/** The descriptor of a plain TCP socket (not TLS, not a WebSocket stream), or undefined. */
-function tcpDescriptor(stream: SpliceSide["stream"]): number | undefined {
-  if (!(stream instanceof Socket) || stream instanceof TLSSocket) return undefined;
+/** The socket's descriptor when the side speaks plain TCP (no TLS, no WebSocket on it), or undefined. */
+function tcpDescriptor(side: SpliceSide): number | undefined {
+  if (side.stream !== side.socket) return undefined;
   // Node keeps the descriptor on the libuv handle; it is not part of the typed API.
-  const fd = (stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  const fd = (side.socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   return typeof fd === "number" && fd >= 0 ? fd : undefined;
 }
 
@@ -96,9 +114,10 @@ function flushed(socket: Socket): Promise<void> | undefined {
   return new Promise((resolve) => socket.write(EMPTY, () => resolve()));
 }
 
-/** Takes what Node has read from the socket but nobody consumed yet (unshifted early bytes too). */
-function takeBuffered(socket: Socket): Buffer {
-  const chunks: Buffer[] = [];
+/** The side's pending bytes, then what Node has read from its socket that nobody consumed yet. */
+function takeUnsent(side: SpliceSide): Buffer {
+  const { socket } = side;
+  const chunks: Buffer[] = side.pending.length > 0 ? [side.pending] : [];
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
     chunks.push(chunk);
   }
@@ -112,11 +131,11 @@ function kernelSplice(
   sideB: SpliceSide,
   options: SpliceOptions,
 ): Splice {
-  const fdA = tcpDescriptor(sideA.stream);
-  const fdB = tcpDescriptor(sideB.stream);
-  if (fdA === undefined || fdB === undefined) return jsSplice(sideA, sideB, options);
-  const a = sideA.stream as Socket;
-  const b = sideB.stream as Socket;
+  const fdA = tcpDescriptor(sideA);
+  const fdB = tcpDescriptor(sideB);
+  if (fdA === undefined || fdB === undefined) return spliceStreams(sideA, sideB, options);
+  const a: Socket = sideA.socket;
+  const b: Socket = sideB.socket;
 
   const started = Date.now();
   let id: number | undefined;
@@ -129,42 +148,39 @@ function kernelSplice(
   });
   const finish = (reason: SpliceEndReason, aToB: number, bToA: number) => {
     if (result) return;
-    clearTimeout(idleTimer);
+    stopIdleWatch();
     result = { reason, aToB, bToA };
     resolveDone(result);
   };
   /** Before the handover the sockets are still JavaScript's to end. */
   const finishBeforeHandover = (reason: SpliceEndReason) => {
     if (result) return;
-    a.off("error", vanished).off("close", vanished);
-    b.off("error", vanished).off("close", vanished);
-    if (reason === "reset") {
-      sideA.reset();
-      sideB.reset();
-    } else {
-      a.destroy();
-      b.destroy();
-    }
+    unwatch();
+    endBoth(sideA, sideB, reason);
     finish(reason, 0, 0);
   };
   // A side that errors or closes before the handover is a reset, as in the JS splice.
   const vanished = () => finishBeforeHandover("reset");
+  const unwatch = () => {
+    a.off("error", vanished).off("close", vanished);
+    b.off("error", vanished).off("close", vanished);
+  };
   a.on("error", vanished).on("close", vanished);
   b.on("error", vanished).on("close", vanished);
 
   /**
-   * Teardown order of the handover, all in one synchronous run so libuv reads nothing in
-   * between: (1) every write JavaScript queued (PAIRED) has reached the kernel, or the
-   * kernel's bytes would overtake it; (2) what Node read but nobody consumed is taken and
-   * becomes the head of the other direction; (3) the addon dup()s both descriptors;
-   * (4) the JS sockets are destroyed: libuv stops polling and closes its descriptors, and
-   * since the addon's duplicates keep the sockets open, the connections see nothing (no
-   * FIN, no RST); (5) the splice thread polls its duplicates from then on.
+   * Teardown order of the handover: (1) every write JavaScript queued (PAIRED) has reached
+   * the kernel, or the kernel's bytes would overtake it. Then in one synchronous run, so
+   * libuv reads nothing in between: (2) the side's pending bytes, then what Node read and
+   * nobody consumed, become the head of the other direction; (3) the addon dup()s both
+   * descriptors; (4) the JS sockets are destroyed: libuv stops polling and closes its
+   * descriptors, and since the duplicates keep the sockets open, the connections see
+   * nothing (no FIN, no RST); (5) the splice thread polls the duplicates from then on.
    */
   const handOver = () => {
     if (result) return;
-    const headToB = takeBuffered(a);
-    const headToA = takeBuffered(b);
+    const headToB = takeUnsent(sideA);
+    const headToA = takeUnsent(sideB);
     try {
       id = addon.open(fdA, fdB, headToA, headToB);
     } catch {
@@ -176,23 +192,20 @@ function kernelSplice(
     ends.set(id, (kind, aToB, bToA) =>
       finish(kind === END_CLOSED ? "closed" : kind === END_RESET ? "reset" : stopReason, aToB, bToA),
     );
-    a.off("error", vanished).off("close", vanished);
-    b.off("error", vanished).off("close", vanished);
+    unwatch();
     a.destroy();
     b.destroy();
   };
+  // Before the handover the pair is as old as it is quiet; after its end, nothing to watch.
+  const stopIdleWatch = watchIdle(
+    options.idleTimeoutMs,
+    () => (id === undefined ? Date.now() - started : addon.idleMs(id)),
+    () => stop("idle_timeout"),
+  );
   const pendingA = flushed(a);
   const pendingB = flushed(b);
   if (pendingA === undefined && pendingB === undefined) handOver();
   else void Promise.all([pendingA, pendingB]).then(handOver);
-
-  // One timer per pair, re-armed for the remaining time, as in the JS splice.
-  const checkIdle = () => {
-    const idleMs = id === undefined ? Date.now() - started : addon.idleMs(id);
-    if (idleMs >= options.idleTimeoutMs) stop("idle_timeout");
-    else if (idleMs >= 0) idleTimer = setTimeout(checkIdle, options.idleTimeoutMs - idleMs);
-  };
-  let idleTimer = setTimeout(checkIdle, options.idleTimeoutMs);
 
   const stop = (reason: SpliceEndReason) => {
     if (result) return;
