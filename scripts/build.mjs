@@ -37,24 +37,37 @@ const common = {
 };
 
 /**
- * The CLI, and with it the data plane (`flock relay start`), loads its npm dependencies from
- * node_modules at run time (they are installed with the repository); only the project's own
- * TypeScript is compiled in.
+ * CommonJS packages bundled into ESM call `require()`; the banner gives them a real one.
+ * bufferutil and utf-8-validate are optional native helpers ws looks for at run time: found
+ * in node_modules (or next to a function's bundle) they are used, absent ws works without.
  */
-const programs = [{ entryPoints: ["cli/main.ts"], outfile: "dist/cli/main.js", packages: "external" }];
+const REQUIRE_BANNER = {
+  js: 'import { createRequire as flockCreateRequire } from "node:module";\nconst require = flockCreateRequire(import.meta.url);',
+};
+const NATIVE_OPTIONAL = ["bufferutil", "utf-8-validate"];
 
 /**
- * ws is CommonJS: bundled into ESM, its `require()` calls need a real `require`. bufferutil
- * and utf-8-validate are optional native helpers ws looks for at run time; a function that
- * installs them next to the bundle gets them, one that does not works without.
+ * The CLI, and with it the data plane (`flock relay start`), with its npm dependencies
+ * compiled in: one file loads in about half the time of the same modules resolved one by one
+ * from node_modules, and every command pays that at start (docs/benchmarks.md, "Cold start").
+ * miniflare and wrangler stay outside: `flock dev` loads them lazily, and they ship native
+ * binaries and files of their own.
  */
+const programs = [
+  {
+    entryPoints: ["cli/main.ts"],
+    outfile: "dist/cli/main.js",
+    external: ["miniflare", "wrangler", ...NATIVE_OPTIONAL],
+    banner: REQUIRE_BANNER,
+  },
+];
+
+/** The SDK: ws and jose compiled in, so the package has no dependencies. */
 const clientBundle = {
   entryPoints: ["client/index.ts"],
   outfile: relative(ROOT, CLIENT_BUNDLE),
-  external: ["bufferutil", "utf-8-validate"],
-  banner: {
-    js: 'import { createRequire as flockCreateRequire } from "node:module";\nconst require = flockCreateRequire(import.meta.url);',
-  },
+  external: NATIVE_OPTIONAL,
+  banner: REQUIRE_BANNER,
   legalComments: "eof",
 };
 
