@@ -5,8 +5,8 @@ import type { Logger } from "pino";
 
 /**
  * One accepted TCP connection and the layers a handshake stacks on it (TLS, WebSocket).
- * It knows when it has gone and how to go: politely, or with a TCP reset. It knows
- * nothing of handshakes, pairs or splices.
+ * It knows when it has gone and how to close it all. It knows nothing of handshakes,
+ * pairs or splices.
  */
 export class Connection {
   readonly id = randomBytes(6).toString("base64url");
@@ -50,17 +50,5 @@ export class Connection {
   destroy(): void {
     for (const layer of [...this.#layers].reverse()) layer.destroy();
     this.socket.destroy();
-  }
-
-  /** Abrupt close: a TCP RST, whatever runs on top, so the party sees an error and never a clean end. */
-  reset(): void {
-    if (!this.socket.destroyed) {
-      try {
-        this.socket.resetAndDestroy();
-      } catch {
-        this.socket.destroy();
-      }
-    }
-    for (const layer of this.#layers) layer.destroy();
   }
 }

@@ -212,7 +212,8 @@ function kernelSplice(
     if (id === undefined) finishBeforeHandover(reason);
     else {
       stopReason = reason;
-      addon.stop(id, reason === "reset");
+      // Every end the data plane asks for is a reset (see endBoth in splice.ts).
+      addon.stop(id, true);
     }
   };
   const bytes = () => {

@@ -147,5 +147,5 @@ export class Pairs {
 function spliceSide(side: AdmittedSide, pending: Buffer, peer: AdmittedSide): SpliceSide {
   const stream = side.answers.paired();
   side.log.info({ peerConn: peer.connection.id, peerTransport: peer.transport }, "paired");
-  return { stream, socket: side.connection.socket, pending, reset: () => side.connection.reset() };
+  return { stream, socket: side.connection.socket, pending };
 }

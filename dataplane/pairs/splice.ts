@@ -16,7 +16,7 @@ export interface Splice {
   readonly done: Promise<SpliceResult>;
   /** Bytes moved so far in both directions. */
   bytes(): number;
-  /** Tears the pair down now (drain deadline, shutdown, revocation). */
+  /** Tears the pair down now (drain deadline, shutdown, revocation), with a reset of both sides. */
   stop(reason: SpliceEndReason): void;
 }
 
@@ -28,8 +28,6 @@ export interface SpliceSide {
   readonly socket: Socket;
   /** Bytes this side sent before the splice began; they go to the other side first. */
   readonly pending: Buffer;
-  /** Abrupt teardown (a TCP RST under whatever transport), so the party sees an error. */
-  reset(): void;
 }
 
 export interface SpliceOptions {
@@ -42,15 +40,30 @@ export interface SpliceOptions {
  */
 export type Splicer = (a: SpliceSide, b: SpliceSide, options: SpliceOptions) => Splice;
 
-/** Ends both sides of a pair: a reset resets both (each party sees an error), any other end closes them. */
-export function endBoth(sideA: SpliceSide, sideB: SpliceSide, reason: SpliceEndReason): void {
-  if (reason === "reset") {
-    sideA.reset();
-    sideB.reset();
-  } else {
-    sideA.stream.destroy();
-    sideB.stream.destroy();
+/** Abrupt close: a TCP RST under whatever transport runs on top, so the party sees an error. */
+export function resetSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
   }
+}
+
+/**
+ * Ends both sides of a pair. Only a pair whose two directions both ended closes politely.
+ * Any other end, the data plane's own (idle, drain, stop, revocation) included, resets
+ * both: a clean TCP end would look like a finished stream to a party whose TLS takes a FIN
+ * as an end. Both sockets are reset before either stream goes: destroying one side's
+ * stream makes the other's pipeline close the other side politely.
+ */
+export function endBoth(sideA: SpliceSide, sideB: SpliceSide, reason: SpliceEndReason): void {
+  if (reason !== "closed") {
+    resetSocket(sideA.socket);
+    resetSocket(sideB.socket);
+  }
+  sideA.stream.destroy();
+  sideB.stream.destroy();
 }
 
 /**

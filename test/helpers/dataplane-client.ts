@@ -3,6 +3,7 @@
  * client/). It dials any transport, runs MAGIC → challenge → hello, and hands back the
  * spliced byte stream with nothing lost.
  */
+import type { NetConnectOpts, Socket } from "node:net";
 import { connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
 import { connect as tlsConnect } from "node:tls";
@@ -32,10 +33,24 @@ export interface Dialed {
   gone: Promise<void>;
   /** Tears the connection down abruptly: a TCP RST, or a WebSocket dropped without a close frame. */
   abort(): void;
+  /** How the TCP connection under the transport ended: reset by the relay (ECONNRESET), or cleanly. */
+  tcpEnd: Promise<"reset" | "clean">;
 }
 
 const whenClosed = (emitter: { once(event: "close", f: () => void): unknown }) =>
   new Promise<void>((resolve) => emitter.once("close", () => resolve()));
+
+/** The first sign of the relay's end: a FIN ('end', or a close without error) or a RST. */
+function whenTcpEnds(socket: Socket): Promise<"reset" | "clean"> {
+  return new Promise((resolve) => {
+    let reset = false;
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "ECONNRESET") reset = true;
+    });
+    socket.once("end", () => resolve("clean"));
+    socket.once("close", () => resolve(reset ? "reset" : "clean"));
+  });
+}
 
 /** Opens the transport; resolves once bytes can be written (TLS handshake and WebSocket upgrade done). */
 export async function openTransport(options: DialOptions): Promise<Dialed> {
@@ -50,16 +65,30 @@ export async function openTransport(options: DialOptions): Promise<Dialed> {
     await new Promise((resolve, reject) => raw.once("connect", resolve).once("error", reject));
     const gone = whenClosed(raw);
     const abort = () => raw.resetAndDestroy();
-    if (transport === "tcp") return { stream: raw, gone, abort };
+    if (transport === "tcp") return { stream: raw, gone, abort, tcpEnd: whenTcpEnds(raw) };
     // tls.connect passes allowHalfOpen on to its TLSSocket; the typings just do not list it.
     const socket = tlsConnect({ socket: raw, ...tlsOptions, ...{ allowHalfOpen: true } });
     await new Promise((resolve, reject) => socket.once("secureConnect", resolve).once("error", reject));
-    return { stream: socket, gone, abort };
+    // The TLS socket reads the TCP one: the FIN or RST shows on it.
+    return { stream: socket, gone, abort, tcpEnd: whenTcpEnds(socket) };
   }
   const scheme = transport === "wss" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://localhost:${port}/`, WS_SUBPROTOCOL, tlsOptions);
+  let tcpEnd: Promise<"reset" | "clean"> | undefined;
+  const ws = new WebSocket(`${scheme}://localhost:${port}/`, WS_SUBPROTOCOL, {
+    ...tlsOptions,
+    createConnection: (options: object) => {
+      const socket = transport === "wss" ? tlsConnect(options) : netConnect(options as NetConnectOpts);
+      tcpEnd = whenTcpEnds(socket);
+      return socket;
+    },
+  });
   await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
-  return { stream: createWebSocketStream(ws), gone: whenClosed(ws), abort: () => ws.terminate() };
+  return {
+    stream: createWebSocketStream(ws),
+    gone: whenClosed(ws),
+    abort: () => ws.terminate(),
+    tcpEnd: tcpEnd as Promise<"reset" | "clean">,
+  };
 }
 
 const openParties = new Set<TestParty>();
@@ -77,9 +106,10 @@ export class TestParty {
   readonly stream: Duplex;
   readonly gone: Promise<void>;
   readonly abort: () => void;
+  readonly tcpEnd: Promise<"reset" | "clean">;
 
   constructor(dialed: Dialed) {
-    ({ stream: this.stream, gone: this.gone, abort: this.abort } = dialed);
+    ({ stream: this.stream, gone: this.gone, abort: this.abort, tcpEnd: this.tcpEnd } = dialed);
     // Errors surface as a close through readUntil; an unhandled 'error' would crash the test run.
     this.stream.on("error", () => {});
     openParties.add(this);

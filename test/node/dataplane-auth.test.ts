@@ -263,7 +263,7 @@ describe("revoking a party that is already connected", () => {
     expect(await lonely.errorCode()).toBe("PARTY_REVOKED");
     const sb = b.dataStream();
     sb.resume();
-    await new Promise((resolve) => sb.once("end", resolve));
+    await b.gone;
     expect(dp.activePairs()).toBe(1);
     const { values } = await dp.metrics.pairEnds.get();
     expect(values.map((v) => [v.labels.reason, v.value])).toEqual([["revoked", 2]]);

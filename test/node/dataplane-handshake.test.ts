@@ -59,6 +59,7 @@ describe("data plane handshake refusals", () => {
       stream: socket,
       gone: new Promise(() => {}),
       abort: () => socket.destroy(),
+      tcpEnd: new Promise(() => {}),
     });
     socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x10]));
     expect(await party.errorCode()).toBe("BAD_MAGIC");
@@ -214,7 +215,12 @@ describe("data plane handshake refusals", () => {
     await new Promise((resolve) => socket.once("close", resolve));
     expect(await errorCount(dp, "BAD_MAGIC")).toBe(0);
     await expect(
-      new TestParty({ stream: socket, gone: Promise.resolve(), abort: () => {} }).frame(),
+      new TestParty({
+        stream: socket,
+        gone: Promise.resolve(),
+        abort: () => {},
+        tcpEnd: Promise.resolve("clean"),
+      }).frame(),
     ).rejects.toBeInstanceOf(ConnectionGone);
   });
 });

@@ -276,10 +276,8 @@ describe("pairing on a live data plane", () => {
     await Promise.all([a.paired(), b.paired()]);
     a.dataStream().resume();
     b.dataStream().resume();
-    await Promise.all([
-      new Promise((resolve) => a.stream.once("end", resolve)),
-      new Promise((resolve) => b.stream.once("end", resolve)),
-    ]);
+    // Reset, not ended: see dataplane-pair-ends.test.ts.
+    await Promise.all([a.gone, b.gone]);
     expect(await endReasons(dp)).toMatchObject({ idle_timeout: 1 });
   });
 
@@ -360,7 +358,7 @@ describe("pairing on a live data plane", () => {
     await Promise.all([a.paired(), b.paired()]);
     a.dataStream().resume();
     await dp.drain(100);
-    await new Promise((resolve) => a.stream.once("end", resolve));
+    await a.gone;
     expect(await endReasons(dp)).toMatchObject({ drained: 1 });
   });
 });
