@@ -1,5 +1,15 @@
-import type { IssuedCertificate, Page, PartyInfo, RelayInfo, TicketInfo, UserInfo } from "../protocol/api.ts";
+import type {
+  IssuedCertificate,
+  Page,
+  PartyInfo,
+  RelayInfo,
+  RevocationListInfo,
+  RevocationListResponse,
+  TicketInfo,
+  UserInfo,
+} from "../protocol/api.ts";
 import { FlockError, isErrorCode } from "../protocol/errors.ts";
+import { revocationListPath } from "../protocol/wire.ts";
 import { type ConfigSources, resolveConfig } from "./config.ts";
 import { UserError } from "./output.ts";
 
@@ -148,7 +158,14 @@ export class ApiClient {
     return this.listAll(`${owner}/tickets`, options);
   }
 
-  /** `jws` = signRequest(relayKey, alg, kid, "POST", "/v1/tickets", body): see protocol/signed-request.ts. */
+  /** The user's signed revocation list as the worker holds it, or null before the first publication. */
+  async revocationList(user: string): Promise<string | null> {
+    return (await this.request<RevocationListResponse>("GET", revocationListPath(user))).list;
+  }
+
+  async publishRevocationList(user: string, list: string): Promise<RevocationListInfo> {
+    return (await this.request<{ item: RevocationListInfo }>("PUT", revocationListPath(user), { list })).item;
+  }
 }
 
 const enc = encodeURIComponent;

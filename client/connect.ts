@@ -14,6 +14,7 @@ import { createIdentity, loadIdentity } from "./identity.ts";
 import { securePeerChannel } from "./peer-tls.ts";
 import { relayKeyMaterial } from "./relay-key-material.ts";
 import { backoffMs, isRetryable } from "./retry.ts";
+import { type Revocations, revocationsOf } from "./revocation-list.ts";
 import { fetchTicket } from "./ticket-client.ts";
 
 /**
@@ -50,6 +51,8 @@ export type ConnectEvent =
   | { type: "dialed"; transport: Transport; host: string; port: number }
   | { type: "waiting" }
   | { type: "paired"; peer: string; role: Role }
+  /** No fresh revocation list: the peer is checked against the last one verified (`fetchedAt`), or none. */
+  | { type: "revocations-unavailable"; error: FlockError; fetchedAt?: string }
   | { type: "retry"; error: FlockError; attempt: number; delayMs: number };
 
 /** An open end-to-end channel and what was learned while opening it. */
@@ -191,6 +194,8 @@ function attemptBefore<T>(
 
 async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
   const { identity, dest, channel, transport, onEvent } = plan;
+  // Fetched beside the ticket and the dial; it never rejects, and is awaited once paired.
+  const revocations = revocationsOf(identity);
   let relay: { name: string | undefined; hosts: string[]; port: number };
   let request: HelloRequest;
   if (plan.direct) {
@@ -228,6 +233,7 @@ async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
     );
   }
   onEvent({ type: "paired", peer: paired.peer, role: paired.role });
+  refuseRevokedPeer(await revocations, dest, stream, onEvent);
 
   const { socket, peerCertificate } = await securePeerChannel(stream, paired.role, identity, {
     user: identity.user,
@@ -242,6 +248,32 @@ async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
     relay: relayName ?? "",
     transport,
   };
+}
+
+/**
+ * In every mode, and whatever the relay said: a peer the user revoked is refused before the
+ * end-to-end TLS, even when a relay holds its leaked keys and the worker has not refused it.
+ */
+function refuseRevokedPeer(
+  revocations: Revocations,
+  dest: string,
+  stream: Duplex,
+  onEvent: (event: ConnectEvent) => void,
+): void {
+  if (revocations.problem) {
+    const fetchedAt = revocations.fetchedAt;
+    onEvent({
+      type: "revocations-unavailable",
+      error: revocations.problem,
+      ...(fetchedAt === undefined ? {} : { fetchedAt: new Date(fetchedAt).toISOString() }),
+    });
+  }
+  if (!revocations.revoked.has(dest)) return;
+  stream.destroy();
+  throw new FlockError(
+    "DEST_REVOKED",
+    `Party ${dest} is on the revocation list its user published; it is refused.`,
+  );
 }
 
 /** Hosts are tried in the worker's order; the first that answers is used. */

@@ -3,8 +3,8 @@ import { FlockError, isErrorCode } from "../protocol/errors.ts";
 import type { SignedRequestAlg } from "../protocol/signed-request.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../protocol/signed-request.ts";
 import { TICKETS_PATH } from "../protocol/wire.ts";
+import { requestText, type TextResponse } from "./http-text.ts";
 import type { PartyConfig } from "./identity.ts";
-import { postText, type TextResponse } from "./post-text.ts";
 import { relayKeyMaterial } from "./relay-key-material.ts";
 
 /** One ticket request; the worker answers in milliseconds, so this only bounds a hung connection. */
@@ -30,12 +30,12 @@ export async function fetchTicket(
   const timeout = AbortSignal.timeout(timeoutMs);
   let response: TextResponse;
   try {
-    response = await postText(
-      url,
-      { "content-type": SIGNED_REQUEST_CONTENT_TYPE, accept: "application/json" },
+    response = await requestText(url, {
+      method: "POST",
+      headers: { "content-type": SIGNED_REQUEST_CONTENT_TYPE, accept: "application/json" },
       body,
-      signal ? AbortSignal.any([signal, timeout]) : timeout,
-    );
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
   } catch (error) {
     const why = timeout.aborted ? `: no answer within ${timeoutMs} ms` : "";
     throw new FlockError("DIAL_FAILED", `Could not reach the Flock control plane at ${url.origin}${why}.`, {

@@ -27,6 +27,19 @@ export interface PartyInfo {
   revokedAt?: string;
 }
 
+/** `GET /v1/users/:user/revocations`: the list as the user's CLI signed it, null before the first. */
+export interface RevocationListResponse {
+  list: string | null;
+}
+
+/** What the worker read from a list it stored (`PUT /v1/users/:user/revocations` answers `{item}`). */
+export interface RevocationListInfo {
+  user: string;
+  seq: number;
+  parties: string[];
+  publishedAt: string;
+}
+
 export type RelayStatus = "active" | "revoked";
 
 export interface RelayInfo {

@@ -32,6 +32,10 @@ export const ERRORS = {
   BACKEND_NOT_FOUND: [404, "No OpenWhisk backend of that name."],
   BACKEND_EXISTS: [409, "An OpenWhisk backend of that name already exists."],
   WSK_KEY_NOT_FOUND: [404, "No wsk key with that uuid for this user."],
+  REVOCATION_LIST_STALE: [
+    409,
+    "The worker already holds a revocation list of this user with the same or a higher seq.",
+  ],
 
   // Ticket requests
   BAD_SIGNATURE: [401, "The request signature does not verify against a registered relay certificate."],

@@ -26,3 +26,11 @@ export const PAIRING_TIMEOUT_MS = 60_000;
 export function isLoopbackHostname(hostname: string): boolean {
   return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
+
+/**
+ * GET (anyone): a user's revocation list as its CLI signed it; PUT (admin): publish a new one.
+ * The list is public: it names revoked parties, nothing else, and is signed by the user CA.
+ */
+export function revocationListPath(user: string): string {
+  return `/v1/users/${encodeURIComponent(user)}/revocations`;
+}

@@ -13,6 +13,7 @@ import { openwhisk } from "./routes/openwhisk.ts";
 import * as parties from "./routes/parties.ts";
 import { health, jwks, relayCa } from "./routes/public.ts";
 import * as relays from "./routes/relays.ts";
+import * as revocationLists from "./routes/revocation-lists.ts";
 import * as tickets from "./routes/tickets.ts";
 import * as users from "./routes/users.ts";
 import * as wskKeys from "./routes/wsk-keys.ts";
@@ -30,6 +31,7 @@ app.use("/v1/*", limitBody(MAX_JSON_BODY_BYTES));
 app.get("/healthz", health);
 app.get("/.well-known/jwks.json", jwks);
 app.get("/v1/relay-ca", relayCa);
+app.get("/v1/users/:user/revocations", revocationLists.get);
 
 // Parties and data planes, by signature.
 app.post("/v1/tickets", signed, tickets.request);
@@ -43,6 +45,7 @@ app.post("/v1/users/:user/parties", admin, parties.register);
 app.get("/v1/users/:user/parties", admin, parties.listOfUser);
 app.post("/v1/users/:user/parties/:party/revoke", admin, parties.revoke);
 app.get("/v1/parties", admin, parties.listAll);
+app.put("/v1/users/:user/revocations", admin, revocationLists.publish);
 app.get("/v1/users/:user/tickets", admin, tickets.auditOfUser);
 app.get("/v1/users/:user/parties/:party/tickets", admin, tickets.auditOfParty);
 app.post("/v1/relays", admin, relays.register);

@@ -51,19 +51,24 @@ function parseTransport(value: string): Transport {
 /** Status lines go to stderr so stdout carries only the peer's bytes. */
 export function statusPrinter(quiet: boolean | undefined): (event: ConnectEvent) => void {
   if (quiet) return () => {};
-  return (event) => {
-    const line =
-      event.type === "ticket"
-        ? `ticket for data plane ${event.relay} (role ${event.role})`
-        : event.type === "dialed"
-          ? `dialled ${event.host}:${event.port} over ${event.transport}`
-          : event.type === "waiting"
-            ? "waiting for the peer"
-            : event.type === "paired"
-              ? `paired with ${event.peer}`
-              : `${event.error.code}: ${event.error.message} — retrying in ${event.delayMs} ms`;
-    process.stderr.write(`flock: ${line}\n`);
-  };
+  return (event) => process.stderr.write(`flock: ${statusLine(event)}\n`);
+}
+
+function statusLine(event: ConnectEvent): string {
+  switch (event.type) {
+    case "ticket":
+      return `ticket for data plane ${event.relay} (role ${event.role})`;
+    case "dialed":
+      return `dialled ${event.host}:${event.port} over ${event.transport}`;
+    case "waiting":
+      return "waiting for the peer";
+    case "paired":
+      return `paired with ${event.peer}`;
+    case "revocations-unavailable":
+      return `${event.error.code}: ${event.error.message} — ${event.fetchedAt ? `checking the peer against the revocation list fetched at ${event.fetchedAt}` : "the peer is not checked against a revocation list"}`;
+    case "retry":
+      return `${event.error.code}: ${event.error.message} — retrying in ${event.delayMs} ms`;
+  }
 }
 
 export async function openChannelFromFlags(flags: PartyCommandFlags): Promise<Channel> {

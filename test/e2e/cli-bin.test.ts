@@ -96,6 +96,23 @@ describe("flock binary", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
     expect(JSON.parse(listed.stdout)).toEqual([]);
   });
 
+  it("revoke party prints the revocation and the published list; publish revocations prints it again, one version up", async () => {
+    expect((await flock(["create", "party", "--user", "dave", "--name", "p0"], cwd, admin)).code).toBe(0);
+    const revoked = await flock(["revoke", "party", "--user", "dave", "--name", "p0"], cwd, admin);
+    expect(revoked).toMatchObject({ code: 0, stderr: "" });
+    expect(revoked.stdout).toMatch(
+      /^Revoked party dave\/p0 at [0-9T:.-]+Z\.\nPublished the revocation list of dave, version 1: p0\.\n$/,
+    );
+    const again = await flock(["publish", "revocations", "--user", "dave", "--json"], cwd, admin);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({
+      user: "dave",
+      seq: 2,
+      iat: expect.any(Number),
+      parties: ["p0"],
+    });
+  });
+
   it("a duplicate name exits 1 with the server's message and code on one line", async () => {
     const run = await flock(["create", "user", "--name", "dave"], otherCwd, admin);
     expect(run.code).toBe(1);

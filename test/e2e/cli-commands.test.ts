@@ -3,19 +3,23 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../../cli/api-client.ts";
+import { generateKey } from "../../cli/certs/keys.ts";
 import { certsRoot, partyPaths, relayCaPath, relayPaths, userPaths } from "../../cli/certs/layout.ts";
+import { publishRevocations } from "../../cli/certs/revocation-list.ts";
 import { createParty, createRelay, createUser } from "../../cli/commands/create.ts";
 import { deleteUser } from "../../cli/commands/delete.ts";
 import { login } from "../../cli/commands/login.ts";
 import { revokeParty, revokeRelay } from "../../cli/commands/revoke.ts";
 import { fetchTicket } from "../../cli/commands/ticket.ts";
 import { readConfigFile } from "../../cli/config.ts";
+import { UserError } from "../../cli/output.ts";
 import type { RelayLoad, RelayReportResponse } from "../../protocol/api.ts";
 import { certificateThumbprint } from "../../protocol/encoding.ts";
 import { FlockError } from "../../protocol/errors.ts";
+import { signRevocationList, verifyRevocationList } from "../../protocol/revocation-list.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../../protocol/signed-request.ts";
 import { startTestWorker, type TestWorker } from "../helpers/local-worker.ts";
 
@@ -239,13 +243,45 @@ describe("admin commands against a real local worker", () => {
     expect(await paged.listTickets("alice", undefined, { limit: 1 })).toEqual([all[0]]);
   });
 
-  it("revoke party marks it revoked and its peers get no tickets to it", async () => {
-    const revoked = await revokeParty(client, "alice", "p1");
-    expect(revoked).toMatchObject({ user: "alice", name: "p1", status: "revoked" });
+  it("revoke party marks it revoked, its peers get no tickets to it, and publishes a list signed by the user CA", async () => {
+    const { party, published } = await revokeParty(client, "alice", "p1", certsDir);
+    expect(party).toMatchObject({ user: "alice", name: "p1", status: "revoked" });
+    expect(published).toEqual({
+      list: { user: "alice", seq: 1, iat: expect.any(Number), parties: ["p1"] },
+      replacedForeignList: false,
+    });
+    const caCert = new X509Certificate(await readFile(userPaths(certsDir, "alice").caCert, "utf8"));
+    const stored = (await client.revocationList("alice")) as string;
+    expect(await verifyRevocationList(stored, caCert.publicKey, "alice")).toEqual(published.list);
     const error = await fetchTicket(worker.url, { certsDir, user: "alice", party: "p0", dest: "p1" }).catch(
       (e) => e,
     );
     expect(error.code).toBe("DEST_REVOKED");
+  });
+
+  it("revoke party without the user CA here revokes at the worker and says the list is not published", async () => {
+    await createParty({ client, certsDir }, "alice", "p3");
+    const error = await revokeParty(client, "alice", "p3", certsRoot(otherCwd)).catch((e) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe(
+      `Party alice/p3 is revoked at the worker, but its revocation list is not published: ${relative(process.cwd(), userPaths(certsRoot(otherCwd), "alice").caCert)} not found; the revocation list is signed with the user CA, so run \`flock publish revocations --user alice\` where certs/alice/ lives.`,
+    );
+    expect((await client.listParties("alice")).find((p) => p.name === "p3")?.status).toBe("revoked");
+    const caughtUp = await publishRevocations(client, "alice", certsDir);
+    expect(caughtUp.list).toMatchObject({ seq: 2, parties: ["p1", "p3"] });
+  });
+
+  it("publish revocations replaces a list the user CA did not sign, keeping the registry's revoked parties and a higher seq", async () => {
+    const rogue = await generateKey("ec");
+    const foreign = await signRevocationList(rogue.keys.privateKey, "ES256", {
+      user: "alice",
+      seq: 7,
+      iat: 1,
+      parties: ["p0"],
+    });
+    await client.publishRevocationList("alice", foreign);
+    const published = await publishRevocations(client, "alice", certsDir);
+    expect(published).toMatchObject({ replacedForeignList: true, list: { seq: 8, parties: ["p1", "p3"] } });
   });
 
   it("revoke relay marks it revoked: its reports are refused and tickets find no relay", async () => {
