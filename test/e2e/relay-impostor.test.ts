@@ -5,7 +5,8 @@ import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
-import { encodeFrame, FrameDecoder, MAGIC, parseClientFrame } from "../../protocol/frames.ts";
+import { encodeFrame } from "../../protocol/frames.ts";
+import { readHello } from "../helpers/fake-relay.ts";
 import type { FlockSystem, SystemRelay } from "../helpers/system.ts";
 import { issuePartyCertificate, makeCa, startSystem } from "../helpers/system.ts";
 
@@ -26,34 +27,23 @@ const impostorSockets: Socket[] = [];
 function playThePeer(socket: Socket): void {
   impostorSockets.push(socket);
   socket.on("error", () => {});
-  const decoder = new FrameDecoder();
-  let stage: "magic" | "hello" = "magic";
-  const onData = (chunk: Buffer) => {
-    if (stage === "magic") {
-      if (!chunk.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) return void socket.destroy();
-      chunk = chunk.subarray(MAGIC.length);
-      stage = "hello";
-      socket.write(encodeFrame({ type: "challenge", version: 1, relay: relay.name, nonce: "bm9uY2U" }));
-    }
-    decoder.push(chunk);
-    const value = decoder.next();
-    if (value === undefined) return;
-    socket.off("data", onData);
-    const hello = parseClientFrame(value);
-    if (hello.type !== "hello") return void socket.destroy();
-    const claims = decodeJwt(hello.ticket) as { peer: string; role: "client" | "server"; pair: string };
-    socket.write(encodeFrame({ type: "paired", peer: claims.peer, role: claims.role, pair: claims.pair }));
-    const options = { cert: presented.cert, key: presented.key, rejectUnauthorized: false };
-    const peer =
-      claims.role === "client"
-        ? new tls.TLSSocket(socket, { isServer: true, requestCert: true, ...options })
-        : tls.connect({ socket, ...options });
-    // The impostor's own TLS errors decide nothing: the party's error is what is asserted.
-    peer.on("error", () => {});
-    // Claim success at once: the party must not take the impostor's word for it.
-    peer.write(Buffer.from([0x01]));
-  };
-  socket.on("data", onData);
+  readHello(socket, relay.name).then(
+    (hello) => {
+      if (hello.type !== "hello") return void socket.destroy();
+      const claims = decodeJwt(hello.ticket) as { peer: string; role: "client" | "server"; pair: string };
+      socket.write(encodeFrame({ type: "paired", peer: claims.peer, role: claims.role, pair: claims.pair }));
+      const options = { cert: presented.cert, key: presented.key, rejectUnauthorized: false };
+      const peer =
+        claims.role === "client"
+          ? new tls.TLSSocket(socket, { isServer: true, requestCert: true, ...options })
+          : tls.connect({ socket, ...options });
+      // The impostor's own TLS errors decide nothing: the party's error is what is asserted.
+      peer.on("error", () => {});
+      // Claim success at once: the party must not take the impostor's word for it.
+      peer.write(Buffer.from([0x01]));
+    },
+    () => {},
+  );
 }
 
 beforeAll(async () => {

@@ -9,8 +9,9 @@ import { userPaths } from "../../cli/certs/layout.ts";
 import { revokeParty } from "../../cli/commands/revoke.ts";
 import { type ConnectEvent, openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
-import { encodeFrame, FrameDecoder, MAGIC, parseClientFrame } from "../../protocol/frames.ts";
+import { encodeFrame } from "../../protocol/frames.ts";
 import { signRevocationList } from "../../protocol/revocation-list.ts";
+import { readHello } from "../helpers/fake-relay.ts";
 import type { FlockSystem, SystemRelay } from "../helpers/system.ts";
 import { startSystem } from "../helpers/system.ts";
 
@@ -29,42 +30,32 @@ const fakeSockets: Socket[] = [];
 /** The leaked identity the fake relay plays, per user. */
 const leaked = new Map<string, IdentityMaterials>();
 const alices = new Map<string, IdentityMaterials>();
+/** Whose alice dials in direct mode (a direct hello names only the destination). */
+let currentUser = "";
 
 function pairWithLeakedKeys(socket: Socket): void {
   fakeSockets.push(socket);
   socket.on("error", () => {});
-  const decoder = new FrameDecoder();
-  let stage: "magic" | "hello" = "magic";
-  const onData = (chunk: Buffer) => {
-    if (stage === "magic") {
-      if (!chunk.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) return void socket.destroy();
-      chunk = chunk.subarray(MAGIC.length);
-      stage = "hello";
-      socket.write(encodeFrame({ type: "challenge", version: 1, relay: "fake", nonce: "bm9uY2U" }));
-    }
-    decoder.push(chunk);
-    const value = decoder.next();
-    if (value === undefined) return;
-    socket.off("data", onData);
-    const hello = parseClientFrame(value);
-    const { peer, role, pair } =
-      hello.type === "hello"
-        ? (decodeJwt(hello.ticket) as { peer: string; role: "client" | "server"; pair: string })
-        : { peer: `${currentUser}/${hello.dest}`, role: "client" as const, pair: "fake-pair" };
-    const bob = leaked.get(peer.split("/")[0] ?? "") as IdentityMaterials;
-    socket.write(encodeFrame({ type: "paired", peer, role, pair }));
-    const options = { cert: bob.partyCert, key: bob.partyKey, rejectUnauthorized: false };
-    const end =
-      role === "client"
-        ? new tls.TLSSocket(socket, { isServer: true, requestCert: true, ...options })
-        : tls.connect({ socket, ...options });
-    end.on("error", () => {});
-    // bob's real certificate passes every check but the revocation list: say "accepted".
-    end.write(Buffer.from([0x01]));
-  };
-  socket.on("data", onData);
+  readHello(socket, "fake").then(
+    (hello) => {
+      const { peer, role, pair } =
+        hello.type === "hello"
+          ? (decodeJwt(hello.ticket) as { peer: string; role: "client" | "server"; pair: string })
+          : { peer: `${currentUser}/${hello.dest}`, role: "client" as const, pair: "fake-pair" };
+      const bob = leaked.get(peer.split("/")[0] ?? "") as IdentityMaterials;
+      socket.write(encodeFrame({ type: "paired", peer, role, pair }));
+      const options = { cert: bob.partyCert, key: bob.partyKey, rejectUnauthorized: false };
+      const end =
+        role === "client"
+          ? new tls.TLSSocket(socket, { isServer: true, requestCert: true, ...options })
+          : tls.connect({ socket, ...options });
+      end.on("error", () => {});
+      // bob's real certificate passes every check but the revocation list: say "accepted".
+      end.write(Buffer.from([0x01]));
+    },
+    () => {},
+  );
 }
-let currentUser = "";
 
 async function users(...names: string[]): Promise<void> {
   for (const user of names) {
