@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { MAX_CONTROL_LINE_BYTES, parseControlMessage } from "../../cli/tunnel/control-channel.ts";
 import { startForwardTunnel } from "../../cli/tunnel/forward-side.ts";
@@ -8,6 +9,7 @@ import { startListenTunnel } from "../../cli/tunnel/listen-side.ts";
 import type { Tunnel, TunnelLimits, TunnelOptions } from "../../cli/tunnel/tunnel-stream.ts";
 import { isStreamChannel, newStreamChannel } from "../../cli/tunnel/tunnel-stream.ts";
 import { createIdentity } from "../../client/identity.ts";
+import { runFlock } from "../helpers/run-flock.ts";
 import type { FlockSystem } from "../helpers/system.ts";
 import { startSystem } from "../helpers/system.ts";
 
@@ -151,6 +153,26 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     const b = await startListenTunnel({ ...bob, channel }, { host: "127.0.0.1", port: 0 });
     tunnels.push(a, b);
     await expect(a.failed).rejects.toMatchObject({ code: "CONFIG_INVALID" });
+  });
+});
+
+describe("flock tunnel flags", () => {
+  it.each([
+    [["tunnel", "--dest", "bob"], "Pass one of --listen HOST:PORT or --forward HOST:PORT."],
+    [
+      ["tunnel", "--dest", "bob", "--listen", "127.0.0.1:0", "--forward", "127.0.0.1:1"],
+      "Pass one of --listen HOST:PORT or --forward HOST:PORT.",
+    ],
+    [["tunnel", "--dest", "bob", "--forward", "127.0.0.1:0"], "expected HOST:PORT."],
+    [["tunnel", "--dest", "bob", "--listen", "nowhere"], "expected HOST:PORT (port 0: any free port)."],
+    [
+      ["tunnel", "--dest", "bob", "--listen", "127.0.0.1:0", "--channel", "x".repeat(52)],
+      "--channel must be 1-51",
+    ],
+  ])("%j exits 2 before any identity is read", async (args, message) => {
+    const run = await runFlock(args, tmpdir());
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(message);
   });
 });
 
