@@ -1,4 +1,4 @@
-import type { TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
 import type { Channel } from "../../client/connect.ts";
 import { backoffMs, isRetryable } from "../../client/retry.ts";
 import { FlockError } from "../../protocol/errors.ts";
@@ -45,7 +45,7 @@ export interface ControlChannel {
 
 /** Keeps the control channel up: reopens it with backoff whenever it drops, until stopped. */
 export function startControlChannel(options: ControlChannelOptions): ControlChannel {
-  let socket: TLSSocket | undefined;
+  let socket: Duplex | undefined;
   let ready = false;
   let stopped = false;
   let fail!: (error: Error) => void;
@@ -55,7 +55,7 @@ export function startControlChannel(options: ControlChannelOptions): ControlChan
   failed.catch(() => {});
   let wake: (() => void) | undefined;
 
-  const write = (target: TLSSocket, message: ControlMessage) => {
+  const write = (target: Duplex, message: ControlMessage) => {
     target.write(`${JSON.stringify(message)}\n`);
   };
 

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { connect as connectTcp } from "node:net";
-import type { TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
 import { startControlChannel } from "./control-channel.ts";
 import { describeEnd, joinStream, RESET_HOLD_MS } from "./join-stream.ts";
 import type { Tunnel, TunnelOptions } from "./tunnel-stream.ts";
@@ -103,7 +103,7 @@ export function startForwardTunnel(options: TunnelOptions, target: { host: strin
 }
 
 /** The connected socket, or the error code; gives up early if the stream dies meanwhile. */
-function connectLocal(target: { host: string; port: number }, remote: TLSSocket): Promise<Socket | string> {
+function connectLocal(target: { host: string; port: number }, remote: Duplex): Promise<Socket | string> {
   return new Promise((resolve) => {
     const local = connectTcp({ host: target.host, port: target.port, allowHalfOpen: true });
     const onRemoteClose = () => local.destroy();

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
 
 export type StreamEndReason = "closed" | "reset" | "idle_timeout";
 
@@ -36,7 +36,7 @@ export const RESET_HOLD_MS = 10_000;
  */
 export function joinStream(
   local: Socket,
-  remote: TLSSocket,
+  remote: Duplex,
   sayReset: () => void,
   idleTimeoutMs: number,
 ): JoinedStream {
@@ -93,7 +93,7 @@ export function joinStream(
   };
   let idleTimer = setTimeout(checkIdle, idleTimeoutMs);
 
-  const closed = (socket: Socket) => new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  const closed = (stream: Duplex) => new Promise<void>((resolve) => stream.once("close", () => resolve()));
   const done = Promise.all([closed(local), closed(remote)]).then((): StreamResult => {
     clearTimeout(idleTimer);
     clearTimeout(holdTimer);
