@@ -147,6 +147,26 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     await vi.waitFor(() => expect(log.some((line) => /idle_timeout/.test(line))).toBe(true));
   });
 
+  it("finds a restarted forward end again: the control channel reopens and new connections work", async () => {
+    const echo = createServer((socket) => socket.pipe(socket));
+    servers.push(echo);
+    await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", resolve));
+    const service = { host: "127.0.0.1", port: (echo.address() as AddressInfo).port };
+    const channel = `t${++channelCount}`;
+    const log: string[] = [];
+    const listening = await startListenTunnel(
+      { ...alice, channel, log: (line) => log.push(line) },
+      { host: "127.0.0.1", port: 0 },
+    );
+    tunnels.push(listening);
+    const first = startForwardTunnel({ ...bob, channel }, service);
+    expect((await exchange(listening.address.port, Buffer.from("one"))).received.toString()).toBe("one");
+    await first.stop();
+    await vi.waitFor(() => expect(log).toContain("control channel down; reopening"));
+    tunnels.push(startForwardTunnel({ ...bob, channel }, service));
+    expect((await exchange(listening.address.port, Buffer.from("two"))).received.toString()).toBe("two");
+  });
+
   it("both ends listening fail with CONFIG_INVALID instead of waiting forever", async () => {
     const channel = `t${++channelCount}`;
     const a = await startListenTunnel({ ...alice, channel }, { host: "127.0.0.1", port: 0 });
