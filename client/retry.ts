@@ -9,6 +9,8 @@ import type { ErrorCode } from "../protocol/errors.ts";
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "DIAL_FAILED",
   "NO_RELAY_AVAILABLE",
+  "RATE_LIMITED",
+  "DATABASE_UNAVAILABLE",
   "INTERNAL",
   "REQUEST_REPLAYED",
   "HELLO_TIMEOUT",

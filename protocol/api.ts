@@ -145,6 +145,8 @@ export interface BackendInput {
   user?: string;
   shared?: boolean;
   policy?: RoutingPolicy;
+  /** Needed for an apihost on a loopback, link-local or private address (BACKEND_ADDRESS_PRIVATE otherwise). */
+  allowPrivateAddress?: boolean;
 }
 
 /** PUT /v1/users/:user/backend-policy body and answer item. */

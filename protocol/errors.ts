@@ -17,6 +17,10 @@ export const ERRORS = {
   NOT_FOUND: [404, "No such resource."],
   METHOD_NOT_ALLOWED: [405, "This resource does not accept that method."],
   INTERNAL: [500, "The server failed; the request id in the logs says where."],
+  DATABASE_UNAVAILABLE: [
+    503,
+    "The control plane's database did not answer; nothing was written, retry shortly.",
+  ],
 
   // Registry
   USER_NOT_FOUND: [404, "No user of that name."],
@@ -36,6 +40,10 @@ export const ERRORS = {
     409,
     "The worker already holds a revocation list of this user with the same or a higher seq.",
   ],
+  BACKEND_ADDRESS_PRIVATE: [
+    400,
+    "The backend's apihost is a loopback, link-local or private address; allow it explicitly if that is intended.",
+  ],
 
   // Ticket requests
   BAD_SIGNATURE: [401, "The request signature does not verify against a registered relay certificate."],
@@ -44,6 +52,7 @@ export const ERRORS = {
   UNKNOWN_DEST: [404, "The destination party does not exist for this user."],
   DEST_REVOKED: [403, "The destination party has been revoked."],
   SAME_PARTY: [400, "A party cannot open a channel to itself."],
+  RATE_LIMITED: [429, "This party asks for tickets faster than allowed; retry after Retry-After seconds."],
   NO_RELAY_AVAILABLE: [503, "No data plane has reported recently; start one with `flock relay start`."],
 
   // Data plane handshake and pairing
@@ -118,13 +127,21 @@ export interface ErrorBody {
   code: ErrorCode;
 }
 
+export interface FlockErrorOptions {
+  cause?: unknown;
+  /** When a retry can succeed: the worker sends it as Retry-After (RFC 9110 §10.2.3). */
+  retryAfterSeconds?: number;
+}
+
 /** An error as a value with a stable code; `detail` replaces the default sentence when it says more. */
 export class FlockError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+  readonly retryAfterSeconds: number | undefined;
+  constructor(code: ErrorCode, detail?: string, options?: FlockErrorOptions) {
     super(detail ?? errorMessage(code), options);
     this.name = "FlockError";
     this.code = code;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 
   get status(): number {

@@ -11,6 +11,9 @@ export interface Bindings {
   ADMIN_TOKEN: string;
   /** base64 of 32 random bytes: AES-GCM key for stored backend credentials. */
   BACKEND_SECRET_KEY: string;
+  /** Vars (wrangler.toml [vars]), optional: ticket issuance per party (tickets/rate-limit.ts). */
+  TICKETS_PER_SECOND?: string | number;
+  TICKET_BURST?: string | number;
 }
 
 export interface Variables {

@@ -65,6 +65,7 @@ export function registerBackendCommands(program: Command): void {
           ),
         )
         .addOption(policyOption())
+        .option("--allow-private-address", "allow an apihost on a loopback, link-local or private address")
         .option("--json", "print the backend as JSON"),
     ).action(async (flags: AdminOptions & BackendInput & { json?: boolean }) => {
       if (flags.user === undefined && !flags.shared) {
@@ -74,6 +75,7 @@ export function registerBackendCommands(program: Command): void {
       if (flags.user !== undefined) input.user = flags.user;
       if (flags.shared) input.shared = true;
       if (flags.policy !== undefined) input.policy = flags.policy;
+      if (flags.allowPrivateAddress) input.allowPrivateAddress = true;
       const added = await addBackend(await adminClient(flags), input);
       if (added.shared) process.stderr.write(`${SHARED_BACKEND_WARNING}\n`);
       if (flags.json) printJson(added);

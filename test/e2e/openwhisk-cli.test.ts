@@ -43,6 +43,7 @@ it("adds, lists, sets policy, issues a key that works with the openwhisk client,
     "dana",
     "--policy",
     "least-latency",
+    "--allow-private-address",
   ]);
   expect(add).toMatchObject({ code: 0, stdout: `Added backend east (${a.url}) for dana.\n` });
 
@@ -118,7 +119,18 @@ it("refuses an unknown policy as a usage error", async () => {
 
 describe("add backend", () => {
   const add = (name: string, ...owner: string[]) =>
-    flock(["add", "backend", "--name", name, "--apihost", a.url, "--auth", a.auth, ...owner]);
+    flock([
+      "add",
+      "backend",
+      "--name",
+      name,
+      "--apihost",
+      a.url,
+      "--auth",
+      a.auth,
+      "--allow-private-address",
+      ...owner,
+    ]);
 
   it("refuses a backend with neither --user nor --shared, or with both, as a usage error", async () => {
     const neither = await add("nobodys");

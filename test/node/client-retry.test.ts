@@ -24,6 +24,8 @@ describe("retry policy", () => {
     "DRAINING",
     "OVER_CAPACITY",
     "REVOCATIONS_UNKNOWN",
+    "RATE_LIMITED",
+    "DATABASE_UNAVAILABLE",
   ] as const)("retries %s", (code) => expect(isRetryable(code)).toBe(true));
 
   it.each([

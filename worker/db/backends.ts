@@ -2,7 +2,7 @@
 import type { BackendInfo, Page, RoutingPolicy, RoutingPolicyInfo } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { forgetCallers } from "./caller-cache.ts";
-import { isForeignKeyViolation, isUniqueViolation } from "./constraint.ts";
+import { isForeignKeyViolation, isUniqueViolation } from "./d1-errors.ts";
 import { type PageQuery, toPage } from "./pagination.ts";
 import { isoFromSeconds } from "./time.ts";
 

@@ -1,6 +1,6 @@
 import type { Page, PartyInfo } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
-import { isForeignKeyViolation, isUniqueViolation } from "./constraint.ts";
+import { isForeignKeyViolation, isUniqueViolation } from "./d1-errors.ts";
 import { type PageQuery, toPage } from "./pagination.ts";
 import { isoFromSeconds } from "./time.ts";
 
@@ -150,16 +150,18 @@ export async function listAllParties(db: D1Database, query: PageQuery): Promise<
 
 /**
  * Relay certificates data planes must refuse while they are still within their validity:
- * those of revoked parties and those of parties deleted with their user.
+ * those of revoked parties and those of parties deleted with their user. Map with toFingerprints.
  */
-export async function listRevokedFingerprints(db: D1Database, now: number): Promise<string[]> {
-  const { results } = await db
+export function selectRevokedFingerprints(db: D1Database, now: number): D1PreparedStatement {
+  return db
     .prepare(
       `SELECT fingerprint FROM parties WHERE status = 'revoked' AND not_after > ?1
        UNION SELECT fingerprint FROM retired_certificates WHERE not_after > ?1
        ORDER BY fingerprint`,
     )
-    .bind(now)
-    .all<{ fingerprint: string }>();
-  return results.map((row) => row.fingerprint);
+    .bind(now);
+}
+
+export function toFingerprints(result: D1Result): string[] {
+  return (result.results as Array<{ fingerprint: string }>).map((row) => row.fingerprint);
 }

@@ -1,7 +1,7 @@
 import type { Page, RelayInfo, RelayLoad, RelayStatus } from "../../protocol/api.ts";
 import { RELAY_LIVE_SECONDS } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
-import { isUniqueViolation } from "./constraint.ts";
+import { isUniqueViolation } from "./d1-errors.ts";
 import { type PageQuery, toPage } from "./pagination.ts";
 import { isoFromSeconds } from "./time.ts";
 
@@ -143,16 +143,16 @@ export async function listLiveRelays(db: D1Database, now: number): Promise<Relay
   return (await selectLiveRelays(db, now).all<RelayRow>()).results;
 }
 
-export async function recordRelayReport(
+/** A data plane's load report, for the report's batch. */
+export function updateRelayLoad(
   db: D1Database,
   name: string,
   load: RelayLoad,
   now: number,
-): Promise<void> {
-  await db
+): D1PreparedStatement {
+  return db
     .prepare("UPDATE relays SET load = ?, last_report_at = ? WHERE name = ?")
-    .bind(JSON.stringify(load), now, name)
-    .run();
+    .bind(JSON.stringify(load), now, name);
 }
 
 /**

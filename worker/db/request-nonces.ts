@@ -1,4 +1,4 @@
-import { isUniqueViolation } from "./constraint.ts";
+import { isUniqueViolation } from "./d1-errors.ts";
 
 /** Nonces past the skew window: swept by every record and by the daily cron. */
 export function sweepRequestNonces(db: D1Database, now: number): D1PreparedStatement {

@@ -2,7 +2,7 @@
 import type { RevocationListInfo } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import type { RevocationList } from "../../protocol/revocation-list.ts";
-import { isForeignKeyViolation } from "./constraint.ts";
+import { isForeignKeyViolation } from "./d1-errors.ts";
 import { isoFromSeconds } from "./time.ts";
 
 interface RevocationListRow {

@@ -1,7 +1,7 @@
 import type { Page, UserInfo } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { forgetCallers } from "./caller-cache.ts";
-import { isUniqueViolation } from "./constraint.ts";
+import { isUniqueViolation } from "./d1-errors.ts";
 import { type PageQuery, toPage } from "./pagination.ts";
 import { isoFromSeconds } from "./time.ts";
 

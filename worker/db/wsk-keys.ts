@@ -2,7 +2,7 @@
 import type { WskKeyInfo } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { forgetCallers } from "./caller-cache.ts";
-import { isForeignKeyViolation } from "./constraint.ts";
+import { isForeignKeyViolation } from "./d1-errors.ts";
 import { isoFromSeconds } from "./time.ts";
 
 export interface WskKeyRow {

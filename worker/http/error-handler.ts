@@ -4,25 +4,33 @@ import { PatternRouter } from "hono/router/pattern-router";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { RELAY_REPORT_INTERVAL_SECONDS } from "../../protocol/api.ts";
 import { type ErrorCode, FlockError } from "../../protocol/errors.ts";
+import { isDatabaseUnavailable } from "../db/d1-errors.ts";
 import type { AppEnv } from "../env.ts";
+
+/** When to retry after D1 failed to answer: its failures are short-lived or they are outages. */
+export const DATABASE_RETRY_AFTER_SECONDS = 1;
 
 /**
  * The one place errors become responses. A FlockError is expected: its code and sentence go
- * to the caller. Anything else is a bug: logged once with the request id (the message and
- * stack only, never bindings or headers) and answered with a bare INTERNAL.
+ * to the caller. D1 failing to answer is answered 503 DATABASE_UNAVAILABLE (nothing was
+ * written: see isDatabaseUnavailable) and logged. Anything else is a bug: logged once with the
+ * request id (the message and stack only, never bindings or headers) and answered with a bare
+ * INTERNAL.
  */
 export function handleError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof FlockError) {
-    return c.json(error.toBody(), error.status as ContentfulStatusCode, HINT_HEADERS[error.code]);
+    return c.json(error.toBody(), error.status as ContentfulStatusCode, hintHeaders(error));
   }
   // Hono's own middleware signals client errors this way; give them our shape and code.
   if (error instanceof HTTPException) {
     const code = HTTP_EXCEPTION_CODES[error.status];
     if (code !== undefined) return c.json(new FlockError(code).toBody(), error.status);
   }
+  const unavailable = isDatabaseUnavailable(error);
   console.error(
     JSON.stringify({
       level: "error",
+      event: unavailable ? "database.unavailable" : "internal",
       requestId: c.get("requestId"),
       method: c.req.method,
       path: c.req.path,
@@ -31,7 +39,19 @@ export function handleError(error: Error, c: Context<AppEnv>): Response {
       stack: error.stack,
     }),
   );
+  if (unavailable) {
+    const refusal = new FlockError("DATABASE_UNAVAILABLE", undefined, {
+      retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
+    });
+    return c.json(refusal.toBody(), 503, hintHeaders(refusal));
+  }
   return c.json(new FlockError("INTERNAL").toBody(), 500);
+}
+
+function hintHeaders(error: FlockError): Record<string, string> | undefined {
+  const hints = HINT_HEADERS[error.code];
+  if (error.retryAfterSeconds === undefined) return hints;
+  return { ...hints, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterSeconds))) };
 }
 
 /** Standard hints for clients: how to authenticate (RFC 6750 §3), when to retry (RFC 9110 §10.2.3). */

@@ -14,6 +14,7 @@ export const OW_MESSAGES = {
   noBackendRegistered: "No OpenWhisk backend is registered for this user.",
   upstreamTimeout: "The OpenWhisk backend did not answer in time.",
   internal: "The server failed; the request id in the logs says where.",
+  databaseUnavailable: "The proxy's database did not answer; try again later.",
 } as const;
 
 export const CORS_HEADERS: Record<string, string> = {

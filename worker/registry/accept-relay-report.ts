@@ -1,10 +1,12 @@
 import type { RelayLoad, RelayReportResponse } from "../../protocol/api.ts";
 import { RELAY_REPORT_INTERVAL_SECONDS } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
+import { signedRequestKid } from "../../protocol/signed-request.ts";
 import { RELAY_REPORT_PATH } from "../../protocol/wire.ts";
-import { listRevokedFingerprints } from "../db/parties.ts";
-import { findRelayByFingerprint, recordRelayReport } from "../db/relays.ts";
-import { authenticateSignedRequest } from "../signed-requests/authenticate.ts";
+import { runBatch } from "../db/batch.ts";
+import { selectRevokedFingerprints, toFingerprints } from "../db/parties.ts";
+import { findRelayByFingerprint, updateRelayLoad } from "../db/relays.ts";
+import { verifySignedRequestOf, withRequestNonce } from "../signed-requests/authenticate.ts";
 import type { TicketKeys } from "../tickets/ticket-keys.ts";
 
 const LOAD_FIELDS = ["activePairs", "waitingSides", "bytesPerSecond", "capacity"] as const;
@@ -30,7 +32,8 @@ export function parseRelayLoad(value: unknown): RelayLoad {
 
 /**
  * POST /v1/relays/report: a data plane, signing with its server certificate's key, says
- * how loaded it is; the answer is what it must enforce until its next report.
+ * how loaded it is; the answer is what it must enforce until its next report. Two D1 round
+ * trips: the relay by kid, then one batch with the jti, the report and the revocations.
  */
 export async function acceptRelayReport(
   db: D1Database,
@@ -38,24 +41,28 @@ export async function acceptRelayReport(
   jws: string,
   now: number,
 ): Promise<RelayReportResponse> {
-  const { signer: relay, payload } = await authenticateSignedRequest(
-    db,
+  const kid = signedRequestKid(jws);
+  const found = await findRelayByFingerprint(db, kid);
+  const { signer: relay, payload } = await verifySignedRequestOf(
     jws,
     "POST",
     RELAY_REPORT_PATH,
-    async (fingerprint) => {
-      const relay = await findRelayByFingerprint(db, fingerprint);
-      return relay && { record: relay, pem: relay.cert, notAfter: relay.not_after };
-    },
+    found && { record: found, pem: found.cert, notAfter: found.not_after },
     now,
   );
-  // Checked only after the signature, so revocation state is not an oracle for strangers.
-  if (relay.status === "revoked") throw new FlockError("RELAY_REVOKED");
-  const load = parseRelayLoad(payload.body);
-  await recordRelayReport(db, relay.name, load, now);
-  return {
-    revokedFingerprints: await listRevokedFingerprints(db, now),
-    ticketKids: keys.published.map((key) => key.kid),
-    reportIntervalSeconds: RELAY_REPORT_INTERVAL_SECONDS,
-  };
+  return withRequestNonce(db, kid, payload, now, async (nonce) => {
+    // Checked only after the signature, so revocation state is not an oracle for strangers.
+    if (relay.status === "revoked") throw new FlockError("RELAY_REVOKED");
+    const load = parseRelayLoad(payload.body);
+    const written = await runBatch(db, {
+      nonce,
+      report: updateRelayLoad(db, relay.name, load, now),
+      revoked: selectRevokedFingerprints(db, now),
+    });
+    return {
+      revokedFingerprints: toFingerprints(written.revoked),
+      ticketKids: keys.published.map((key) => key.kid),
+      reportIntervalSeconds: RELAY_REPORT_INTERVAL_SECONDS,
+    };
+  });
 }

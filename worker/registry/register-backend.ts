@@ -9,6 +9,7 @@ import { FlockError } from "../../protocol/errors.ts";
 import { assertName } from "../../protocol/names.ts";
 import { insertBackend } from "../db/backends.ts";
 import { sealCredential } from "../openwhisk/credential-cipher.ts";
+import { privateAddressKind } from "./backend-address.ts";
 
 const MAX_APIHOST_CHARS = 2048;
 const MAX_AUTH_CHARS = 1024;
@@ -93,6 +94,17 @@ export function parseBackendInput(body: unknown): BackendInput {
       "insecure is not supported: the worker always verifies a backend's TLS certificate.",
     );
   }
+  if (b.allowPrivateAddress !== undefined && typeof b.allowPrivateAddress !== "boolean") {
+    throw new FlockError("BAD_REQUEST", "allowPrivateAddress must be true or false.");
+  }
+  const kind = privateAddressKind(new URL(input.apihost).hostname);
+  if (kind !== undefined && b.allowPrivateAddress !== true) {
+    throw new FlockError(
+      "BACKEND_ADDRESS_PRIVATE",
+      `apihost ${input.apihost} is not a public address (${kind}); register it with allowPrivateAddress: true (flock add backend --allow-private-address) if the worker should call it.`,
+    );
+  }
+  if (b.allowPrivateAddress === true) input.allowPrivateAddress = true;
   if (b.policy !== undefined) {
     if (input.user === undefined) {
       throw new FlockError(

@@ -4,7 +4,9 @@
  * credentials. Errors use OpenWhisk's `{error, code}` envelope, not Flock's.
  */
 import { type Context, Hono } from "hono";
+import { isDatabaseUnavailable } from "../db/d1-errors.ts";
 import type { Bindings, Variables } from "../env.ts";
+import { DATABASE_RETRY_AFTER_SECONDS } from "../http/error-handler.ts";
 import { dueAffinityWrites, rememberActivation } from "../openwhisk/activation-store.ts";
 import { parseApiPath } from "../openwhisk/api-path.ts";
 import { observeAttempts } from "../openwhisk/backend-health.ts";
@@ -41,9 +43,19 @@ openwhisk.use("*", async function openWhiskEnvelope(c, next) {
 });
 
 openwhisk.onError((error, c) => {
+  const unavailable = isDatabaseUnavailable(error);
   console.error(
-    JSON.stringify({ event: "openwhisk.error", requestId: c.var.owRequestId, error: String(error) }),
+    JSON.stringify({
+      event: unavailable ? "openwhisk.database_unavailable" : "openwhisk.error",
+      requestId: c.var.owRequestId,
+      error: String(error),
+    }),
   );
+  if (unavailable) {
+    return owError(503, OW_MESSAGES.databaseUnavailable, c.var.owRequestId, {
+      "retry-after": String(DATABASE_RETRY_AFTER_SECONDS),
+    });
+  }
   return owError(500, OW_MESSAGES.internal, c.var.owRequestId);
 });
 

@@ -6,12 +6,14 @@ import { nowSeconds } from "../db/time.ts";
 import type { AppEnv } from "../env.ts";
 import { readSignedRequest } from "../http/read-body.ts";
 import { ticketKeysOf } from "../secrets.ts";
+import { ticketRateLimitOf } from "../tickets/rate-limit.ts";
 import { requestTicket } from "../tickets/request-ticket.ts";
 
 /** Authenticated by the party's signature, not the admin token. */
 export async function request(c: Context<AppEnv>): Promise<Response> {
   const jws = await readSignedRequest(c);
-  return c.json(await requestTicket(c.env.DB, await ticketKeysOf(c.env), jws, nowSeconds()));
+  const keys = await ticketKeysOf(c.env);
+  return c.json(await requestTicket(c.env.DB, keys, ticketRateLimitOf(c.env), jws, nowSeconds()));
 }
 
 /** The ticket audit of a user, newest first. */

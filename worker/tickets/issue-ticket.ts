@@ -51,9 +51,15 @@ export interface TicketOrder {
   live: RelayRow[];
 }
 
+/** Writes of the request itself that join the ticket's batch: its jti, its rate-limit take. */
+export interface RequestWrites {
+  nonce?: D1PreparedStatement[];
+  quota?: D1PreparedStatement;
+}
+
 /**
  * Issues a ticket in one round trip: a single batch (one transaction) of the request's own
- * `nonce` statements, the pair's assignment, the read of the relay it left, and the audit row.
+ * writes, the pair's assignment, the read of the relay it left, and the audit row.
  * The destination is only ever looked up among the caller's own user's parties, so another
  * user's party cannot even be named.
  */
@@ -62,7 +68,7 @@ export async function issueTicket(
   keys: TicketKeys,
   { caller, request, dest, live }: TicketOrder,
   now: number,
-  nonce: D1PreparedStatement[] = [],
+  own: RequestWrites = {},
 ): Promise<TicketResponse> {
   const user = caller.user_name;
   if (request.dest === caller.name) throw new FlockError("SAME_PARTY");
@@ -75,7 +81,8 @@ export async function issueTicket(
   const jti = crypto.randomUUID();
   const exp = now + TICKET_TTL_SECONDS;
   const written = await runBatch(db, {
-    nonce,
+    nonce: own.nonce ?? [],
+    quota: own.quota ? [own.quota] : [],
     sweep: sweepPairAssignments(db, now),
     assignment: assignPair(db, pair, wanted.name, now + PAIR_ASSIGNMENT_SECONDS, now),
     relay: selectAssignedRelay(db, pair),

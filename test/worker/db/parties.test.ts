@@ -7,10 +7,10 @@ import {
   insertParty,
   listAllParties,
   listPartiesOfUser,
-  listRevokedFingerprints,
   revokeParty,
 } from "../../../worker/db/parties.ts";
 import { insertUser } from "../../../worker/db/users.ts";
+import { listRevokedFingerprints } from "../support/registry-rows.ts";
 
 const T0 = 1_800_000_000;
 

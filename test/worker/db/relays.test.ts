@@ -8,8 +8,8 @@ import {
   insertRelay,
   listLiveRelays,
   listRelays,
-  recordRelayReport,
 } from "../../../worker/db/relays.ts";
+import { recordRelayReport } from "../support/registry-rows.ts";
 
 const T0 = 1_800_000_000;
 

@@ -2,8 +2,9 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { FlockError } from "../../../protocol/errors.ts";
 import { parsePageQuery } from "../../../worker/db/pagination.ts";
-import { findParty, insertParty, listRevokedFingerprints } from "../../../worker/db/parties.ts";
+import { findParty, insertParty } from "../../../worker/db/parties.ts";
 import { deleteUser, findUser, getUser, insertUser, listUsers } from "../../../worker/db/users.ts";
+import { listRevokedFingerprints } from "../support/registry-rows.ts";
 
 const T0 = 1_800_000_000;
 

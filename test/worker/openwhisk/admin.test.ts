@@ -49,6 +49,7 @@ describe("backends", () => {
     const shared = await adminPost("/v1/backends", {
       name: "shared",
       apihost: "http://127.0.0.1:9",
+      allowPrivateAddress: true,
       auth: AUTH,
       shared: true,
     });
@@ -58,6 +59,7 @@ describe("backends", () => {
     await adminPost("/v1/backends", {
       name: "others",
       apihost: "http://127.0.0.1:9",
+      allowPrivateAddress: true,
       auth: AUTH,
       user: "other",
     });
@@ -227,6 +229,7 @@ describe("OpenWhisk API refusals", () => {
     await adminPost("/v1/backends", {
       name: "dead",
       apihost: "http://127.0.0.1:9",
+      allowPrivateAddress: true,
       auth: AUTH,
       user: "other",
     });

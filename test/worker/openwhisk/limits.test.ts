@@ -25,6 +25,7 @@ beforeAll(async () => {
   await adminPost("/v1/backends", {
     name: "lim",
     apihost: "http://127.0.0.1:9",
+    allowPrivateAddress: true,
     auth: "u:k",
     user: "limits",
   });

@@ -2,11 +2,12 @@ import { env } from "cloudflare:test";
 import { decodeJwt } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { findParty, insertParty, type PartyRow } from "../../../worker/db/parties.ts";
-import { insertRelay, listLiveRelays, recordRelayReport } from "../../../worker/db/relays.ts";
+import { insertRelay, listLiveRelays } from "../../../worker/db/relays.ts";
 import { findTicket } from "../../../worker/db/tickets.ts";
 import { insertUser } from "../../../worker/db/users.ts";
 import { issueTicket, parseTicketRequestBody } from "../../../worker/tickets/issue-ticket.ts";
 import { loadTicketKeys } from "../../../worker/tickets/ticket-keys.ts";
+import { recordRelayReport } from "../support/registry-rows.ts";
 
 const NOW = Math.floor(Date.now() / 1000);
 

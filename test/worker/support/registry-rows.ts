@@ -1,0 +1,18 @@
+import type { RelayLoad } from "../../../protocol/api.ts";
+import { selectRevokedFingerprints, toFingerprints } from "../../../worker/db/parties.ts";
+import { updateRelayLoad } from "../../../worker/db/relays.ts";
+
+/** A relay's load report written straight to D1, as the report endpoint's batch writes it. */
+export async function recordRelayReport(
+  db: D1Database,
+  name: string,
+  load: RelayLoad,
+  now: number,
+): Promise<void> {
+  await updateRelayLoad(db, name, load, now).run();
+}
+
+/** What the report endpoint tells data planes to refuse, read on its own. */
+export async function listRevokedFingerprints(db: D1Database, now: number): Promise<string[]> {
+  return toFingerprints(await selectRevokedFingerprints(db, now).all());
+}
