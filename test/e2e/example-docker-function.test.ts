@@ -2,9 +2,10 @@ import { access, constants, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IDENTITY_ENV } from "../../client/identity.ts";
 import { runProgram } from "../helpers/client-package.ts";
 import type { Running } from "../helpers/long-running.ts";
-import { startUntil } from "../helpers/long-running.ts";
+import { startEchoBehindTunnel } from "../helpers/long-running.ts";
 import { FLOCK_BIN } from "../helpers/run-flock.ts";
 import type { FlockSystem } from "../helpers/system.ts";
 import { identityEnv, startSystem } from "../helpers/system.ts";
@@ -87,20 +88,8 @@ describe("examples/docker-function/entrypoint.sh with the seed's environment", {
     system = await startSystem();
     await system.createUser("acme");
     seedEnv = identityEnv(await system.party("acme", "fn", "svc"));
-    const server = await startUntil(
-      "python3",
-      [join(REPO, "examples/python-tunnel/echo_server.py"), "--port", "0"],
-      process.env,
-      /listening on 127\.0\.0\.1:(\d+)/,
-    );
-    running.push(server);
     running.push(
-      await startUntil(
-        process.execPath,
-        [FLOCK_BIN, "tunnel", "--quiet", "--forward", `127.0.0.1:${server.match[1]}`],
-        { PATH: process.env.PATH, ...identityEnv(await system.party("acme", "svc", "fn")) },
-        /^forwarding to /,
-      ),
+      ...(await startEchoBehindTunnel(FLOCK_BIN, identityEnv(await system.party("acme", "svc", "fn")))),
     );
   }, 120_000);
   afterAll(async () => {
@@ -109,18 +98,7 @@ describe("examples/docker-function/entrypoint.sh with the seed's environment", {
   });
 
   it("runs the Python function through flock tunnel, configured by one variable per PEM and DEST", async () => {
-    expect(Object.keys(seedEnv).sort()).toEqual(
-      [
-        "DEST",
-        "FLOCK_URL",
-        "PARTY_CERT",
-        "PARTY_KEY",
-        "RELAY_CA",
-        "RELAY_CERT",
-        "RELAY_KEY",
-        "USER_CA",
-      ].sort(),
-    );
+    expect(Object.keys(seedEnv).sort()).toEqual(Object.values(IDENTITY_ENV).sort());
     const stdout = await runProgram(ENTRYPOINT, ["--connections", "3", "--bytes", "50000"], {
       env: { PATH: process.env.PATH, ...seedEnv },
     });

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Running } from "../helpers/long-running.ts";
-import { startUntil } from "../helpers/long-running.ts";
+import { startEchoBehindTunnel, startUntil } from "../helpers/long-running.ts";
 import { FLOCK_BIN } from "../helpers/run-flock.ts";
 import type { FlockSystem } from "../helpers/system.ts";
 import { identityEnv, startSystem } from "../helpers/system.ts";
@@ -28,21 +28,7 @@ describe("examples/python-tunnel", { timeout: 120_000 }, () => {
     await system.createUser("acme");
     const alice = identityEnv(await system.party("acme", "alice", "bob"));
     const bob = identityEnv(await system.party("acme", "bob", "alice"));
-    const server = await startUntil(
-      "python3",
-      [`${EXAMPLE}echo_server.py`, "--port", "0"],
-      process.env,
-      /listening on 127\.0\.0\.1:(\d+)/,
-    );
-    running.push(server);
-    running.push(
-      await startUntil(
-        process.execPath,
-        [FLOCK_BIN, "tunnel", "--forward", `127.0.0.1:${server.match[1]}`],
-        functionEnv(bob),
-        /^forwarding to /,
-      ),
-    );
+    running.push(...(await startEchoBehindTunnel(FLOCK_BIN, bob)));
     const listen = await startUntil(
       process.execPath,
       [FLOCK_BIN, "tunnel", "--listen", "127.0.0.1:0"],

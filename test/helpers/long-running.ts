@@ -41,3 +41,32 @@ export function startUntil(
     );
   });
 }
+
+/**
+ * The peer side of examples/python-tunnel: its echo service and a `flock tunnel --forward` to
+ * it as the party `identity` (environment variables, as `identityEnv` makes them).
+ */
+export async function startEchoBehindTunnel(
+  flockBin: string,
+  identity: Record<string, string>,
+): Promise<Running[]> {
+  const echoServer = new URL("../../examples/python-tunnel/echo_server.py", import.meta.url).pathname;
+  const server = await startUntil(
+    "python3",
+    [echoServer, "--port", "0"],
+    process.env,
+    /listening on 127\.0\.0\.1:(\d+)/,
+  );
+  try {
+    const forward = await startUntil(
+      process.execPath,
+      [flockBin, "tunnel", "--quiet", "--forward", `127.0.0.1:${server.match[1]}`],
+      { PATH: process.env.PATH, NO_COLOR: "1", ...identity },
+      /^forwarding to /,
+    );
+    return [server, forward];
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
