@@ -1,12 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openChannel } from "../../client/connect.ts";
+import type { IdentityMaterials } from "../../client/identity.ts";
 import { encodeIdentityBundle } from "../../client/identity.ts";
 import { runProgram } from "../helpers/client-package.ts";
+import { installFakeSecretsManager } from "../helpers/fake-secrets-manager.ts";
 import type { FlockSystem } from "../helpers/system.ts";
 import { startSystem } from "../helpers/system.ts";
 
@@ -39,48 +41,76 @@ process.stdout.write(JSON.stringify(await handler(JSON.parse(process.env.EVENT),
 describe.skipIf(!hasZipTools)("examples/aws-lambda", { timeout: 120_000 }, () => {
   let system: FlockSystem;
   let work: string;
+  let task: string;
+  let fn: IdentityMaterials;
+  let peer: IdentityMaterials;
 
   beforeAll(async () => {
     system = await startSystem();
     work = await mkdtemp(join(tmpdir(), "flock-lambda-"));
+    const zip = (await runProgram("sh", [ZIP_SCRIPT, join(work, "function.zip")])).trim();
+    task = join(work, "task");
+    await runProgram("unzip", ["-q", zip, "-d", task]);
+    await system.createUser("acme");
+    fn = await system.party("acme", "fn", "worker");
+    peer = await system.party("acme", "worker", "fn");
   }, 120_000);
   afterAll(async () => {
     await system?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it("the zip holds the handler and the SDK bundle, and the handler talks to its peer from it", async () => {
-    const zip = (await runProgram("sh", [ZIP_SCRIPT, join(work, "function.zip")])).trim();
-    const task = join(work, "task");
-    await runProgram("unzip", ["-q", zip, "-d", task]);
-    expect((await readdir(task)).sort()).toEqual(["flock-client.mjs", "index.mjs"]);
+  /** The peer's side: reads the handler's request and answers it. */
+  async function answerOnce(): Promise<void> {
+    const { socket } = await openChannel({ identity: peer, dest: "fn" });
+    let request = "";
+    socket.setEncoding("utf8").on("data", (chunk: string) => {
+      request += chunk;
+    });
+    await new Promise((resolve) => socket.once("end", resolve));
+    const { requestId, message } = JSON.parse(request);
+    await new Promise<void>((resolve) => socket.end(`${requestId}: ${message} back`, resolve));
+  }
 
-    await system.createUser("acme");
-    const fn = await system.party("acme", "fn", "worker");
-    const peer = await system.party("acme", "worker", "fn");
-    const answered = (async () => {
-      const { socket } = await openChannel({ identity: peer, dest: "fn" });
-      let request = "";
-      socket.setEncoding("utf8").on("data", (chunk: string) => {
-        request += chunk;
-      });
-      await new Promise((resolve) => socket.once("end", resolve));
-      const { requestId, message } = JSON.parse(request);
-      await new Promise<void>((resolve) => socket.end(`${requestId}: ${message} back`, resolve));
-    })();
-
-    // Only what Lambda would set: no NODE_OPTIONS, no path into this repository.
+  /** One cold start in `dir` with only what Lambda would set: no NODE_OPTIONS, no path into this repository. */
+  async function invoke(
+    dir: string,
+    variables: Record<string, string>,
+    peerAnswers = true,
+  ): Promise<unknown> {
     const env = {
       PATH: process.env.PATH,
-      FLOCK_PARTY: encodeIdentityBundle(fn),
-      HANDLER_URL: new URL(`file://${join(task, "index.mjs")}`).href,
+      ...variables,
+      HANDLER_URL: new URL(`file://${join(dir, "index.mjs")}`).href,
       EVENT: JSON.stringify({ message: "hi" }),
     };
+    const answered = peerAnswers ? answerOnce() : undefined;
     const stdout = await runProgram(process.execPath, ["--input-type=module", "-e", INVOKE], {
-      cwd: task,
+      cwd: dir,
       env,
     });
     await answered;
-    expect(JSON.parse(stdout)).toEqual({ statusCode: 200, body: "req-1: hi back" });
+    return JSON.parse(stdout);
+  }
+
+  it("the zip holds the handler and the SDK bundle, and the handler talks to its peer from it", async () => {
+    expect((await readdir(task)).sort()).toEqual(["flock-client.mjs", "index.mjs"]);
+    expect(await invoke(task, { FLOCK_PARTY: encodeIdentityBundle(fn) })).toEqual({
+      statusCode: 200,
+      body: "req-1: hi back",
+    });
+  });
+
+  it("reads FLOCK_PARTY from Secrets Manager when only FLOCK_PARTY_SECRET_ID is set", async () => {
+    const withSdk = join(work, "task-with-aws-sdk");
+    await cp(task, withSdk, { recursive: true });
+    await installFakeSecretsManager(withSdk, { "flock/acme/fn": encodeIdentityBundle(fn) });
+    expect(await invoke(withSdk, { FLOCK_PARTY_SECRET_ID: "flock/acme/fn" })).toEqual({
+      statusCode: 200,
+      body: "req-1: hi back",
+    });
+    await expect(invoke(withSdk, { FLOCK_PARTY_SECRET_ID: "flock/acme/nobody" }, false)).rejects.toThrow(
+      "can't find the specified secret",
+    );
   });
 });
