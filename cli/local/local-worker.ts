@@ -32,6 +32,8 @@ export interface LocalWorkerOptions {
   quiet?: boolean;
   /** Where the worker's console output (JSON log lines) goes; a new writable per stream, default stderr. */
   logs?: () => Writable;
+  /** Worker vars, as wrangler.toml [vars] would set them (e.g. the ticket rate limit). */
+  vars?: Record<string, string>;
   /** Called before slow steps (bundling), for progress lines. */
   onProgress?: (message: string) => void;
 }
@@ -74,7 +76,7 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     compatibilityFlags: settings.compatibilityFlags,
     d1Databases: { [settings.d1Binding]: settings.d1DatabaseId },
     d1Persist: join(options.stateDir, "v3", "d1"),
-    bindings: { ...secrets },
+    bindings: { ...options.vars, ...secrets },
     host,
     port,
     // No cf.json download (3 s time-out per start when offline): the fallback request.cf is enough.

@@ -34,6 +34,7 @@ import type { RelayLoad } from "../../protocol/api.ts";
 import { certificateThumbprint } from "../../protocol/encoding.ts";
 import { relayUri } from "../../protocol/names.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../../protocol/signed-request.ts";
+import { UNTHROTTLED_TICKET_VARS } from "./local-worker.ts";
 
 export interface TestCa {
   name: string;
@@ -184,7 +185,12 @@ export async function startSystem(
 ): Promise<FlockSystem> {
   const stateDir = await mkdtemp(join(tmpdir(), "flock-e2e-"));
   const certsDir = join(stateDir, "certs");
-  const worker = await startLocalWorker({ stateDir: join(stateDir, "worker"), port: 0, quiet: true });
+  const worker = await startLocalWorker({
+    stateDir: join(stateDir, "worker"),
+    port: 0,
+    quiet: true,
+    vars: UNTHROTTLED_TICKET_VARS,
+  });
   const admin = new ApiClient({ url: worker.url, token: worker.adminToken });
   const context: CreateContext = { client: admin, certsDir };
   const relayCa = await admin.relayCa();
