@@ -49,6 +49,7 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     service: (socket: Socket) => void,
     limits: Partial<TunnelLimits> = {},
     log: string[] = [],
+    forwardLimits: Partial<TunnelLimits> = {},
   ): Promise<number> {
     const channel = `t${++channelCount}`;
     // A reset reaching the service is what some tests want; it must not be an unhandled error.
@@ -59,7 +60,7 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
-    tunnels.push(startForwardTunnel({ ...bob, channel }, { host: "127.0.0.1", port }));
+    tunnels.push(startForwardTunnel({ ...bob, channel, limits: forwardLimits }, { host: "127.0.0.1", port }));
     const listening = await startListenTunnel(
       { ...alice, channel, limits, log: (line) => log.push(line) },
       { host: "127.0.0.1", port: 0 },
@@ -136,6 +137,16 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     first.end();
     await once(first, "close");
     expect((await exchange(port, Buffer.from("c"))).received.toString()).toBe("c");
+  });
+
+  it("the forward end carries at most maxStreams streams; one more is a reset on the program's socket", async () => {
+    const port = await tunnelTo((socket) => socket.pipe(socket), {}, [], { maxStreams: 1 });
+    const first = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+    first.write("a");
+    await once(first, "data");
+    expect((await exchange(port, Buffer.from("b"))).error).toBe("ECONNRESET");
+    first.end();
+    await once(first, "close");
   });
 
   it("closes a stream idle for streamIdleTimeoutMs", async () => {
