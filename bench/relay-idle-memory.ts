@@ -154,7 +154,7 @@ async function startRelay(certs: Certs): Promise<void> {
       // One party and one host dial every pair here; their shares would otherwise stop it.
       maxPairsPerUser: 1_000_000,
       maxWaitingPerParty: 1_000_000,
-      maxHandshakingPerIp: 1_000_000,
+      maxHandshakingPerPrefix: 1_000_000,
       maxHandshakingConnections: 1_000_000,
       idleTimeoutMs: 3_600_000,
       pairingTimeoutMs: 3_600_000,

@@ -11,6 +11,12 @@ import { isLoopbackHostname, PAIRING_TIMEOUT_MS } from "../protocol/wire.ts";
  */
 /** From accept to a verified hello: TLS handshake, WebSocket upgrade, MAGIC, hello, verification. */
 export const HELLO_DEADLINE_MS = 10_000;
+/**
+ * From accept to the Flock MAGIC on every transport (TLS handshake and WebSocket upgrade
+ * included). A party sends it at once; a connection that stalls before it is let go long
+ * before the hello deadline, so a flood of stalled connections holds its places briefly.
+ */
+export const MAGIC_DEADLINE_MS = 3_000;
 /** A spliced pair with no byte in either direction for this long is closed. */
 export const IDLE_TIMEOUT_MS = 10 * 60_000;
 /** Pairs (spliced or half-formed) held at once; beyond it new sides get OVER_CAPACITY. */
@@ -30,10 +36,19 @@ export const MAX_UPGRADE_REQUEST_BYTES = 8 * 1024;
 export const MAX_WS_MESSAGE_BYTES = 64 * 1024 + 1024;
 /** Connections not yet authenticated, in all: each may hold a TLS session and buffers. */
 export const MAX_HANDSHAKING_CONNECTIONS = 1024;
-/** Connections not yet authenticated from one source IP address, so one host cannot take them all. */
-export const MAX_HANDSHAKING_PER_IP = 64;
+/** Connections not yet authenticated from one source network, so one network cannot take them all. */
+export const MAX_HANDSHAKING_PER_PREFIX = 64;
+/** The source network of a connection, for that cap: an IPv4 /24, an IPv6 /64 (what one site usually holds). */
+export const HANDSHAKE_PREFIX_BITS_V4 = 24;
+export const HANDSHAKE_PREFIX_BITS_V6 = 64;
 /** Bytes a waiting side may send before PAIRED; beyond it the relay stops reading (backpressure). */
 export const MAX_EARLY_BYTES = 64 * 1024;
+/**
+ * A waiting side the relay no longer reads (its early bytes are full) cannot show its FIN,
+ * which sits behind its unread bytes; it gets a WAITING frame this often instead, and the
+ * reset a departed client's kernel answers with frees its place.
+ */
+export const WAITING_PROBE_INTERVAL_MS = 1_000;
 /** After an ERROR frame the relay keeps draining input this long so the frame is not lost to a RST. */
 export const ERROR_LINGER_MS = 1_000;
 /** JWKS refetches for an unknown key id happen at most this often. */
@@ -42,9 +57,19 @@ export const JWKS_REFETCH_MIN_INTERVAL_MS = 30_000;
 export const WORKER_REQUEST_TIMEOUT_MS = 5_000;
 /** Clock skew allowed on a ticket's exp/nbf. */
 export const TICKET_CLOCK_TOLERANCE_SECONDS = 5;
+/**
+ * The longest a ticket may live (exp − iat, or exp − now for an iat in the future): the
+ * worker issues them for TICKET_TTL_SECONDS, so a longer one is a worker bug or a forgery
+ * with a leaked key, and refused.
+ */
+export const MAX_TICKET_LIFETIME_SECONDS = 15 * 60;
+
+/** Metrics say how busy the relay is and who is refused: not for anyone who can reach its port. */
+export const DEFAULT_METRICS_HOST = "127.0.0.1";
 
 export interface DataPlaneLimits {
   helloDeadlineMs: number;
+  magicDeadlineMs: number;
   pairingTimeoutMs: number;
   idleTimeoutMs: number;
   maxPairs: number;
@@ -54,8 +79,12 @@ export interface DataPlaneLimits {
   maxUpgradeRequestBytes: number;
   maxWsMessageBytes: number;
   maxHandshakingConnections: number;
-  maxHandshakingPerIp: number;
+  maxHandshakingPerPrefix: number;
+  /** Prefix lengths of a source network, 1–32 and 1–128. */
+  handshakePrefixBitsV4: number;
+  handshakePrefixBitsV6: number;
   maxEarlyBytes: number;
+  waitingProbeIntervalMs: number;
   errorLingerMs: number;
   jwksRefetchMinIntervalMs: number;
   workerRequestTimeoutMs: number;
@@ -67,6 +96,7 @@ function userShareOf(maxPairs: number): number {
 
 export const DEFAULT_LIMITS: DataPlaneLimits = {
   helloDeadlineMs: HELLO_DEADLINE_MS,
+  magicDeadlineMs: MAGIC_DEADLINE_MS,
   pairingTimeoutMs: PAIRING_TIMEOUT_MS,
   idleTimeoutMs: IDLE_TIMEOUT_MS,
   maxPairs: MAX_PAIRS,
@@ -75,8 +105,11 @@ export const DEFAULT_LIMITS: DataPlaneLimits = {
   maxUpgradeRequestBytes: MAX_UPGRADE_REQUEST_BYTES,
   maxWsMessageBytes: MAX_WS_MESSAGE_BYTES,
   maxHandshakingConnections: MAX_HANDSHAKING_CONNECTIONS,
-  maxHandshakingPerIp: MAX_HANDSHAKING_PER_IP,
+  maxHandshakingPerPrefix: MAX_HANDSHAKING_PER_PREFIX,
+  handshakePrefixBitsV4: HANDSHAKE_PREFIX_BITS_V4,
+  handshakePrefixBitsV6: HANDSHAKE_PREFIX_BITS_V6,
   maxEarlyBytes: MAX_EARLY_BYTES,
+  waitingProbeIntervalMs: WAITING_PROBE_INTERVAL_MS,
   errorLingerMs: ERROR_LINGER_MS,
   jwksRefetchMinIntervalMs: JWKS_REFETCH_MIN_INTERVAL_MS,
   workerRequestTimeoutMs: WORKER_REQUEST_TIMEOUT_MS,
@@ -104,6 +137,7 @@ export interface DataPlaneConfig {
   relayCaPem: string;
   /** Port of the Prometheus endpoint; 0 picks a free one; null turns it off. */
   metricsPort: number | null;
+  /** Where metrics listen: loopback (DEFAULT_METRICS_HOST) unless the operator opens them. */
   metricsHost: string;
   /** Load reports to the worker (default RELAY_REPORT_INTERVAL_SECONDS); null turns them off. */
   reportIntervalMs: number | null;
@@ -167,13 +201,20 @@ export function validateConfig(input: DataPlaneConfigInput): DataPlaneConfig {
     if (!Number.isFinite(value) || value <= 0)
       invalid(`limit ${key} must be a positive number, got ${value}.`);
   }
+  for (const [key, most] of [
+    ["handshakePrefixBitsV4", 32],
+    ["handshakePrefixBitsV6", 128],
+  ] as const) {
+    if (!Number.isInteger(limits[key]) || limits[key] > most)
+      invalid(`limit ${key} must be a whole number from 1 to ${most}.`);
+  }
   const reportIntervalMs =
     input.reportIntervalMs === undefined ? RELAY_REPORT_INTERVAL_SECONDS * 1000 : input.reportIntervalMs;
   if (reportIntervalMs !== null && !(reportIntervalMs > 0)) invalid("the report interval must be positive.");
   return {
     ...input,
     workerUrl: input.workerUrl.replace(/\/+$/, ""),
-    metricsHost: input.metricsHost ?? input.host,
+    metricsHost: input.metricsHost ?? DEFAULT_METRICS_HOST,
     stateFile: input.stateFile ?? null,
     allowPlainHttpWorker: input.allowPlainHttpWorker ?? false,
     kernelSplice: input.kernelSplice ?? true,

@@ -3,6 +3,8 @@ import type { PairEndReason } from "./pairs/pairing.ts";
 
 /** Label for refusals that happen below the Flock protocol (no ERROR frame is possible). */
 export const TLS_HANDSHAKE_FAILED = "TLS_HANDSHAKE_FAILED";
+/** Label for handshakes let go to make room in a full pool (HandshakeGate); no frame is sent. */
+export const HANDSHAKE_EVICTED = "HANDSHAKE_EVICTED";
 
 /**
  * Prometheus metrics of one data plane, in its own registry so several data planes in one

@@ -1,8 +1,10 @@
 # Flock data plane. Build from the repository root:
 #   docker build -f docker/dataplane.Dockerfile -t flock-dataplane .
 # Run with the relay's certificates mounted (made by `flock create relay`):
-#   docker run -p 6000:6000 -p 9464:9464 -v $PWD/certs:/app/certs:ro \
+#   docker run -p 6000:6000 -v $PWD/certs:/app/certs:ro \
 #     -e FLOCK_URL=https://flock.example.workers.dev -e RELAY_NAME=relay-1 flock-dataplane
+# Metrics listen on the container's loopback; to scrape them from a network you trust, add
+#   -e METRICS_HOST=0.0.0.0 -p 9464:9464
 # The build stage compiles dist/ with the dev dependencies (esbuild); the image holds the
 # compiled JavaScript and the runtime dependencies only.
 FROM node:20-bookworm-slim AS build
@@ -11,7 +13,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
 RUN npm run build
-# The kernel splice addon (docs/data-plane.md, "Kernel splice"). It is optional: should it
+# The kernel splice addon (docs/data-plane.md, "Kernel splice (plain-TCP pairs)"). It is optional: should it
 # not build, the folder stays empty and the relay uses the JS splice.
 RUN apt-get update && apt-get install -y --no-install-recommends g++ make python3 \
   && rm -rf /var/lib/apt/lists/* \
@@ -35,6 +37,6 @@ RUN mkdir -p /app/.flock && chown node:node /app/.flock
 # The node image's unprivileged user; the relay needs no root (ports above 1024).
 USER node
 EXPOSE 6000 9464
-ENV RELAY_NAME=relay-1 RELAY_PORT=6000 METRICS_PORT=9464
+ENV RELAY_NAME=relay-1 RELAY_PORT=6000 METRICS_PORT=9464 METRICS_HOST=127.0.0.1
 STOPSIGNAL SIGTERM
-CMD ["sh", "-c", "exec node bin/flock.js relay start --name \"$RELAY_NAME\" --host 0.0.0.0 --port \"$RELAY_PORT\" --metrics-port \"$METRICS_PORT\""]
+CMD ["sh", "-c", "exec node bin/flock.js relay start --name \"$RELAY_NAME\" --host 0.0.0.0 --port \"$RELAY_PORT\" --metrics-port \"$METRICS_PORT\" --metrics-host \"$METRICS_HOST\""]

@@ -1,3 +1,4 @@
+import { ByteQueue } from "./byte-queue.ts";
 import type { ErrorCode } from "./errors.ts";
 import { FlockError } from "./errors.ts";
 import type { Role } from "./ticket.ts";
@@ -90,26 +91,25 @@ export function encodeFrame(frame: Frame): Uint8Array {
 /**
  * Incremental decoder: feed chunks, take whole frames out. It checks the declared
  * length against the cap before buffering the body, so an attacker cannot make the
- * relay hold more than MAX_FRAME_BYTES for one connection.
+ * relay hold more than MAX_FRAME_BYTES for one connection. Chunks are kept as they came
+ * and a frame is copied once, when whole, so a hello sent byte by byte costs linear work.
  */
 export class FrameDecoder {
-  private buffer = new Uint8Array(0);
+  readonly #queue = new ByteQueue();
+  /** The next frame's declared body length, once its header is in. */
+  #declared: number | undefined;
 
   push(chunk: Uint8Array): void {
-    const next = new Uint8Array(this.buffer.length + chunk.length);
-    next.set(this.buffer);
-    next.set(chunk, this.buffer.length);
-    this.buffer = next;
-    if (this.buffer.length >= FRAME_HEADER_BYTES) this.declaredLength();
+    this.#queue.push(chunk);
+    this.#declaredLength();
   }
 
   /** The next whole frame as parsed JSON, or undefined if more bytes are needed. */
   next(): unknown {
-    if (this.buffer.length < FRAME_HEADER_BYTES) return undefined;
-    const length = this.declaredLength();
-    if (this.buffer.length < FRAME_HEADER_BYTES + length) return undefined;
-    const body = this.buffer.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
-    this.buffer = this.buffer.slice(FRAME_HEADER_BYTES + length);
+    const length = this.#declaredLength();
+    if (length === undefined || this.#queue.length < FRAME_HEADER_BYTES + length) return undefined;
+    const body = this.#queue.take(FRAME_HEADER_BYTES + length).subarray(FRAME_HEADER_BYTES);
+    this.#declared = undefined;
     try {
       return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body));
     } catch {
@@ -119,15 +119,18 @@ export class FrameDecoder {
 
   /** Bytes received after the last whole frame (e.g. the peer's first spliced bytes). */
   rest(): Uint8Array {
-    const out = this.buffer;
-    this.buffer = new Uint8Array(0);
-    return out;
+    this.#declared = undefined;
+    return this.#queue.take(this.#queue.length);
   }
 
-  private declaredLength(): number {
-    const length = new DataView(this.buffer.buffer, this.buffer.byteOffset).getUint32(0, false);
-    if (length > MAX_FRAME_BYTES) throw new FlockError("HELLO_TOO_LARGE");
-    return length;
+  #declaredLength(): number | undefined {
+    if (this.#declared === undefined && this.#queue.length >= FRAME_HEADER_BYTES) {
+      let length = 0;
+      for (let i = 0; i < FRAME_HEADER_BYTES; i++) length = length * 256 + this.#queue.byteAt(i);
+      if (length > MAX_FRAME_BYTES) throw new FlockError("HELLO_TOO_LARGE");
+      this.#declared = length;
+    }
+    return this.#declared;
   }
 }
 

@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import pino from "pino";
 import type { DataPlaneConfigInput, DataPlaneLimits } from "../../dataplane/config.ts";
-import { DEFAULT_LIMITS, DRAIN_DEADLINE_MS } from "../../dataplane/config.ts";
+import { DEFAULT_LIMITS, DEFAULT_METRICS_HOST, DRAIN_DEADLINE_MS } from "../../dataplane/config.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
 import { startDataPlane } from "../../dataplane/server.ts";
 import { FlockError } from "../../protocol/errors.ts";
@@ -26,9 +26,14 @@ export interface RelayStartOptions {
   /** false turns the metrics endpoint off. */
   metrics: boolean;
   metricsPort: number;
+  metricsHost: string;
   pairingTimeoutMs: number;
   idleTimeoutMs: number;
   helloDeadlineMs: number;
+  magicDeadlineMs: number;
+  maxHandshakingPerPrefix: number;
+  handshakePrefixV4: number;
+  handshakePrefixV6: number;
   maxPairs: number;
   maxWaitingPerParty: number;
   maxPairsPerUser?: number;
@@ -55,6 +60,11 @@ function addRelayStartOptions(command: Command): Command {
     )
     .option("--host <host>", "address to listen on", "0.0.0.0")
     .option("--metrics-port <port>", "Prometheus /metrics port; 0 picks one", port, DEFAULT_METRICS_PORT)
+    .option(
+      "--metrics-host <host>",
+      "address metrics listen on (loopback unless you open them on a network you trust)",
+      DEFAULT_METRICS_HOST,
+    )
     .option("--no-metrics", "serve no metrics endpoint")
     .option(
       "--pairing-timeout-ms <ms>",
@@ -68,6 +78,30 @@ function addRelayStartOptions(command: Command): Command {
       "accept to verified hello",
       positiveMs,
       DEFAULT_LIMITS.helloDeadlineMs,
+    )
+    .option(
+      "--magic-deadline-ms <ms>",
+      "accept to the Flock MAGIC (TLS and WebSocket upgrade included)",
+      positiveMs,
+      DEFAULT_LIMITS.magicDeadlineMs,
+    )
+    .option(
+      "--max-handshaking-per-prefix <n>",
+      "connections still in their handshake from one source network",
+      count,
+      DEFAULT_LIMITS.maxHandshakingPerPrefix,
+    )
+    .option(
+      "--handshake-prefix-v4 <bits>",
+      "IPv4 prefix length of a source network",
+      integerIn(1, 32),
+      DEFAULT_LIMITS.handshakePrefixBitsV4,
+    )
+    .option(
+      "--handshake-prefix-v6 <bits>",
+      "IPv6 prefix length of a source network",
+      integerIn(1, 128),
+      DEFAULT_LIMITS.handshakePrefixBitsV6,
     )
     .option("--max-pairs <n>", "pairs held at once (capacity)", count, DEFAULT_LIMITS.maxPairs)
     .option(
@@ -116,6 +150,10 @@ export async function relayConfig(
     pairingTimeoutMs: options.pairingTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,
     helloDeadlineMs: options.helloDeadlineMs,
+    magicDeadlineMs: options.magicDeadlineMs,
+    maxHandshakingPerPrefix: options.maxHandshakingPerPrefix,
+    handshakePrefixBitsV4: options.handshakePrefixV4,
+    handshakePrefixBitsV6: options.handshakePrefixV6,
     maxPairs: options.maxPairs,
     maxWaitingPerParty: options.maxWaitingPerParty,
     ...(options.maxPairsPerUser === undefined ? {} : { maxPairsPerUser: options.maxPairsPerUser }),
@@ -129,6 +167,7 @@ export async function relayConfig(
     keyPem: await readPemFile(paths.key, howToCreate),
     relayCaPem: await readPemFile(relayCaPath(certsDir), howToCreate),
     metricsPort: options.metrics ? options.metricsPort : null,
+    metricsHost: options.metricsHost,
     stateFile: revocationStatePath(resolve(cwd, options.stateDir), name),
     allowPlainHttpWorker: options.allowPlainHttpWorker === true,
     kernelSplice: env.FLOCK_NATIVE_SPLICE !== "0",

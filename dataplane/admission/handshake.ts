@@ -20,6 +20,7 @@ export interface HandshakeContext extends TransportContext {
   /** The data plane's logger; each side's is made from it. */
   logger: Logger;
   helloDeadlineMs: number;
+  magicDeadlineMs: number;
   errorLingerMs: number;
   /** False once the data plane drains: hellos still in flight get DRAINING. */
   isAdmitting(): boolean;
@@ -35,11 +36,23 @@ export async function admit(
   connection: Connection,
   context: HandshakeContext,
 ): Promise<AdmittedSide | undefined> {
+  // One signal, two deadlines: the short one until MAGIC, the hello deadline for it all.
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new FlockError("HELLO_TIMEOUT")), context.helloDeadlineMs);
+  const helloTimer = setTimeout(
+    () => deadline.abort(new FlockError("HELLO_TIMEOUT")),
+    context.helloDeadlineMs,
+  );
+  const magicTimer = setTimeout(
+    () =>
+      deadline.abort(
+        new FlockError("HELLO_TIMEOUT", `No Flock MAGIC arrived within ${context.magicDeadlineMs} ms.`),
+      ),
+    context.magicDeadlineMs,
+  );
   let transport: FramedTransport | undefined;
   try {
     transport = await openTransport(connection, context, deadline.signal);
+    clearTimeout(magicTimer);
     const layer = { speaks: "frames", stream: transport.stream } as const;
     const greeted = await at(layer, greet(connection, transport, context, deadline.signal));
     return sideOf(connection, transport, greeted, context);
@@ -52,7 +65,8 @@ export async function admit(
     refuse(refusal, { ...context, connection, log: connection.log, transport: transport?.name ?? "unknown" });
     return undefined;
   } finally {
-    clearTimeout(timer);
+    clearTimeout(helloTimer);
+    clearTimeout(magicTimer);
   }
 }
 

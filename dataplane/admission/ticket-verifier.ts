@@ -2,7 +2,7 @@ import { errors, jwtVerify } from "jose";
 import { FlockError } from "../../protocol/errors.ts";
 import type { TicketClaims } from "../../protocol/ticket.ts";
 import { splitPartyRef, TICKET_ALG, TICKET_ISSUER, TICKET_TYPE } from "../../protocol/ticket.ts";
-import { TICKET_CLOCK_TOLERANCE_SECONDS } from "../config.ts";
+import { MAX_TICKET_LIFETIME_SECONDS, TICKET_CLOCK_TOLERANCE_SECONDS } from "../config.ts";
 import type { JwksCache } from "../worker-link/jwks-cache.ts";
 import { ReplayCache } from "./replay-cache.ts";
 
@@ -44,6 +44,7 @@ export class TicketVerifier {
     } catch (error) {
       throw ticketError(error);
     }
+    checkLifetime(payload);
     return checkClaims(payload);
   }
 
@@ -65,6 +66,21 @@ function ticketError(error: unknown): FlockError {
     return new FlockError("TICKET_INVALID", `The ticket's ${error.claim} claim is not acceptable.`);
   }
   return new FlockError("TICKET_INVALID");
+}
+
+/**
+ * The life a ticket claims (exp − iat), or what is left of it when its iat lies in the
+ * future, is bounded: a long-lived ticket would outlast any revocation of its party.
+ */
+function checkLifetime({ iat, exp }: Record<string, unknown>): void {
+  // jwtVerify required both and checked that they are numbers.
+  const lifetime = (exp as number) - Math.min(iat as number, Math.floor(Date.now() / 1000));
+  if (lifetime > MAX_TICKET_LIFETIME_SECONDS) {
+    throw new FlockError(
+      "TICKET_INVALID",
+      `The ticket lives ${lifetime} s, more than the ${MAX_TICKET_LIFETIME_SECONDS} s this data plane accepts.`,
+    );
+  }
 }
 
 const isRef = (value: unknown) => typeof value === "string" && splitPartyRef(value) !== undefined;

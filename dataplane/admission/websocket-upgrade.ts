@@ -3,41 +3,47 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocketServer } from "ws";
 import { createWebSocketStream } from "ws";
+import { ByteQueue } from "../../protocol/byte-queue.ts";
 import { errorStatus, FlockError } from "../../protocol/errors.ts";
 import { WS_SUBPROTOCOL } from "../../protocol/frames.ts";
 import { ConnectionGone, readUntil } from "./read-until.ts";
 
 const HEAD_END = Buffer.from("\r\n\r\n");
+const CR = 0x0d;
 /** RFC 6455 7.4.1: the connection closed without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 
 /**
  * Reads one HTTP request head, capped before it is buffered whole: the same rule as the
  * hello frame. The head is read here rather than by node:http because the socket was
  * already sniffed (and may be a TLS socket made from it); ws only needs method, url and
- * headers, and gets the bytes after the head as `head`.
+ * headers, and gets the bytes after the head as `head`. Each byte is looked at once (a
+ * running match of CRLF CRLF) and the head is copied once, so a head sent byte by byte
+ * costs linear work.
  */
-function requestHeadReader(maxBytes: number) {
-  let bytes = Buffer.alloc(0);
+export function requestHeadReader(maxBytes: number) {
+  const queued = new ByteQueue();
+  /** How many bytes of HEAD_END the bytes so far end with. */
+  let matched = 0;
+  const tooLarge = () =>
+    new FlockError("HELLO_TOO_LARGE", `The WebSocket upgrade request is larger than ${maxBytes} bytes.`);
   return (chunk: Buffer): { head: string; rest: Buffer } | undefined => {
-    bytes = Buffer.concat([bytes, chunk]);
-    const end = bytes.indexOf(HEAD_END);
-    if (end === -1) {
-      if (bytes.length > maxBytes) {
-        throw new FlockError(
-          "HELLO_TOO_LARGE",
-          `The WebSocket upgrade request is larger than ${maxBytes} bytes.`,
-        );
-      }
-      return undefined;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i];
+      // After a mismatch, the longest ending that still starts HEAD_END is this byte, if a CR.
+      matched = byte === HEAD_END[matched] ? matched + 1 : byte === CR ? 1 : 0;
+      if (matched < HEAD_END.length) continue;
+      const headBytes = queued.length + i + 1;
+      if (headBytes > maxBytes) throw tooLarge();
+      queued.push(chunk.subarray(0, i + 1));
+      const head = queued.take(headBytes).subarray(0, headBytes - HEAD_END.length);
+      return { head: asBuffer(head).toString("latin1"), rest: chunk.subarray(i + 1) };
     }
-    if (end + HEAD_END.length > maxBytes) {
-      throw new FlockError(
-        "HELLO_TOO_LARGE",
-        `The WebSocket upgrade request is larger than ${maxBytes} bytes.`,
-      );
-    }
-    return { head: bytes.subarray(0, end).toString("latin1"), rest: bytes.subarray(end + HEAD_END.length) };
+    queued.push(chunk);
+    if (queued.length > maxBytes) throw tooLarge();
+    return undefined;
   };
 }
 

@@ -4,7 +4,7 @@
  * JavaScript thread sees a pair again only when it ends. Same promises and the same Splice
  * handle as the JS splice (splice.ts), which stays the fallback: for any pair whose
  * streams are not both plain TCP sockets, and for every pair when the addon is not built
- * or is turned off. See docs/data-plane.md ("Kernel splice").
+ * or is turned off. See docs/data-plane.md ("Kernel splice (plain-TCP pairs)").
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";

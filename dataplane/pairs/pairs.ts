@@ -16,6 +16,7 @@ export interface PairsOptions {
     | "maxWaitingPerParty"
     | "maxPairsPerUser"
     | "maxEarlyBytes"
+    | "waitingProbeIntervalMs"
     | "idleTimeoutMs"
   >;
   metrics: DataPlaneMetrics;
@@ -76,7 +77,7 @@ export class Pairs {
    * refused (OVER_CAPACITY, CROSS_USER).
    */
   join(side: AdmittedSide): WaitingSide | undefined {
-    const joining = new WaitingSide(side, this.#options.limits.maxEarlyBytes);
+    const joining = new WaitingSide(side, this.#options.limits);
     try {
       if (this.#pairing.join(joining) === "paired") return joining.met;
     } catch (error) {

@@ -4,23 +4,30 @@ import { FlockError } from "../../protocol/errors.ts";
 import type { AdmittedSide } from "../admission/admitted-side.ts";
 import type { PairingSide } from "./pairing.ts";
 
+export interface EarlyBytesLimits {
+  maxEarlyBytes: number;
+  waitingProbeIntervalMs: number;
+}
+
 /**
  * An admitted side as pairing holds it: its place in the pairing slots, and what it
  * sends before its peer comes. While alone it keeps being read, so a side that leaves is
  * noticed and freed, but at most maxEarlyBytes are held; past that it is no longer read
- * and TCP pushes back on the party.
+ * and TCP pushes back on the party. Its FIN then sits behind bytes nobody reads, so the
+ * side gets a WAITING frame every waitingProbeIntervalMs: a client that has gone answers
+ * with a reset, which closes the connection and frees its place.
  */
 export class WaitingSide implements PairingSide {
   readonly side: AdmittedSide;
   /** The side that was waiting when this one joined; set by pairing as it joins. */
   met: WaitingSide | undefined;
-  readonly #maxEarlyBytes: number;
+  readonly #limits: EarlyBytesLimits;
   readonly #held: Buffer[] = [];
   #stopWatching: (() => void) | undefined;
 
-  constructor(side: AdmittedSide, maxEarlyBytes: number) {
+  constructor(side: AdmittedSide, limits: EarlyBytesLimits) {
     this.side = side;
-    this.#maxEarlyBytes = maxEarlyBytes;
+    this.#limits = limits;
   }
 
   get id(): string {
@@ -49,6 +56,7 @@ export class WaitingSide implements PairingSide {
   watch(): void {
     const stream: Duplex = this.side.stream;
     let held = this.side.early.length;
+    let probe: NodeJS.Timeout | undefined;
     const onReadable = () => {
       for (
         let chunk = stream.read() as Buffer | null;
@@ -57,8 +65,9 @@ export class WaitingSide implements PairingSide {
       ) {
         this.#held.push(chunk);
         held += chunk.length;
-        if (held >= this.#maxEarlyBytes) {
+        if (held >= this.#limits.maxEarlyBytes) {
           stream.off("readable", onReadable);
+          probe = setInterval(() => this.side.answers.waiting(), this.#limits.waitingProbeIntervalMs);
           return;
         }
       }
@@ -67,6 +76,7 @@ export class WaitingSide implements PairingSide {
     stream.on("readable", onReadable);
     stream.on("end", onEnd);
     this.#stopWatching = () => {
+      clearInterval(probe);
       stream.off("readable", onReadable);
       stream.off("end", onEnd);
     };

@@ -5,7 +5,7 @@
  * than the built addon, and says nothing when there is nothing to do.
  * The addon is optional: when it cannot be built (no compiler, not Linux) this says so in
  * one line and exits 0, and the data plane uses the JS splice. FLOCK_NATIVE_SPLICE=0 skips
- * the build. See docs/data-plane.md ("Kernel splice").
+ * the build. See docs/data-plane.md ("Kernel splice (plain-TCP pairs)").
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";

@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { pairId } from "../../protocol/ticket.ts";
+import { MAX_TICKET_LIFETIME_SECONDS } from "../../dataplane/config.ts";
+import { pairId, TICKET_TTL_SECONDS } from "../../protocol/ticket.ts";
 import type { Transport } from "../helpers/dataplane-client.ts";
 import { TestParty } from "../helpers/dataplane-client.ts";
 import type { Issued, Party } from "../helpers/dataplane-fixtures.ts";
@@ -31,6 +32,10 @@ async function answerTo(port: number, ticket: string, prover?: Issued): Promise<
 }
 
 describe("ticket checks", () => {
+  it("accept what the worker issues: its ticket lifetime is within the data plane's maximum", () => {
+    expect(TICKET_TTL_SECONDS).toBeLessThanOrEqual(MAX_TICKET_LIFETIME_SECONDS);
+  });
+
   it("accepts a valid ticket with a valid proof", async () => {
     const dp = await fx.start();
     expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b), fx.a)).toBe("waiting");
@@ -79,6 +84,27 @@ describe("ticket checks", () => {
     const dp = await fx.start();
     expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b, {}, { typ: "JWT" }), fx.a)).toBe(
       "TICKET_INVALID",
+    );
+  });
+
+  it(`refuses a ticket living longer than MAX_TICKET_LIFETIME_SECONDS (${MAX_TICKET_LIFETIME_SECONDS} s)`, async () => {
+    const dp = await fx.start();
+    const now = Math.floor(Date.now() / 1000);
+    const lives = (iat: number, exp: number) => fx.ticket(fx.a, fx.b, { iat, nbf: now, exp });
+    const refused = async (ticket: string) => {
+      const party = await dial(dp.port);
+      await party.sendTicket(ticket, fx.a);
+      return party.frame();
+    };
+    expect(await refused(await lives(now, now + MAX_TICKET_LIFETIME_SECONDS + 1))).toEqual({
+      type: "error",
+      code: "TICKET_INVALID",
+      message: `The ticket lives ${MAX_TICKET_LIFETIME_SECONDS + 1} s, more than the ${MAX_TICKET_LIFETIME_SECONDS} s this data plane accepts.`,
+    });
+    // An iat in the future does not stretch it: the rest of its life counts from now.
+    expect(await refused(await lives(now + 3600, now + 3660))).toMatchObject({ code: "TICKET_INVALID" });
+    expect(await answerTo(dp.port, await lives(now, now + MAX_TICKET_LIFETIME_SECONDS), fx.a)).toBe(
+      "waiting",
     );
   });
 

@@ -114,6 +114,29 @@ describe("data plane handshake refusals", () => {
     expect(await party.errorCode()).toBe("HELLO_TIMEOUT");
   });
 
+  it("answers HELLO_TIMEOUT once magicDeadlineMs passes without MAGIC, long before the hello deadline", async () => {
+    const dp = await fx.start({ magicDeadlineMs: 100, helloDeadlineMs: 5_000 });
+    const stalled = {
+      type: "error",
+      code: "HELLO_TIMEOUT",
+      message: "No Flock MAGIC arrived within 100 ms.",
+    };
+    const partOfMagic = await rawParty(dp.port);
+    partOfMagic.stream.write(MAGIC.subarray(0, 2));
+    expect(await partOfMagic.frame()).toEqual(stalled);
+    // Over TLS the MAGIC comes after the TLS handshake, and the same deadline holds.
+    const tls = new TestParty(
+      await openTransport({ transport: "tls", port: dp.port, relayCaPem: fx.relayCa.certPem }),
+    );
+    expect(await tls.frame()).toEqual(stalled);
+    // Once MAGIC is in, the hello deadline rules: a hello well after magicDeadlineMs is still read.
+    const late = await TestParty.dial({ transport: "tcp", port: dp.port, relayCaPem: fx.relayCa.certPem });
+    await late.readChallenge();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await late.sendTicket(await fx.ticket(fx.a, fx.b), fx.a);
+    expect(await late.frame()).toEqual({ type: "waiting" });
+  });
+
   it("answers HELLO_TIMEOUT to a TLS client that stalls after the TLS handshake", async () => {
     const dp = await fx.start({ helloDeadlineMs: 150 });
     const party = await TestParty.dial({ transport: "tls", port: dp.port, relayCaPem: fx.relayCa.certPem });
@@ -237,7 +260,10 @@ describe("connections still in their handshake", () => {
       "maxHandshakingConnections",
       "The data plane has too many connections still in their handshake; retry shortly.",
     ],
-    ["maxHandshakingPerIp", "This address has too many connections still in their handshake; retry shortly."],
+    [
+      "maxHandshakingPerPrefix",
+      "The network 127.0.0.0/24 has too many connections still in their handshake; retry shortly.",
+    ],
   ] as const) {
     it(`refuses past ${limit} with OVER_CAPACITY, and counts an authenticated side out`, async () => {
       const dp = await fx.start({ [limit]: 2 });

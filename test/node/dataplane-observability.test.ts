@@ -53,6 +53,19 @@ describe("data plane metrics", () => {
     expect(after).toMatch(/^flock_dataplane_pairs_active 0$/m);
   });
 
+  it("listen on loopback unless told otherwise, whatever address the relay listens on", async () => {
+    const scrape = (host: string, port: number | null) =>
+      fetch(`http://${host}:${port}/metrics`).then(
+        (res) => res.status,
+        () => "unreachable",
+      );
+    const dp = await fx.start({}, { host: "127.0.0.2" });
+    expect(await scrape("127.0.0.1", dp.metricsPort)).toBe(200);
+    expect(await scrape("127.0.0.2", dp.metricsPort)).toBe("unreachable");
+    const opened = await fx.start({}, { host: "127.0.0.2", metricsHost: "127.0.0.3" });
+    expect(await scrape("127.0.0.3", opened.metricsPort)).toBe(200);
+  });
+
   it("answers 404 off /metrics and can be turned off", async () => {
     const dp = await fx.start();
     expect((await fetch(`http://127.0.0.1:${dp.metricsPort}/`)).status).toBe(404);

@@ -303,6 +303,20 @@ describe("pairing on a live data plane", () => {
     expect(Buffer.concat(chunks).equals(early)).toBe(true);
   });
 
+  it("frees the place of a side that left after filling its early bytes, long before the pairing timeout", async () => {
+    const dp = await fx.start({ maxEarlyBytes: 1024, waitingProbeIntervalMs: 50 });
+    const a = await side(dp.port, fx.a, fx.b);
+    expect(await a.frame()).toEqual({ type: "waiting" });
+    // Far more than the relay reads: its FIN sits behind bytes nobody reads any more.
+    a.stream.write(Buffer.alloc(8 * 1024 * 1024, 7));
+    a.stream.destroy();
+    await expect.poll(() => dp.waitingSides(), { timeout: 10_000 }).toBe(0);
+    expect(await endReasons(dp)).toMatchObject({ abandoned: 1 });
+    // Its place is free: the same side can wait again.
+    const again = await side(dp.port, fx.a, fx.b);
+    expect(await again.frame()).toEqual({ type: "waiting" });
+  });
+
   it("does not let a stalled peer slow other pairs", async () => {
     const dp = await fx.start();
     const writer = await side(dp.port, fx.a, fx.b, "stalled");
