@@ -48,11 +48,17 @@ export function startControlChannel(options: ControlChannelOptions): ControlChan
   let socket: Duplex | undefined;
   let ready = false;
   let stopped = false;
-  let fail!: (error: Error) => void;
-  const failed = new Promise<never>((_, reject) => {
-    fail = reject;
+  let reject!: (error: Error) => void;
+  const failed = new Promise<never>((_, r) => {
+    reject = r;
   });
   failed.catch(() => {});
+  /** A failure that reopening cannot cure: no more attempts. */
+  const fail = (error: Error) => {
+    stopped = true;
+    socket?.destroy();
+    reject(error);
+  };
   let wake: (() => void) | undefined;
 
   const write = (target: Duplex, message: ControlMessage) => {
@@ -81,7 +87,6 @@ export function startControlChannel(options: ControlChannelOptions): ControlChan
               `Both ends of the tunnel to ${channel.peer} run --${options.mode}: one side listens, the other forwards.`,
             ),
           );
-          current.destroy();
           return;
         }
         ready = true;

@@ -180,10 +180,18 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
 
   it("both ends listening fail with CONFIG_INVALID instead of waiting forever", async () => {
     const channel = `t${++channelCount}`;
-    const a = await startListenTunnel({ ...alice, channel }, { host: "127.0.0.1", port: 0 });
+    const log: string[] = [];
+    const a = await startListenTunnel(
+      { ...alice, channel, log: (line) => log.push(line) },
+      { host: "127.0.0.1", port: 0 },
+    );
     const b = await startListenTunnel({ ...bob, channel }, { host: "127.0.0.1", port: 0 });
     tunnels.push(a, b);
     await expect(a.failed).rejects.toMatchObject({ code: "CONFIG_INVALID" });
+    await expect(b.failed).rejects.toMatchObject({ code: "CONFIG_INVALID" });
+    // The failure is final: the dropped control channel is not reopened.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(log).not.toContain("control channel down; reopening");
   });
 });
 
