@@ -1,10 +1,7 @@
 import { createServer } from "node:net";
-import { createSecureContext } from "node:tls";
-import { WebSocketServer } from "ws";
 import { acceptConnection } from "./accept.ts";
+import { handshakeContext } from "./admission/handshake-context.ts";
 import { HandshakeGate } from "./admission/handshake-gate.ts";
-import { RelayCertificateChecker } from "./admission/party-proof.ts";
-import { TicketVerifier } from "./admission/ticket-verifier.ts";
 import type { DataPlaneConfig, DataPlaneConfigInput } from "./config.ts";
 import { DRAIN_DEADLINE_MS, validateConfig } from "./config.ts";
 import { listen } from "./listen.ts";
@@ -63,25 +60,7 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     onPartiesRevoked: (fingerprints) => pairs.cutOff(fingerprints),
     onRelayRevoked: () => relayRevoked(),
   });
-  const handshake = {
-    ...limits,
-    relayName: config.name,
-    secureContext: createSecureContext({ cert: config.certPem, key: config.keyPem, ca: config.relayCaPem }),
-    wss: new WebSocketServer({
-      noServer: true,
-      clientTracking: false,
-      perMessageDeflate: false,
-      maxPayload: limits.maxWsMessageBytes,
-    }),
-    authority: {
-      checker: new RelayCertificateChecker(config.relayCaPem),
-      tickets: new TicketVerifier(config.name, link.jwks),
-      revocations: link.revocations,
-    },
-    metrics,
-    logger,
-    isAdmitting: () => gate.admitting,
-  };
+  const handshake = handshakeContext(config, { link, metrics, logger, isAdmitting: () => gate.admitting });
 
   // allowHalfOpen: a side that ends its writing half still receives; splice passes the end on.
   const server = createServer({ allowHalfOpen: true }, (socket) => {
