@@ -12,8 +12,11 @@ export interface ListenTunnel extends Tunnel {
 
 interface Opening {
   local: Socket;
-  /** The local side went away or the other end said reset: the channel, once open, is dropped. */
-  cancelled: boolean;
+  /**
+   * The other end refused the stream: reset the local socket and free the opening slot now;
+   * the channel, if it still opens, is dropped.
+   */
+  cancel(): void;
 }
 
 /**
@@ -42,11 +45,7 @@ export async function startListenTunnel(
     },
     onMessage: (message) => {
       if (message.type !== "reset") return;
-      const pending = opening.get(message.channel);
-      if (pending) {
-        pending.cancelled = true;
-        pending.local.resetAndDestroy();
-      }
+      opening.get(message.channel)?.cancel();
       open.get(message.channel)?.resetByPeer();
     },
   });
@@ -61,35 +60,42 @@ export async function startListenTunnel(
 
   const startStream = (local: Socket) => {
     const channel = newStreamChannel(options.channel);
-    const entry: Opening = { local, cancelled: false };
-    opening.set(channel, entry);
-    local.once("close", () => {
-      entry.cancelled = true;
+    /** Leaves the opening set once; false if it had already left (cancelled). */
+    const settle = () => {
+      if (!opening.has(channel)) return false;
+      opening.delete(channel);
+      startNext();
+      return true;
+    };
+    opening.set(channel, {
+      local,
+      cancel: () => {
+        local.resetAndDestroy();
+        if (settle()) options.log(`stream ${channel} refused by the forward end`);
+      },
     });
     control.send({ type: "open", channel });
     options.log(`stream ${channel} opening for ${local.remoteAddress}:${local.remotePort}`);
     const sayReset = () => control.send({ type: "reset", channel });
     openTunnelChannel(options, channel).then(
       ({ socket }) => {
-        opening.delete(channel);
-        if (entry.cancelled || local.destroyed) {
+        if (!opening.has(channel) || local.destroyed) {
+          settle();
           socket.destroy();
           sayReset();
-          startNext();
           return;
         }
         const joined = joinStream(local, socket, sayReset, limits.streamIdleTimeoutMs);
         open.set(channel, joined);
         options.log(`stream ${channel} open`);
-        startNext();
+        settle();
         joined.done.then((result) => {
           open.delete(channel);
           options.log(describeEnd(channel, result));
         });
       },
       (error: unknown) => {
-        opening.delete(channel);
-        startNext();
+        if (!settle()) return;
         options.log(`stream ${channel} failed: ${error instanceof Error ? error.message : String(error)}`);
         local.resetAndDestroy();
         sayReset();

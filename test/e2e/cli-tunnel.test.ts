@@ -145,6 +145,8 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     first.write("a");
     await once(first, "data");
     expect((await exchange(port, Buffer.from("b"))).error).toBe("ECONNRESET");
+    // The refused stream left the listen end at once, not when its own channel gave up.
+    expect((tunnels.at(-1) as Tunnel).streams()).toBe(1);
     first.end();
     await once(first, "close");
   });
