@@ -34,7 +34,9 @@ export function startForwardTunnel(options: TunnelOptions, target: { host: strin
         const stream = streams.get(message.channel);
         if (stream) {
           stream.cancelled = true;
-          stream.resetByPeer?.();
+          if (stream.resetByPeer) stream.resetByPeer();
+          // Still opening: its slot is free now; the channel is dropped if it opens later.
+          else streams.delete(message.channel);
         }
       } else if (message.type === "open") {
         accept(message.channel);

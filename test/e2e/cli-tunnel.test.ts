@@ -8,6 +8,7 @@ import { startForwardTunnel } from "../../cli/tunnel/forward-side.ts";
 import { startListenTunnel } from "../../cli/tunnel/listen-side.ts";
 import type { Tunnel, TunnelLimits, TunnelOptions } from "../../cli/tunnel/tunnel-stream.ts";
 import { isStreamChannel, newStreamChannel } from "../../cli/tunnel/tunnel-stream.ts";
+import { openChannel } from "../../client/connect.ts";
 import { createIdentity } from "../../client/identity.ts";
 import { runFlock } from "../helpers/run-flock.ts";
 import type { FlockSystem } from "../helpers/system.ts";
@@ -149,6 +150,23 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     expect((tunnels.at(-1) as Tunnel).streams()).toBe(1);
     first.end();
     await once(first, "close");
+  });
+
+  it("a stream the listen end gives up on while it opens leaves the forward end at once", async () => {
+    const channel = `t${++channelCount}`;
+    const forward = startForwardTunnel({ ...bob, channel }, { host: "127.0.0.1", port: 9 });
+    tunnels.push(forward);
+    // This test plays the listen end on the control channel itself.
+    const { socket } = await openChannel({ identity: alice.identity, dest: "bob", channel });
+    const say = (message: object) => socket.write(`${JSON.stringify(message)}\n`);
+    say({ type: "hello", version: 1, mode: "listen" });
+    await once(socket, "data");
+    const stream = newStreamChannel(channel);
+    say({ type: "open", channel: stream });
+    await vi.waitFor(() => expect(forward.streams()).toBe(1));
+    say({ type: "reset", channel: stream });
+    await vi.waitFor(() => expect(forward.streams()).toBe(0));
+    socket.destroy();
   });
 
   it("closes a stream idle for streamIdleTimeoutMs", async () => {
