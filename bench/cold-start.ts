@@ -6,7 +6,8 @@
  *   a bare `node`;
  * - cold start to first byte: from spawning a process to the first byte from the peer
  *   reaching it, for the SDK bundle (what the packed package ships), `flock connect`, and
- *   `flock tunnel --listen` (to a peer's warm `flock tunnel --forward`);
+ *   `flock tunnel --listen` (to a peer's warm `flock tunnel --forward`), and a new connection
+ *   through two tunnels already running;
  * - the bundle's size, raw and gzipped.
  * The peer answers from this process on the local system (workerd + one data plane).
  *
@@ -187,6 +188,24 @@ export const run: Bench = async () => {
       return ms;
     };
     row("first-byte-flock-tunnel", "p50_ms", await median(tunnelFirstByte));
+
+    // Both tunnels running: what each new connection costs (its own ticket, pair and TLS).
+    const listen = await startUntil(
+      process.execPath,
+      [FLOCK_BIN, "tunnel", "--quiet", "--listen", "127.0.0.1:0"],
+      fnEnv,
+      /^listening on 127\.0\.0\.1:(\d+)\n/,
+    );
+    children.push(listen.child);
+    const connectionFirstByte = async () => {
+      const started = performance.now();
+      const socket = connectTcp({ host: "127.0.0.1", port: Number(listen.match[1]) });
+      await new Promise((resolve) => socket.once("data", resolve));
+      socket.destroy();
+      return performance.now() - started;
+    };
+    row("tunnel-connection-warm", "p50_ms", await median(connectionFirstByte));
+    await listen.stop();
     await forward.stop();
     greeter.close();
   } finally {
