@@ -6,6 +6,7 @@ import { createWebSocketStream, WebSocket } from "ws";
 import { FlockError } from "../protocol/errors.ts";
 import { WS_SUBPROTOCOL } from "../protocol/frames.ts";
 import { parseRelayUri, relayUri } from "../protocol/names.ts";
+import { WS_MAX_MESSAGE_BYTES } from "../protocol/wire.ts";
 import { sanUris } from "./identity.ts";
 
 export const TRANSPORTS = ["tcp", "tls", "ws", "wss"] as const;
@@ -169,13 +170,6 @@ function dialWebSocket(
     ws.once("error", onError).once("open", onOpen);
   });
 }
-
-/**
- * One WebSocket message per write, at most WS_MAX_MESSAGE_BYTES each: the TLS layer above
- * hands over whatever it has encrypted (a 1 MB write becomes one 1 MB buffer), and data
- * planes cap the size of one message (1 MiB by default) because `ws` buffers it whole.
- */
-export const WS_MAX_MESSAGE_BYTES = 64 * 1024;
 
 /**
  * The WebSocket as a byte stream for the end-to-end TLS. Three changes to `ws`'s stream:

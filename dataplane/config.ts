@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { RELAY_REPORT_INTERVAL_SECONDS } from "../protocol/api.ts";
 import { FlockError } from "../protocol/errors.ts";
 import { isValidName } from "../protocol/names.ts";
-import { isLoopbackHostname, PAIRING_TIMEOUT_MS } from "../protocol/wire.ts";
+import { isLoopbackHostname, PAIRING_TIMEOUT_MS, WS_MAX_MESSAGE_BYTES } from "../protocol/wire.ts";
 
 /**
  * Every limit and timeout of the data plane, with its default. Each is a field of
@@ -31,9 +31,9 @@ export const DRAIN_DEADLINE_MS = 30_000;
 export const MAX_UPGRADE_REQUEST_BYTES = 8 * 1024;
 /**
  * One WebSocket message is buffered whole by `ws`, so its size is capped: the SDK sends at
- * most 64 KiB per message (client/dial.ts WS_MAX_MESSAGE_BYTES); 1 KiB of slack on top.
+ * most WS_MAX_MESSAGE_BYTES per message; 1 KiB of slack on top.
  */
-export const MAX_WS_MESSAGE_BYTES = 64 * 1024 + 1024;
+export const MAX_WS_MESSAGE_BYTES = WS_MAX_MESSAGE_BYTES + 1024;
 /** Connections not yet authenticated, in all: each may hold a TLS session and buffers. */
 export const MAX_HANDSHAKING_CONNECTIONS = 1024;
 /** Connections not yet authenticated from one source network, so one network cannot take them all. */

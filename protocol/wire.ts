@@ -9,6 +9,13 @@ export const TICKETS_PATH = "/v1/tickets";
 /** POST: a data plane reports its load (signed with its server certificate's key). */
 export const RELAY_REPORT_PATH = "/v1/relays/report";
 
+/**
+ * The SDK sends at most this many bytes per WebSocket message: the TLS layer above hands
+ * over whatever it has encrypted (a 1 MB write becomes one 1 MB buffer), and a data plane
+ * caps one message (a little above this) because `ws` buffers each message whole.
+ */
+export const WS_MAX_MESSAGE_BYTES = 64 * 1024;
+
 /** The one port a data plane serves tcp, tls, ws and wss on, unless told otherwise. */
 export const DEFAULT_RELAY_PORT = 6000;
 

@@ -5,9 +5,10 @@ import type { TLSSocket } from "node:tls";
 import * as tls from "node:tls";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import { WS_MAX_MESSAGE_BYTES, webSocketByteStream } from "../../client/dial.ts";
+import { webSocketByteStream } from "../../client/dial.ts";
 import type { PeerCredentials } from "../../client/peer-tls.ts";
 import { securePeerChannel } from "../../client/peer-tls.ts";
+import { WS_MAX_MESSAGE_BYTES } from "../../protocol/wire.ts";
 import type { TestCa } from "../helpers/system.ts";
 import { issuePartyCertificate, makeCa } from "../helpers/system.ts";
 
