@@ -2,6 +2,7 @@
 import "reflect-metadata";
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
+import { RELAY_REPORT_PATH, TICKETS_PATH } from "../protocol/wire.ts";
 import { sweepExpiredRecords } from "./db/sweep.ts";
 import { nowSeconds } from "./db/time.ts";
 import type { AppEnv, Bindings } from "./env.ts";
@@ -34,8 +35,8 @@ app.get("/v1/relay-ca", relayCa);
 app.get("/v1/users/:user/revocations", revocationLists.get);
 
 // Parties and data planes, by signature.
-app.post("/v1/tickets", signed, tickets.request);
-app.post("/v1/relays/report", signed, relays.report);
+app.post(TICKETS_PATH, signed, tickets.request);
+app.post(RELAY_REPORT_PATH, signed, relays.report);
 
 // The admin API.
 app.post("/v1/users", admin, users.create);
