@@ -2,7 +2,7 @@
  * Ticket issuance against the local worker (workerd, local D1): latency p50/p99 one at a
  * time, and tickets per second with several requests in flight; bare GET /healthz measured
  * the same way in the same run, so the cost of the ticket itself stands out from the cost
- * of reaching workerd. Beside each, the CPU time workerd spent per request (local D1 runs
+ * of reaching workerd; and one request for the tickets of an MPC party's 9 peers. Beside each, the CPU time workerd spent per request (local D1 runs
  * inside workerd, so its SQLite work counts too), read from /proc for the workerd processes
  * this one started.
  *
@@ -11,11 +11,13 @@
 import { readdir, readFile } from "node:fs/promises";
 import { percentile } from "../cli/commands/ping.ts";
 import { createIdentity } from "../client/identity.ts";
-import { fetchTicket } from "../client/ticket-client.ts";
+import { fetchTicket, fetchTickets } from "../client/ticket-client.ts";
 import { startSystem } from "../test/helpers/system.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
 const BENCH = "ticket-latency";
+/** The peers of one MPC party in the many-tickets variant: N = 10 parties, N−1 tickets per request. */
+const MPC_PEERS = 9;
 
 function envNumber(name: string, fallback: number): number {
   const value = Number(process.env[name]);
@@ -69,8 +71,11 @@ export const run: Bench = async () => {
   try {
     await system.createUser("bench");
     await system.party("bench", "bob");
+    const peers = Array.from({ length: MPC_PEERS }, (_, i) => `peer-${i}`);
+    for (const peer of peers) await system.party("bench", peer);
     const alice = createIdentity(await system.party("bench", "alice"));
     const ticket = () => fetchTicket(alice, { dest: "bob" });
+    const mpcTickets = () => fetchTickets(alice, { dests: peers });
     const healthz = async () => {
       const response = await fetch(`${system.url}/healthz`);
       if (!response.ok) throw new Error(`healthz answered ${response.status}`);
@@ -78,15 +83,20 @@ export const run: Bench = async () => {
     };
 
     const rows: BenchResult[] = [];
-    for (const [variant, call] of [
-      ["healthz", healthz],
-      ["ticket", ticket],
+    for (const [variant, call, ticketsPerCall] of [
+      ["healthz", healthz, 0],
+      ["ticket", ticket, 1],
+      [`tickets-x${MPC_PEERS}`, mpcTickets, MPC_PEERS],
     ] as const) {
       await sequential(Math.min(20, count), call); // warm-up: first requests compile and open D1
       const cpuBefore = await workerdCpuSeconds();
       const times = await sequential(count, call);
       const cpuMs = ((await workerdCpuSeconds()) - cpuBefore) * 1000;
       rows.push({ bench: BENCH, variant, metric: "cpu_ms_per_request", value: cpuMs / count, unit: "ms" });
+      if (ticketsPerCall > 0) {
+        const perTicket = cpuMs / count / ticketsPerCall;
+        rows.push({ bench: BENCH, variant, metric: "cpu_ms_per_ticket", value: perTicket, unit: "ms" });
+      }
       rows.push({ bench: BENCH, variant, metric: "p50_ms", value: percentile(times, 50), unit: "ms" });
       rows.push({ bench: BENCH, variant, metric: "p99_ms", value: percentile(times, 99), unit: "ms" });
       const rate = await perSecond(count, concurrency, call);

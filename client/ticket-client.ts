@@ -1,4 +1,9 @@
-import type { TicketRequestBody, TicketResponse } from "../protocol/api.ts";
+import type {
+  TicketRequestBody,
+  TicketResponse,
+  TicketsRequestBody,
+  TicketsResponse,
+} from "../protocol/api.ts";
 import { FlockError, isErrorCode } from "../protocol/errors.ts";
 import type { SignedRequestAlg } from "../protocol/signed-request.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../protocol/signed-request.ts";
@@ -23,6 +28,45 @@ export async function fetchTicket(
   signal?: AbortSignal,
   timeoutMs: number = TICKET_REQUEST_TIMEOUT_MS,
 ): Promise<TicketResponse> {
+  const { answer, origin } = await postTicketRequest(identity, request, signal, timeoutMs);
+  if (!isTicketResponse(answer)) throw unknownShape(origin);
+  return answer;
+}
+
+/**
+ * Asks for tickets to several peers in one request (one signature for the worker to check,
+ * two D1 round trips however many peers): an MPC party's N−1 tickets. All or none; the
+ * answer holds one ticket per dest, in the order given.
+ */
+export async function fetchTickets(
+  identity: TicketSigner,
+  request: TicketsRequestBody,
+  signal?: AbortSignal,
+  timeoutMs: number = TICKET_REQUEST_TIMEOUT_MS,
+): Promise<TicketResponse[]> {
+  const { answer, origin } = await postTicketRequest(identity, request, signal, timeoutMs);
+  const tickets = (answer as Partial<TicketsResponse> | undefined)?.tickets;
+  if (
+    !Array.isArray(tickets) ||
+    tickets.length !== request.dests.length ||
+    !tickets.every(isTicketResponse)
+  ) {
+    throw unknownShape(origin);
+  }
+  return tickets;
+}
+
+function unknownShape(origin: string): FlockError {
+  return new FlockError("INTERNAL", `The control plane at ${origin} answered a ticket of an unknown shape.`);
+}
+
+/** Signs and sends a ticket request; answers the parsed JSON of a 2xx answer, raises any other. */
+async function postTicketRequest(
+  identity: TicketSigner,
+  request: TicketRequestBody | TicketsRequestBody,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): Promise<{ answer: unknown; origin: string }> {
   const { key, kid: kidPromise } = relayKeyMaterial(identity);
   const kid = await kidPromise;
   const body = await signRequest(key, signingAlg(key.asymmetricKeyType), kid, "POST", TICKETS_PATH, request);
@@ -44,14 +88,7 @@ export async function fetchTicket(
   }
   const { status, text } = response;
   if (status < 200 || status > 299) throw errorFromResponse(status, text);
-  const ticket = parseJson(text);
-  if (!isTicketResponse(ticket)) {
-    throw new FlockError(
-      "INTERNAL",
-      `The control plane at ${url.origin} answered a ticket of an unknown shape.`,
-    );
-  }
-  return ticket;
+  return { answer: parseJson(text), origin: url.origin };
 }
 
 function signingAlg(keyType: string | undefined): SignedRequestAlg {

@@ -92,6 +92,18 @@ export interface TicketRequestBody {
   channel?: string;
 }
 
+/**
+ * The same request for several peers at once (an MPC party's N−1): one signature, one answer
+ * `TicketsResponse` with a ticket per dest, in the order given. All of them or none.
+ */
+export interface TicketsRequestBody {
+  dests: string[];
+  channel?: string;
+}
+
+/** Peers one ticket request may name; the signed request stays well inside its 8 KiB. */
+export const MAX_TICKETS_PER_REQUEST = 64;
+
 export interface TicketResponse {
   ticket: string;
   expiresAt: string;
@@ -99,6 +111,10 @@ export interface TicketResponse {
   role: "client" | "server";
   peer: string;
   relay: { name: string; hosts: string[]; port: number };
+}
+
+export interface TicketsResponse {
+  tickets: TicketResponse[];
 }
 
 /** Body inside the signed request to POST /v1/relays/report. */

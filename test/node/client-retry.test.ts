@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { PartyConfig } from "../../client/identity.ts";
 import { createIdentity } from "../../client/identity.ts";
 import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, backoffMs, isRetryable } from "../../client/retry.ts";
-import { fetchTicket } from "../../client/ticket-client.ts";
+import { fetchTicket, fetchTickets } from "../../client/ticket-client.ts";
 import { makeCa, offlineIdentity } from "../helpers/system.ts";
 
 describe("retry policy", () => {
@@ -88,6 +88,31 @@ describe("ticket requests", () => {
     expect(await fetchTicket(identity, { dest: "bob" })).toEqual(ticket);
     expect(seen?.type).toBe("application/jose");
     expect(seen?.body.split(".")).toHaveLength(3);
+  });
+
+  it("asks for several peers' tickets in one signed request, and checks there is one per dest", async () => {
+    const ticket = (peer: string) => ({
+      ticket: "t",
+      expiresAt: "2030-01-01T00:00:00Z",
+      pair: `p-${peer}`,
+      role: "client",
+      peer: `acme/${peer}`,
+      relay: { name: "r1", hosts: ["127.0.0.1"], port: 6000 },
+    });
+    let requests = 0;
+    answer = () => {
+      requests++;
+      return [200, JSON.stringify({ tickets: [ticket("bob"), ticket("carol")] })];
+    };
+    expect(await fetchTickets(identity, { dests: ["bob", "carol"] })).toEqual([
+      ticket("bob"),
+      ticket("carol"),
+    ]);
+    expect(requests).toBe(1);
+    await expect(fetchTickets(identity, { dests: ["bob", "carol", "dave"] })).rejects.toMatchObject({
+      code: "INTERNAL",
+      message: expect.stringContaining("unknown shape"),
+    });
   });
 
   it("raises the worker's error code and sentence", async () => {

@@ -1,17 +1,26 @@
 import { RELAY_LIVE_SECONDS } from "../../protocol/api.ts";
-import { RELAY_COLUMNS } from "./relays.ts";
+import type { RelayRow } from "./relays.ts";
 
 /**
- * A relay an assigned pair may stay on (in SQL over `relays`, `?4` = now - RELAY_LIVE_SECONDS):
+ * A relay an assigned pair may stay on (in SQL over `relays`, `?3` = now - RELAY_LIVE_SECONDS):
  * live, as in selectLiveRelays, and not draining, since a draining relay takes no new sides.
  */
-const KEEPS_ITS_PAIRS = `relays.status = 'active' AND relays.last_report_at > ?4
+const KEEPS_ITS_PAIRS = `relays.status = 'active' AND relays.last_report_at > ?3
   AND (relays.load IS NULL OR json_extract(relays.load, '$.capacity') IS NOT 0)`;
 
 export interface PairAssignment {
   relay: string;
   expiresAt: number;
 }
+
+/** The relay one side wants for a pair (tickets/choose-relay.ts). */
+export interface WantedRelay {
+  pair: string;
+  relay: string;
+}
+
+/** A pair with the relay its assignment names, as the ticket's batch reads it back. */
+export type PlacedPair = { pair: string } & Pick<RelayRow, "name" | "hosts" | "port">;
 
 export async function findPairAssignment(
   db: D1Database,
@@ -31,23 +40,24 @@ export function sweepPairAssignments(db: D1Database, now: number): D1PreparedSta
 }
 
 /**
- * (Re)assigns the pair in one statement, judged on the relays table as it is at that moment:
- * an assignment whose relay is still live and not draining (capacity 0) stays, with the new
- * expiry; anything else becomes `relay`. No read of the assignment comes first, so there is
- * nothing to go stale between a read and the write: two sides racing each get back whichever
- * assignment the statement left (selectAssignedRelay, later in the same batch), even one to a
- * relay that started reporting after their own read of the live set.
+ * (Re)assigns every pair in one statement, judged on the relays table as it is at that
+ * moment: an assignment whose relay is still live and not draining (capacity 0) stays, with
+ * the new expiry; anything else becomes the wanted relay. No read of the assignments comes
+ * first, so there is nothing to go stale between a read and the write: two sides racing each
+ * get back whichever assignment the statement left (selectPlacedPairs, later in the same
+ * batch), even one to a relay that started reporting after their own read of the live set.
  */
-export function assignPair(
+export function assignPairs(
   db: D1Database,
-  pair: string,
-  relay: string,
+  wanted: WantedRelay[],
   expiresAt: number,
   now: number,
 ): D1PreparedStatement {
+  // "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
   return db
     .prepare(
-      `INSERT INTO pair_assignments (pair, relay, expires_at) VALUES (?1, ?2, ?3)
+      `INSERT INTO pair_assignments (pair, relay, expires_at)
+       SELECT value ->> 'pair', value ->> 'relay', ?2 FROM json_each(?1) WHERE true
        ON CONFLICT (pair) DO UPDATE SET
          relay = CASE WHEN EXISTS (
            SELECT 1 FROM relays WHERE ${KEEPS_ITS_PAIRS}
@@ -55,14 +65,16 @@ export function assignPair(
          ) THEN pair_assignments.relay ELSE excluded.relay END,
          expires_at = excluded.expires_at`,
     )
-    .bind(pair, relay, expiresAt, now - RELAY_LIVE_SECONDS);
+    .bind(JSON.stringify(wanted), expiresAt, now - RELAY_LIVE_SECONDS);
 }
 
-/** The row (RelayRow) of the relay the pair is assigned to, read after assignPair in its batch. */
-export function selectAssignedRelay(db: D1Database, pair: string): D1PreparedStatement {
+/** Each of `pairs` with the relay it is assigned to (PlacedPair rows), read after assignPairs in its batch. */
+export function selectPlacedPairs(db: D1Database, pairs: string[]): D1PreparedStatement {
   return db
     .prepare(
-      `SELECT ${RELAY_COLUMNS} FROM relays WHERE name = (SELECT relay FROM pair_assignments WHERE pair = ?)`,
+      `SELECT pair_assignments.pair AS pair, relays.name AS name, relays.hosts AS hosts, relays.port AS port
+       FROM pair_assignments JOIN relays ON relays.name = pair_assignments.relay
+       WHERE pair_assignments.pair IN (SELECT value FROM json_each(?1))`,
     )
-    .bind(pair);
+    .bind(JSON.stringify(pairs));
 }

@@ -91,21 +91,25 @@ export async function findPartyByFingerprint(
   return (await selectPartyByFingerprint(db, fingerprint).first<PartyRow>()) ?? undefined;
 }
 
+/** What a ticket needs of its destination. */
+export type DestRow = Pick<PartyRow, "name" | "status">;
+
 /**
- * The party called `name` of the same user as the party whose relay certificate has this
- * fingerprint, so it can share a batch with that party's own lookup.
+ * The parties called `names` of the same user as the party whose relay certificate has this
+ * fingerprint (never another user's), so the lookup can share a batch with that party's own.
  */
-export function selectPartyOfSameUser(
+export function selectDestsOfSigner(
   db: D1Database,
   fingerprint: string,
-  name: string,
+  names: string[],
 ): D1PreparedStatement {
   return db
     .prepare(
-      `SELECT ${COLUMNS} FROM parties
-       WHERE user_name = (SELECT user_name FROM parties WHERE fingerprint = ?) AND name = ?`,
+      `SELECT name, status FROM parties
+       WHERE user_name = (SELECT user_name FROM parties WHERE fingerprint = ?1)
+         AND name IN (SELECT value FROM json_each(?2))`,
     )
-    .bind(fingerprint, name);
+    .bind(fingerprint, JSON.stringify(names));
 }
 
 /** Idempotent: revoking twice keeps the first revocation time. */

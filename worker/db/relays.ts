@@ -19,7 +19,7 @@ export interface RelayRow {
   revoked_at: number | null;
 }
 
-/** What ticket issuing needs of a relay. */
+/** Where a ticket sends its holder: what ticket issuing needs of the pair's relay. */
 export interface RelayEndpoint {
   name: string;
   hosts: string[];
@@ -36,7 +36,7 @@ export function isLive(row: RelayRow, now: number): boolean {
   );
 }
 
-export function toRelayEndpoint(row: RelayRow): RelayEndpoint {
+export function toRelayEndpoint(row: Pick<RelayRow, "name" | "hosts" | "port">): RelayEndpoint {
   return { name: row.name, hosts: JSON.parse(row.hosts) as string[], port: row.port };
 }
 
@@ -131,16 +131,17 @@ export async function listRelays(db: D1Database, query: PageQuery, now: number):
 }
 
 /** Active relays that reported within RELAY_LIVE_SECONDS, by name: the ones that get tickets. */
+/** What choosing a relay needs of each live one (tickets/choose-relay.ts). */
+export type LiveRelay = Pick<RelayRow, "name" | "load">;
+
 export function selectLiveRelays(db: D1Database, now: number): D1PreparedStatement {
   return db
-    .prepare(
-      `SELECT ${RELAY_COLUMNS} FROM relays WHERE last_report_at > ? AND status = 'active' ORDER BY name`,
-    )
+    .prepare("SELECT name, load FROM relays WHERE last_report_at > ? AND status = 'active' ORDER BY name")
     .bind(now - RELAY_LIVE_SECONDS);
 }
 
-export async function listLiveRelays(db: D1Database, now: number): Promise<RelayRow[]> {
-  return (await selectLiveRelays(db, now).all<RelayRow>()).results;
+export async function listLiveRelays(db: D1Database, now: number): Promise<LiveRelay[]> {
+  return (await selectLiveRelays(db, now).all<LiveRelay>()).results;
 }
 
 /** A data plane's load report, for the report's batch. */

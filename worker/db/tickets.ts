@@ -35,29 +35,26 @@ function toTicketRecord(row: TicketRow): TicketRecord {
   };
 }
 
+/** One ticket of a request, as the audit records it (the relay is read from its pair's assignment). */
+export type NewTicket = Pick<TicketRecord, "jti" | "dest" | "pair">;
+
 /**
- * Records a ticket on the relay its pair is assigned to, read inside the same statement, so
- * it can share the assignment's batch and name whichever relay won a race.
+ * Records the tickets of one request, each on the relay its pair is assigned to, read inside
+ * the same statement, so it can share the assignments' batch and names whichever relay won a
+ * race.
  */
-export function insertTicketForAssignedRelay(
+export function insertTicketsForAssignedRelays(
   db: D1Database,
-  ticket: Omit<TicketRecord, "relay">,
+  issued: { user: string; party: string; issuedAt: number; expiresAt: number },
+  tickets: NewTicket[],
 ): D1PreparedStatement {
   return db
     .prepare(
       `INSERT INTO tickets (jti, user_name, party, dest, pair, relay, issued_at, expires_at)
-       SELECT ?, ?, ?, ?, ?, relay, ?, ? FROM pair_assignments WHERE pair = ?`,
+       SELECT t.value ->> 'jti', ?2, ?3, t.value ->> 'dest', t.value ->> 'pair', pa.relay, ?4, ?5
+       FROM json_each(?1) AS t JOIN pair_assignments AS pa ON pa.pair = t.value ->> 'pair'`,
     )
-    .bind(
-      ticket.jti,
-      ticket.user,
-      ticket.party,
-      ticket.dest,
-      ticket.pair,
-      ticket.issuedAt,
-      ticket.expiresAt,
-      ticket.pair,
-    );
+    .bind(JSON.stringify(tickets), issued.user, issued.party, issued.issuedAt, issued.expiresAt);
 }
 
 export async function findTicket(db: D1Database, jti: string): Promise<TicketRecord | undefined> {

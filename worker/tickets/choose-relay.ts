@@ -3,7 +3,7 @@ import { sha256 } from "../../protocol/encoding.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { TICKET_TTL_SECONDS } from "../../protocol/ticket.ts";
 import { PAIRING_TIMEOUT_MS } from "../../protocol/wire.ts";
-import type { RelayRow } from "../db/relays.ts";
+import type { LiveRelay } from "../db/relays.ts";
 
 /** A pair keeps its relay while either side may still hold a ticket or wait for its peer. */
 export const PAIR_ASSIGNMENT_SECONDS = TICKET_TTL_SECONDS + PAIRING_TIMEOUT_MS / 1000;
@@ -11,13 +11,13 @@ export const PAIR_ASSIGNMENT_SECONDS = TICKET_TTL_SECONDS + PAIRING_TIMEOUT_MS /
 /**
  * The data plane this side wants for a pair, among `live` (selectLiveRelays). Both sides must
  * land on the same one even if relays come and go between their two requests: the ticket's
- * batch writes this choice with assignPair, which keeps an existing assignment to a relay that
+ * batch writes this choice with assignPairs, which keeps an existing assignment to a relay that
  * is still live and not draining (judged when it is written), so the relay the batch reads
  * back is the one to use. Rendezvous hashing over the live relays makes sides that see the
  * same live set agree even without the assignment, and adding a relay moves only the pairs it
  * wins. A revoked relay is never live, so its pairs move too.
  */
-export async function chooseRelay(pair: string, live: RelayRow[]): Promise<RelayRow> {
+export async function chooseRelay(pair: string, live: LiveRelay[]): Promise<LiveRelay> {
   if (live.length === 0) throw new FlockError("NO_RELAY_AVAILABLE");
   return highestRandomWeight(pair, withRoom(live));
 }
@@ -26,7 +26,7 @@ export async function chooseRelay(pair: string, live: RelayRow[]): Promise<Relay
  * New pairs avoid relays whose last report said they were full, unless all are: reports are
  * up to a report interval old, and a full relay answers OVER_CAPACITY itself.
  */
-function withRoom(live: RelayRow[]): RelayRow[] {
+function withRoom(live: LiveRelay[]): LiveRelay[] {
   const open = live.filter((relay) => {
     const load = loadOf(relay);
     // A waiting side is half a pair.
@@ -35,13 +35,13 @@ function withRoom(live: RelayRow[]): RelayRow[] {
   return open.length > 0 ? open : live;
 }
 
-function loadOf(relay: RelayRow): RelayLoad | undefined {
+function loadOf(relay: LiveRelay): RelayLoad | undefined {
   return relay.load === null ? undefined : (JSON.parse(relay.load) as RelayLoad);
 }
 
 /** Rendezvous (HRW) hashing: the relay with the largest hash of (pair, relay) wins. */
-export async function highestRandomWeight(pair: string, relays: RelayRow[]): Promise<RelayRow> {
-  let best: { relay: RelayRow; weight: string } | undefined;
+export async function highestRandomWeight<R extends { name: string }>(pair: string, relays: R[]): Promise<R> {
+  let best: { relay: R; weight: string } | undefined;
   for (const relay of relays) {
     const weight = hex(await sha256(`flock-hrw-v1\0${pair}\0${relay.name}`));
     if (!best || weight > best.weight) best = { relay, weight };

@@ -1,8 +1,12 @@
 import { env } from "cloudflare:test";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { TicketResponse } from "../../../protocol/api.ts";
-import { RELAY_LIVE_SECONDS, RELAY_REPORT_INTERVAL_SECONDS } from "../../../protocol/api.ts";
+import type { TicketResponse, TicketsResponse } from "../../../protocol/api.ts";
+import {
+  MAX_TICKETS_PER_REQUEST,
+  RELAY_LIVE_SECONDS,
+  RELAY_REPORT_INTERVAL_SECONDS,
+} from "../../../protocol/api.ts";
 import { errorMessage } from "../../../protocol/errors.ts";
 import { DEFAULT_CHANNEL } from "../../../protocol/names.ts";
 import {
@@ -204,6 +208,41 @@ describe("POST /v1/tickets", () => {
     const rsa = await createParty("alice", "rsa", "rsa");
     const body = await ticketOf(await requestTicket(rsa, "a"));
     expect(await verifyWithJwks(body.ticket, "r1")).toMatchObject({ sub: "alice/rsa", role: "server" });
+  });
+
+  it("answers {tickets} for several dests, each the ticket a single request would get", async () => {
+    await createParty("alice", "m1");
+    await createParty("alice", "m2");
+    const res = await postSigned(
+      TICKETS,
+      await signAs(a, TICKETS, { dests: ["m2", "b", "m1"], channel: "mpc" }),
+    );
+    expect(res.status, await res.clone().text()).toBe(200);
+    const { tickets } = (await res.json()) as TicketsResponse;
+    expect(tickets.map((t) => t.peer)).toEqual(["alice/m2", "alice/b", "alice/m1"]);
+    for (const t of tickets) {
+      const dest = t.peer.split("/")[1] ?? "";
+      expect(t.pair).toBe(await pairId("alice", "a", dest, "mpc"));
+      expect(await verifyWithJwks(t.ticket, "r1")).toMatchObject({
+        sub: "alice/a",
+        peer: t.peer,
+        chn: "mpc",
+      });
+    }
+    // The other side asking alone meets it on the same pair and relay.
+    const back = await ticketOf(await requestTicket(b, "a", "mpc"));
+    expect(back.pair).toBe(tickets[1]?.pair);
+    expect(back.relay).toEqual(tickets[1]?.relay);
+  });
+
+  it("fits MAX_TICKETS_PER_REQUEST dests of the longest names in one signed request, RSA included", async () => {
+    const rsa = await createParty("alice", "rsa-many", "rsa");
+    const dests = Array.from(
+      { length: MAX_TICKETS_PER_REQUEST },
+      (_, i) => `${"n".repeat(62)}${String(i).padStart(2, "0")}`,
+    );
+    // Not one of them exists, which the worker says only after it read the whole body.
+    await expectError(await postSigned(TICKETS, await signAs(rsa, TICKETS, { dests })), 404, "UNKNOWN_DEST");
   });
 
   describe("refusals", () => {

@@ -1,11 +1,12 @@
 import { env } from "cloudflare:test";
-import { firstRow, runBatch } from "../../../worker/db/batch.ts";
+import { runBatch } from "../../../worker/db/batch.ts";
 import {
-  assignPair,
-  selectAssignedRelay,
+  assignPairs,
+  type PlacedPair,
+  selectPlacedPairs,
   sweepPairAssignments,
 } from "../../../worker/db/pair-assignments.ts";
-import type { RelayRow } from "../../../worker/db/relays.ts";
+import { findRelay, type RelayRow } from "../../../worker/db/relays.ts";
 
 /** Statements to run in the same batch as the assignment, before or after it. */
 export interface AlsoRun {
@@ -27,11 +28,12 @@ export async function assignAndRead(
   const written = await runBatch(env.DB, {
     before: also.before ?? [],
     sweep: sweepPairAssignments(env.DB, now),
-    assignment: assignPair(env.DB, pair, relay, expiresAt, now),
-    relay: selectAssignedRelay(env.DB, pair),
+    assignment: assignPairs(env.DB, [{ pair, relay }], expiresAt, now),
+    placed: selectPlacedPairs(env.DB, [pair]),
     after: also.after ?? [],
   });
-  const row = firstRow<RelayRow>(written.relay);
+  const placed = written.placed.results[0] as PlacedPair | undefined;
+  const row = placed && (await findRelay(env.DB, placed.name));
   if (!row) throw new Error(`no relay assigned to ${pair}`);
   return row;
 }

@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
 import { findPairAssignment } from "../../../worker/db/pair-assignments.ts";
-import { insertRelay, listLiveRelays, type RelayRow } from "../../../worker/db/relays.ts";
+import { insertRelay, type LiveRelay, listLiveRelays, type RelayRow } from "../../../worker/db/relays.ts";
 import {
   chooseRelay,
   highestRandomWeight,
@@ -31,7 +31,7 @@ function row(name: string): RelayRow {
 }
 
 /** Where a ticket's batch puts the pair: this side's choice among `live`, kept or replaced by the assignment. */
-async function place(pair: string, live: RelayRow[], now: number): Promise<RelayRow> {
+async function place(pair: string, live: LiveRelay[], now: number): Promise<RelayRow> {
   const wanted = await chooseRelay(pair, live);
   return assignAndRead(pair, wanted.name, now + PAIR_ASSIGNMENT_SECONDS, now);
 }

@@ -31,8 +31,12 @@ const auditRows = async (party: string) =>
   )?.n;
 
 /** POST /v1/tickets through the worker with these vars set, as wrangler.toml [vars] would. */
-async function ticketWithVars(party: Signer, vars: Record<string, string>): Promise<Response> {
-  const jws = await signAs(party, TICKETS_PATH, { dest: "peer" });
+async function ticketWithVars(
+  party: Signer,
+  vars: Record<string, string>,
+  body: unknown = { dest: "peer" },
+): Promise<Response> {
+  const jws = await signAs(party, TICKETS_PATH, body);
   const request = new Request(`${BASE}${TICKETS_PATH}`, {
     method: "POST",
     headers: { "content-type": "application/jose" },
@@ -84,6 +88,20 @@ describe("ticket rate limit", () => {
     expect(await auditRows("a")).toBe(3);
     // Buckets are per party: another party of the same user still gets its tickets.
     expect((await ticketWithVars(b, vars)).status).toBe(200);
+  });
+
+  it("takes one token per ticket of a request for several peers, and refuses more than TICKET_BURST at once", async () => {
+    const vars = { TICKETS_PER_SECOND: "0.25", TICKET_BURST: "3" };
+    const party = await createParty("limited", "many");
+    await createParty("limited", "peer2");
+    await createParty("limited", "peer3");
+    const tooMany = await ticketWithVars(party, vars, { dests: ["peer", "peer2", "peer3", "a"] });
+    const refusal = (await tooMany.clone().json()) as { error: string };
+    expect(refusal.error).toContain("at most 3 tickets");
+    await expectError(tooMany, 429, "RATE_LIMITED");
+    expect((await ticketWithVars(party, vars, { dests: ["peer", "peer2", "peer3"] })).status).toBe(200);
+    await expectError(await ticketWithVars(party, vars), 429, "RATE_LIMITED");
+    expect(await auditRows("many")).toBe(3);
   });
 
   it("refills TICKETS_PER_SECOND tokens per second, never past the burst", async () => {

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { TICKETS_PATH } from "../../../protocol/wire.ts";
 import { nowSeconds } from "../../../worker/db/time.ts";
 import { ticketRateLimitOf } from "../../../worker/tickets/rate-limit.ts";
@@ -24,6 +24,7 @@ describe("requestTicket (no HTTP)", () => {
     await createUser("trips");
     a = await createParty("trips", "a");
     await createParty("trips", "b");
+    for (const name of ["c", "d", "e"]) await createParty("trips", name);
     expect((await reportLoad(await createRelay("trips-relay"))).status).toBe(200);
   });
 
@@ -48,5 +49,22 @@ describe("requestTicket (no HTTP)", () => {
     });
     expect(trips()).toBe(2);
     expect(await audit()).toEqual(before);
+  });
+
+  it("issues tickets for several peers in the same two round trips, with one signature check", async () => {
+    const keys = await loadTicketKeys(env.TICKET_KEYS);
+    const { db, trips } = countingRoundTrips(env.DB);
+    const jws = await signAs(a, TICKETS_PATH, { dests: ["b", "c", "d", "e"], channel: "mpc" });
+    const verify = vi.spyOn(crypto.subtle, "verify");
+    try {
+      const answer = await requestTicket(db, keys, LIMIT, jws, nowSeconds());
+      expect(answer).toMatchObject({
+        tickets: [{ peer: "trips/b" }, { peer: "trips/c" }, { peer: "trips/d" }, { peer: "trips/e" }],
+      });
+      expect(verify).toHaveBeenCalledTimes(1);
+    } finally {
+      verify.mockRestore();
+    }
+    expect(trips()).toBe(2);
   });
 });
