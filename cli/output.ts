@@ -3,10 +3,12 @@ import { FlockError } from "../protocol/errors.ts";
 /**
  * Exit codes scripts can rely on:
  *   0 success, 1 an expected failure (server said no, file missing, peer gone),
- *   2 usage error (bad flags), 70 a bug (EX_SOFTWARE; stack shown only with --debug).
+ *   2 usage error (bad flags), 3 a stream cut short (STREAM_TRUNCATED: some bytes may be
+ *   missing, the line says how many arrived), 70 a bug (EX_SOFTWARE; stack only with --debug).
  */
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_TRUNCATED = 3;
 export const EXIT_BUG = 70;
 
 /** An expected failure: one clear line for the user, no stack. */
@@ -66,7 +68,7 @@ export function reportError(error: unknown, debug: boolean): number {
   }
   if (error instanceof FlockError) {
     process.stderr.write(`${red("error:")} ${error.message} (${error.code})\n`);
-    return EXIT_FAILURE;
+    return error.code === "STREAM_TRUNCATED" ? EXIT_TRUNCATED : EXIT_FAILURE;
   }
   const text = debug && error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.stderr.write(`${red("bug:")} ${text}\n`);

@@ -1,21 +1,23 @@
 import type { X509Certificate } from "node:crypto";
 import type { Duplex } from "node:stream";
-import type { TLSSocket } from "node:tls";
 import { FlockError } from "../protocol/errors.ts";
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL, isValidName } from "../protocol/names.ts";
-import { partyRef, type Role } from "../protocol/ticket.ts";
+import { pairId, partyRef, type Role } from "../protocol/ticket.ts";
+import type { RetryEvent } from "./attempts.ts";
+import { retryUntil } from "./attempts.ts";
 import { checkControlPlaneUrl, plainHttpAllowed } from "./control-plane-url.ts";
 import type { Transport } from "./dial.ts";
-import { DEFAULT_TRANSPORT, dialRelay, isTransport } from "./dial.ts";
-import type { HelloRequest } from "./handshake.ts";
-import { relayHandshake } from "./handshake.ts";
+import { DEFAULT_TRANSPORT, isTransport } from "./dial.ts";
 import type { IdentityMaterials, PartyConfig } from "./identity.ts";
 import { createIdentity, loadIdentity } from "./identity.ts";
-import { securePeerChannel } from "./peer-tls.ts";
-import { relayKeyMaterial } from "./relay-key-material.ts";
-import { backoffMs, isRetryable } from "./retry.ts";
-import { type Revocations, revocationsOf } from "./revocation-list.ts";
-import { fetchTicket } from "./ticket-client.ts";
+import type { Reached, Route, RouteEvent } from "./reach-peer.ts";
+import { reachPeer, UnreachableRelays } from "./reach-peer.ts";
+import type { StreamEvent } from "./stream/framed-stream.ts";
+import type { OpenedSession } from "./stream/session-start.ts";
+import { openSession } from "./stream/session-start.ts";
+import { framedChannel } from "./stream/stream-channel.ts";
+import type { StreamLimits } from "./stream/stream-limits.ts";
+import { streamLimits } from "./stream/stream-limits.ts";
 
 /**
  * Functions cold-start at different times and the data plane holds a waiting side for its
@@ -44,20 +46,32 @@ export interface ConnectOptions {
    * private network. Default: FLOCK_ALLOW_PLAIN_HTTP=1 in the environment; otherwise refused.
    */
   allowPlainHttp?: boolean;
+  /** The end-to-end stream (docs/stream.md): its window, resume deadline and heartbeats. */
+  stream?: StreamOptions;
 }
 
-export type ConnectEvent =
-  | { type: "ticket"; relay: string; role: Role; pair: string }
-  | { type: "dialed"; transport: Transport; host: string; port: number }
-  | { type: "waiting" }
-  | { type: "paired"; peer: string; role: Role }
-  /** No fresh revocation list: the peer is checked against the last one verified (`fetchedAt`), or none. */
-  | { type: "revocations-unavailable"; error: FlockError; fetchedAt?: string }
-  | { type: "retry"; error: FlockError; attempt: number; delayMs: number };
+export interface StreamOptions extends Partial<StreamLimits> {
+  /**
+   * Offer SDK wire version 2 (default true): an end that cannot be cut short unnoticed, bound
+   * to its pair and channel, and resumed across relay failures. Off, or with a peer that does
+   * not offer it, the channel is the raw end-to-end TLS.
+   */
+  framing?: boolean;
+  /** Reconnect a broken transport (default true); off, a break is STREAM_TRUNCATED at once. */
+  resume?: boolean;
+}
+
+export type ConnectEvent = RouteEvent | RetryEvent | StreamEvent;
 
 /** An open end-to-end channel and what was learned while opening it. */
 export interface Channel {
-  socket: TLSSocket;
+  /**
+   * The stream to the peer: a FramedStream (client/stream/framed-stream.ts) when both ends
+   * speak wire version 2, else the end-to-end TLS socket itself.
+   */
+  socket: Duplex;
+  /** Wire version 2: END frames, binding, resume. */
+  framed: boolean;
   /** `user/party` of the peer, proven by its certificate. */
   peer: string;
   /** The peer's end-to-end certificate, as checked. */
@@ -69,40 +83,51 @@ export interface Channel {
 }
 
 /** End-to-end mutual TLS with `dest`: the contract's `connect`, a Duplex to the peer. */
-export async function connect(options: ConnectOptions = {}): Promise<TLSSocket> {
+export async function connect(options: ConnectOptions = {}): Promise<Duplex> {
   return (await openChannel(options)).socket;
 }
 
 /**
- * Ticket → dial → handshake → paired → end-to-end mTLS, retried with a fresh ticket and
- * backoff until the deadline for failures that can cure themselves.
+ * Ticket → dial → handshake → paired → end-to-end mTLS → (version 2) OPEN both ways, retried
+ * with a fresh ticket and backoff until the deadline for failures that can cure themselves.
  */
 export async function openChannel(options: ConnectOptions = {}): Promise<Channel> {
   const plan = planConnection(options);
-  const deadline = Date.now() + plan.deadlineMs;
-  let lastError: FlockError | undefined;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await attemptBefore(deadline, plan.deadlineMs, (track) => attemptOnce(plan, track), lastError);
-    } catch (error) {
-      const flockError = asFlockError(error);
-      if (flockError.code === "CONNECT_TIMEOUT" || !isRetryable(flockError.code)) throw flockError;
-      lastError = flockError;
-      const delayMs = backoffMs(attempt);
-      if (Date.now() + delayMs >= deadline) throw timeoutError(plan.deadlineMs, lastError);
-      plan.onEvent({ type: "retry", error: flockError, attempt: attempt + 1, delayMs });
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-    }
-  }
+  const binding = {
+    pair: await pairId(plan.identity.user, plan.identity.party, plan.dest, plan.channel),
+    channel: plan.channel,
+    self: partyRef(plan.identity.user, plan.identity.party),
+    peer: partyRef(plan.identity.user, plan.dest),
+  };
+  const unreachable = new UnreachableRelays();
+  const { reached, opened } = await retryUntil(
+    plan.deadlineMs,
+    async (track): Promise<{ reached: Reached; opened: OpenedSession | undefined }> => {
+      const reached = await reachPeer(plan, plan.channel, track, unreachable);
+      if (!reached.framed) return { reached, opened: undefined };
+      const own = { window: plan.limits.windowBytes, resume: plan.resume };
+      return { reached, opened: await openSession(reached.socket, binding, own) };
+    },
+    plan.onEvent,
+  );
+  const socket = opened ? framedChannel(plan, reached, opened, plan.limits, plan.onEvent) : reached.socket;
+  return {
+    socket,
+    framed: opened !== undefined,
+    peer: reached.peer,
+    peerCertificate: reached.peerCertificate,
+    role: reached.role,
+    pair: reached.pair,
+    relay: reached.relay,
+    transport: plan.transport,
+  };
 }
 
-interface Plan {
-  identity: PartyConfig;
-  dest: string;
+interface Plan extends Route {
   channel: string;
-  transport: Transport;
   deadlineMs: number;
-  direct: { host: string; port: number } | undefined;
+  limits: StreamLimits;
+  resume: boolean;
   onEvent: (event: ConnectEvent) => void;
 }
 
@@ -130,7 +155,19 @@ function planConnection(options: ConnectOptions): Plan {
   if (!(deadlineMs > 0))
     throw new FlockError("CONFIG_INVALID", "The connect deadline must be a positive number of ms.");
   const direct = options.relay === undefined ? undefined : parseHostPort(options.relay);
-  return { identity, dest, channel, transport, deadlineMs, direct, onEvent: options.onEvent ?? (() => {}) };
+  const { framing = true, resume = true, ...limits } = options.stream ?? {};
+  return {
+    identity,
+    dest,
+    channel,
+    transport,
+    deadlineMs,
+    direct,
+    offerFraming: framing,
+    limits: streamLimits(limits),
+    resume,
+    onEvent: options.onEvent ?? (() => {}),
+  };
 }
 
 /** `host:port` or `[v6]:port`. */
@@ -142,172 +179,4 @@ function parseHostPort(value: string): { host: string; port: number } {
     throw new FlockError("CONFIG_INVALID", `Relay address "${value}" is not host:port.`);
   }
   return { host, port };
-}
-
-/** Registers a stream to destroy if the deadline passes; `signal` aborts the ticket request. */
-interface Track {
-  (resource: Duplex): void;
-  signal: AbortSignal;
-}
-
-/**
- * Runs one attempt, but gives up at the deadline: every stream the attempt opened is
- * destroyed, so nothing is left dangling, and the caller gets CONNECT_TIMEOUT.
- */
-function attemptBefore<T>(
-  deadline: number,
-  deadlineMs: number,
-  run: (track: Track) => Promise<T>,
-  lastError: FlockError | undefined,
-): Promise<T> {
-  const resources: Duplex[] = [];
-  const abort = new AbortController();
-  const remaining = deadline - Date.now();
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => {
-        abort.abort();
-        for (const r of resources) r.destroy();
-        reject(timeoutError(deadlineMs, lastError));
-      },
-      Math.max(0, remaining),
-    );
-    const track = Object.assign(
-      (resource: Duplex) => {
-        if (abort.signal.aborted) resource.destroy();
-        else resources.push(resource);
-      },
-      { signal: abort.signal },
-    );
-    run(track).then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
-
-async function attemptOnce(plan: Plan, track: Track): Promise<Channel> {
-  const { identity, dest, channel, transport, onEvent } = plan;
-  // Fetched beside the ticket and the dial; it never rejects, and is awaited once paired.
-  const revocations = revocationsOf(identity);
-  let relay: { name: string | undefined; hosts: string[]; port: number };
-  let request: HelloRequest;
-  if (plan.direct) {
-    relay = { name: undefined, hosts: [plan.direct.host], port: plan.direct.port };
-    request = { direct: { dest, tag: channel } };
-  } else {
-    const ticket = await fetchTicket(identity, { dest, channel }, track.signal);
-    onEvent({ type: "ticket", relay: ticket.relay.name, role: ticket.role, pair: ticket.pair });
-    relay = ticket.relay;
-    request = { ticket: ticket.ticket };
-  }
-
-  const stream = await dialAnyHost(relay, transport, identity, track, onEvent);
-  let relayName = relay.name;
-  const paired = await relayHandshake(
-    stream,
-    {
-      ...request,
-      relayCertDer: relayKeyMaterial(identity).certDer,
-      relayKey: relayKeyMaterial(identity).key,
-    },
-    {
-      onWaiting: () => onEvent({ type: "waiting" }),
-      onChallenge: (name) => {
-        relayName ??= name;
-      },
-    },
-  );
-  const expectedPeer = partyRef(identity.user, dest);
-  if (paired.peer !== expectedPeer) {
-    stream.destroy();
-    throw new FlockError(
-      "PEER_IDENTITY_MISMATCH",
-      `The data plane paired this party with ${paired.peer}, not ${expectedPeer}.`,
-    );
-  }
-  onEvent({ type: "paired", peer: paired.peer, role: paired.role });
-  refuseRevokedPeer(await revocations, dest, stream, onEvent);
-
-  const { socket, peerCertificate } = await securePeerChannel(stream, paired.role, identity, {
-    user: identity.user,
-    party: dest,
-  });
-  return {
-    socket,
-    peerCertificate,
-    peer: expectedPeer,
-    role: paired.role,
-    pair: paired.pair,
-    relay: relayName ?? "",
-    transport,
-  };
-}
-
-/**
- * In every mode, and whatever the relay said: a peer the user revoked is refused before the
- * end-to-end TLS, even when a relay holds its leaked keys and the worker has not refused it.
- */
-function refuseRevokedPeer(
-  revocations: Revocations,
-  dest: string,
-  stream: Duplex,
-  onEvent: (event: ConnectEvent) => void,
-): void {
-  if (revocations.problem) {
-    const fetchedAt = revocations.fetchedAt;
-    onEvent({
-      type: "revocations-unavailable",
-      error: revocations.problem,
-      ...(fetchedAt === undefined ? {} : { fetchedAt: new Date(fetchedAt).toISOString() }),
-    });
-  }
-  if (!revocations.revoked.has(dest)) return;
-  stream.destroy();
-  throw new FlockError(
-    "DEST_REVOKED",
-    `Party ${dest} is on the revocation list its user published; it is refused.`,
-  );
-}
-
-/** Hosts are tried in the worker's order; the first that answers is used. */
-async function dialAnyHost(
-  relay: { name: string | undefined; hosts: string[]; port: number },
-  transport: Transport,
-  identity: PartyConfig,
-  track: Track,
-  onEvent: (event: ConnectEvent) => void,
-): Promise<Duplex> {
-  let lastError: unknown;
-  for (const host of relay.hosts) {
-    try {
-      const stream = await dialRelay({ name: relay.name, host, port: relay.port }, transport, identity);
-      track(stream);
-      onEvent({ type: "dialed", transport, host, port: relay.port });
-      return stream;
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  throw lastError ?? new FlockError("DIAL_FAILED", `Data plane ${relay.name} has no address.`);
-}
-
-function timeoutError(deadlineMs: number, lastError: FlockError | undefined): FlockError {
-  const last = lastError ? ` Last failure: ${lastError.message} (${lastError.code})` : "";
-  return new FlockError(
-    "CONNECT_TIMEOUT",
-    `No end-to-end channel within ${Math.round(deadlineMs)} ms.${last}`,
-    lastError ? { cause: lastError } : undefined,
-  );
-}
-
-function asFlockError(error: unknown): FlockError {
-  if (error instanceof FlockError) return error;
-  return new FlockError("INTERNAL", error instanceof Error ? error.message : String(error), { cause: error });
 }

@@ -1,7 +1,7 @@
 /** The party SDK: what runs inside a function to reach a peer through a Flock data plane. */
 export type { ErrorCode } from "../protocol/errors.ts";
 export { FlockError } from "../protocol/errors.ts";
-export type { Channel, ConnectEvent, ConnectOptions } from "./connect.ts";
+export type { Channel, ConnectEvent, ConnectOptions, StreamOptions } from "./connect.ts";
 export { connect, DEFAULT_CONNECT_DEADLINE_MS, openChannel } from "./connect.ts";
 export { ALLOW_PLAIN_HTTP_ENV } from "./control-plane-url.ts";
 export type { Transport } from "./dial.ts";
@@ -15,3 +15,11 @@ export {
   IDENTITY_ENV,
   loadIdentity,
 } from "./identity.ts";
+export { FramedStream } from "./stream/framed-stream.ts";
+export type { StreamLimits } from "./stream/stream-limits.ts";
+export {
+  DEFAULT_RESUME_DEADLINE_MS,
+  DEFAULT_WINDOW_BYTES,
+  HEARTBEAT_INTERVAL_MS,
+  PEER_SILENCE_TIMEOUT_MS,
+} from "./stream/stream-limits.ts";

@@ -6,6 +6,7 @@ import { partyUri } from "../protocol/names.ts";
 import type { Role } from "../protocol/ticket.ts";
 import { partyOf } from "./identity.ts";
 import { parsedCache } from "./parsed-cache.ts";
+import { STREAM_ALPN } from "./stream/frames.ts";
 
 /** Credentials of the end-to-end TLS: the party certificate and the user CA, never the relay's. */
 export interface PeerCredentials {
@@ -22,6 +23,8 @@ export interface PeerCredentials {
 export interface SecuredPeer {
   socket: tls.TLSSocket;
   peerCertificate: X509Certificate;
+  /** Both ends agreed on SDK wire version 2 (framing, docs/stream.md); else the socket is the raw stream. */
+  framed: boolean;
 }
 
 export interface ExpectedPeer {
@@ -58,6 +61,7 @@ export function securePeerChannel(
   role: Role,
   credentials: PeerCredentials,
   expected: ExpectedPeer,
+  { offerFraming = true }: { offerFraming?: boolean } = {},
 ): Promise<SecuredPeer> {
   const { secureContext, userCa } = peerContexts.get(
     `${credentials.userCa}\n${credentials.partyCert}\n${credentials.partyKey}`,
@@ -77,14 +81,29 @@ export function securePeerChannel(
       userCa: new X509Certificate(credentials.userCa),
     }),
   );
+  // Wire version 2 is chosen by ALPN: inside the handshake transcript, so the relay cannot
+  // strip it. A peer that offers nothing (SDK version 1, frelay clients) stays raw; one that
+  // offers only other protocols is answered with its first, so it too stays raw, not refused.
   const socket =
     role === "client"
-      ? tls.connect({ socket: stream, secureContext, servername: expected.party, rejectUnauthorized: false })
+      ? tls.connect({
+          socket: stream,
+          secureContext,
+          servername: expected.party,
+          rejectUnauthorized: false,
+          ...(offerFraming ? { ALPNProtocols: [STREAM_ALPN] } : {}),
+        })
       : new tls.TLSSocket(stream, {
           isServer: true,
           requestCert: true,
           rejectUnauthorized: false,
           secureContext,
+          ...(offerFraming
+            ? {
+                ALPNCallback: ({ protocols }: { protocols: string[] }) =>
+                  protocols.includes(STREAM_ALPN) ? STREAM_ALPN : protocols[0],
+              }
+            : {}),
         });
   // A server-side TLSSocket over a stream takes half-open from the stream; say it here for both.
   socket.allowHalfOpen = true;
@@ -97,6 +116,7 @@ export function securePeerChannel(
     (secured) => ({
       socket: secured,
       peerCertificate: peerCertificate as X509Certificate,
+      framed: secured.alpnProtocol === STREAM_ALPN,
     }),
   );
 }

@@ -90,6 +90,11 @@ export interface IssuedCertificate<T> {
 export interface TicketRequestBody {
   dest: string;
   channel?: string;
+  /**
+   * Data planes this party just failed to reach (a crashed one stays "live" for up to
+   * RELAY_LIVE_SECONDS): the pair is assigned elsewhere, so both sides meet on another.
+   */
+  unreachable?: string[];
 }
 
 /**
@@ -99,7 +104,11 @@ export interface TicketRequestBody {
 export interface TicketsRequestBody {
   dests: string[];
   channel?: string;
+  unreachable?: string[];
 }
+
+/** Names a ticket request may list as unreachable. */
+export const MAX_UNREACHABLE_RELAYS = 4;
 
 /** Peers one ticket request may name; the signed request stays well inside its 8 KiB. */
 export const MAX_TICKETS_PER_REQUEST = 64;

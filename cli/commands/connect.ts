@@ -5,6 +5,7 @@ import type { Channel, ConnectEvent, ConnectOptions } from "../../client/connect
 import { DEFAULT_CONNECT_DEADLINE_MS, openChannel } from "../../client/connect.ts";
 import type { Transport } from "../../client/dial.ts";
 import { DEFAULT_TRANSPORT, isTransport, TRANSPORTS } from "../../client/dial.ts";
+import { DEFAULT_RESUME_DEADLINE_MS } from "../../client/stream/stream-limits.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { integerIn } from "../command-group.ts";
 import type { IdentityFlags } from "./env.ts";
@@ -16,6 +17,7 @@ export interface PartyCommandFlags extends IdentityFlags {
   transport: Transport;
   timeout: number;
   relay?: string;
+  resumeDeadline: number;
   quiet?: boolean;
 }
 
@@ -40,6 +42,12 @@ export function withChannelOptions(command: Command): Command {
       DEFAULT_CONNECT_DEADLINE_MS,
     )
     .option("--relay <host:port>", "direct mode: dial this data plane without a ticket (channel = tag)")
+    .option(
+      "--resume-deadline <ms>",
+      "a broken channel that is not resumed within this many ms fails (STREAM_TRUNCATED, exit 3)",
+      integerIn(1, 24 * 3_600_000),
+      DEFAULT_RESUME_DEADLINE_MS,
+    )
     .option("--quiet", "no status lines on stderr");
 }
 
@@ -68,6 +76,10 @@ function statusLine(event: ConnectEvent): string {
       return `${event.error.code}: ${event.error.message} — ${event.fetchedAt ? `checking the peer against the revocation list fetched at ${event.fetchedAt}` : "the peer is not checked against a revocation list"}`;
     case "retry":
       return `${event.error.code}: ${event.error.message} — retrying in ${event.delayMs} ms`;
+    case "broken":
+      return `the channel broke (${event.reason}); resuming`;
+    case "resumed":
+      return `resumed after ${event.afterMs} ms, ${event.resent} bytes sent again`;
   }
 }
 
@@ -77,6 +89,7 @@ export async function openChannelFromFlags(flags: PartyCommandFlags): Promise<Ch
     identity,
     transport: flags.transport,
     deadlineMs: flags.timeout,
+    stream: { resumeDeadlineMs: flags.resumeDeadline },
     onEvent: statusPrinter(flags.quiet),
     ...(flags.dest ? { dest: flags.dest } : {}),
     ...(flags.channel ? { channel: flags.channel } : {}),
@@ -99,16 +112,19 @@ export async function openChannelFromFlags(flags: PartyCommandFlags): Promise<Ch
 export function relayStdio(channel: Channel, input: Readable, output: Writable): Promise<void> {
   const { socket } = channel;
   return new Promise((resolve, reject) => {
-    socket.once("error", (error) =>
+    let failed = false;
+    socket.once("error", (error) => {
+      failed = true;
       reject(
         error instanceof FlockError
           ? error
           : new FlockError("PEER_CLOSED", `The channel to ${channel.peer} failed: ${error.message}.`),
-      ),
-    );
-    // The TLS socket closes once both directions have ended; only then is the copy complete.
-    socket.once("close", (hadError) => {
-      if (!hadError) output.write("", () => resolve());
+      );
+    });
+    // The stream closes once both directions have ended (and, framed, the peer confirmed it
+    // has everything); only then is the copy complete.
+    socket.once("close", () => {
+      if (!failed) output.write("", () => resolve());
     });
     input.pipe(socket);
     socket.pipe(output, { end: false });

@@ -55,6 +55,7 @@ export async function tunnelOptions(flags: TunnelFlags): Promise<TunnelOptions> 
     channel,
     transport: flags.transport,
     deadlineMs: flags.timeout,
+    resumeDeadlineMs: flags.resumeDeadline,
     ...(flags.relay ? { relay: flags.relay } : {}),
     log: flags.quiet ? () => {} : (line) => process.stderr.write(`flock: ${line}\n`),
   };

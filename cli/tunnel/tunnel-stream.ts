@@ -46,6 +46,8 @@ export interface TunnelOptions {
   deadlineMs: number;
   /** Direct mode (`--relay host:port`): channels become tags, no ticket is asked for. */
   relay?: string;
+  /** A broken stream or control channel not resumed within this long fails (docs/stream.md). */
+  resumeDeadlineMs?: number;
   log: (line: string) => void;
   limits?: Partial<TunnelLimits>;
 }
@@ -71,6 +73,7 @@ export function openTunnelChannel(options: TunnelOptions, channel: string): Prom
     transport: options.transport,
     deadlineMs: options.deadlineMs,
     ...(options.relay ? { relay: options.relay } : {}),
+    ...(options.resumeDeadlineMs ? { stream: { resumeDeadlineMs: options.resumeDeadlineMs } } : {}),
   });
 }
 

@@ -1,42 +1,15 @@
 import { Duplex } from "node:stream";
 import { FlockError } from "../../protocol/errors.ts";
-import type { ControlFrame } from "./frames.ts";
-import {
-  badFrame,
-  encodeAck,
-  encodeClose,
-  encodeControl,
-  encodeEnd,
-  MAX_DATA_FRAME_BYTES,
-  StreamFrameParser,
-} from "./frames.ts";
-import { SendBuffer } from "./send-buffer.ts";
+import type { ControlFrame } from "./control-frames.ts";
+import { badFrame, encodeControl } from "./control-frames.ts";
+import { encodeAck, encodeClose, MAX_DATA_FRAME_BYTES, StreamFrameParser } from "./frames.ts";
+import { Inbound } from "./inbound.ts";
+import { Liveness } from "./liveness.ts";
+import { Outbound } from "./outbound.ts";
+import type { PeerPosition, PendingResume, ResumeFailed, Resumer } from "./resume-within.ts";
+import { resumeWithin } from "./resume-within.ts";
+import { abortFrame, closeGracefully, PeerAborted, truncatedError } from "./stream-end.ts";
 import type { StreamLimits } from "./stream-limits.ts";
-
-/** What a resumed transport starts from: the peer's RESUME frame, checked by the resumer. */
-export interface PeerPosition {
-  received: number;
-  endReceived: boolean;
-  window: number;
-}
-
-export interface Resumed {
-  /** Positioned after the peer's RESUME frame, nothing of ours written on it yet. */
-  transport: Duplex;
-  peer: PeerPosition;
-}
-
-/** This side's position, sent in its RESUME frame. */
-export interface OwnPosition {
-  received: number;
-  endReceived: boolean;
-}
-
-/**
- * Reconnects after a broken transport: a fresh ticket, the end-to-end mTLS again, RESUME
- * both ways. Must give up when `signal` aborts (the resume deadline).
- */
-export type Resumer = (own: OwnPosition, signal: AbortSignal) => Promise<Resumed>;
 
 export type StreamEvent =
   | { type: "broken"; reason: string }
@@ -51,12 +24,8 @@ export interface FramedStreamOptions {
   onEvent?: (event: StreamEvent) => void;
 }
 
-/** After a clean end or an ABORT, the transport is destroyed at the latest this long after `end()`. */
-export const CLOSE_LINGER_MS = 2_000;
 /** What the application may queue beyond the window before write() returns false. */
 export const WRITABLE_HIGH_WATER_MARK_BYTES = 256 * 1024;
-/** A lone acknowledgement waits at most this long for more bytes to cover. */
-export const ACK_DELAY_MS = 5;
 
 /**
  * The application's Duplex over SDK wire version 2 (docs/stream.md). Each direction ends with
@@ -74,33 +43,18 @@ export class FramedStream extends Duplex {
   readonly #limits: StreamLimits;
   readonly #resume: Resumer | undefined;
   readonly #onEvent: (event: StreamEvent) => void;
-  readonly #send: SendBuffer;
-  #peerWindow: number;
+  readonly #out: Outbound;
+  readonly #in: Inbound;
+  readonly #liveness: Liveness;
   #transport: Duplex | undefined;
   #parser: StreamFrameParser | undefined;
   #detach: (() => void) | undefined;
-  /** Next offset to transmit on the current transport. */
-  #sent = 0;
-  #waitingDrain = false;
-  #flushTimer: NodeJS.Immediate | undefined;
-  #pending: { chunk: Buffer; taken: number; callback: (error?: Error | null) => void } | undefined;
-  #finalCallback: ((error?: Error | null) => void) | undefined;
-  #ending = false;
-  #endSent = false;
-  #endAcked = false;
-  #received = 0;
-  #acknowledged = 0;
-  #endReceived = false;
   /** CLOSE sent on the current transport; the peer's CLOSE received (on any). */
   #closeSent = false;
   #peerComplete = false;
+  /** Our reader is behind: the transport is paused until it reads again. */
   #paused = false;
-  #ackTimer: NodeJS.Timeout | undefined;
-  #lastRx = Date.now();
-  #lastTx = Date.now();
-  #lastTick = Date.now();
-  readonly #ticker: NodeJS.Timeout;
-  #resuming: AbortController | undefined;
+  #resuming: PendingResume | undefined;
 
   constructor(transport: Duplex, options: FramedStreamOptions) {
     // Closed by #checkDone once both sides said CLOSE, not as soon as both directions ended.
@@ -115,31 +69,44 @@ export class FramedStream extends Duplex {
     this.#limits = options.limits;
     this.#resume = options.resume;
     this.#onEvent = options.onEvent ?? (() => {});
-    this.#send = new SendBuffer(options.limits.windowBytes);
-    this.#peerWindow = options.peerWindow;
-    const tickMs = Math.max(1, Math.min(options.limits.heartbeatMs, options.limits.silenceMs / 3));
-    this.#ticker = setInterval(() => this.#tick(tickMs), tickMs).unref();
+    this.#out = new Outbound(options.limits.windowBytes, () => this.#transport, {
+      sent: () => this.#liveness.sent(),
+      endAcknowledged: () => this.#checkDone(),
+    });
+    this.#in = new Inbound(options.peerWindow, () => this.#sendAck());
+    this.#liveness = new Liveness(
+      options.limits,
+      () => this.#transport && { reading: !this.#paused, idle: this.#transport.writableLength === 0 },
+      {
+        // An acknowledgement doubles as the heartbeat.
+        heartbeat: () => this.#sendAck(),
+        silent: () => {
+          const current = this.#transport;
+          if (current) this.#lost(current, `no frame from the peer for ${options.limits.silenceMs} ms`);
+        },
+      },
+    );
     this.#attach(transport);
     this.on("end", () => this.#checkDone()).on("finish", () => this.#checkDone());
   }
 
   /** Bytes of the peer's that arrived, in order. */
   get bytesReceived(): number {
-    return this.#received;
+    return this.#in.received;
   }
 
   /** Bytes the application wrote that the buffer took. */
   get bytesWritten(): number {
-    return this.#send.end;
+    return this.#out.buffer.end;
   }
 
   get bytesAcknowledged(): number {
-    return this.#send.acked;
+    return this.#out.buffer.acked;
   }
 
   /** Bytes kept for resending, and the memory allocated for them. */
   get sendBuffered(): { held: number; allocated: number } {
-    return { held: this.#send.held, allocated: this.#send.allocated };
+    return { held: this.#out.buffer.held, allocated: this.#out.buffer.allocated };
   }
 
   get resuming(): boolean {
@@ -147,119 +114,68 @@ export class FramedStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#pending = { chunk, taken: 0, callback };
-    this.#fill();
+    this.#out.write(chunk, callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#ending = true;
-    this.#finalCallback = callback;
-    this.#pump();
+    this.#out.end(callback);
   }
 
   override _read(): void {
     if (!this.#paused) return;
     this.#paused = false;
     // Time spent paused by our own reader is not the peer's silence.
-    this.#lastRx = Date.now();
+    this.#liveness.restart();
     this.#transport?.resume();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    clearInterval(this.#ticker);
-    clearTimeout(this.#ackTimer);
-    if (this.#flushTimer) clearImmediate(this.#flushTimer);
-    this.#resuming?.abort();
+    this.#liveness.stop();
+    this.#in.stop();
+    this.#out.stop();
+    this.#resuming?.cancel();
     const transport = this.#transport;
     this.#detachTransport();
     if (transport) {
-      if (error === null && this.#complete) closeGracefully(transport);
-      else if (error instanceof PeerAborted) transport.destroy();
-      else closeGracefully(transport, encodeControl(abortFrame(error)));
+      // A peer that aborted needs no ABORT back; every other early end tells the peer why,
+      // after what was written before destroy(), as a socket's bytes go before its close.
+      const quiet = (error === null && this.#complete) || error instanceof PeerAborted;
+      if (!(error instanceof PeerAborted)) this.#out.flushAll(transport);
+      closeGracefully(transport, quiet ? undefined : encodeControl(abortFrame(error)));
     }
     callback(error instanceof PeerAborted ? error.error : error);
   }
 
-  /** Takes what fits of the pending write; its callback runs once all of it is held. */
-  #fill(): void {
-    const pending = this.#pending;
-    if (!pending) return;
-    pending.taken += this.#send.append(pending.chunk.subarray(pending.taken));
-    if (pending.taken === pending.chunk.length) {
-      this.#pending = undefined;
-      pending.callback();
-    }
-    this.#pump();
-  }
-
-  /**
-   * Sends what the peer lacks. A block that later writes may still fill waits for the next
-   * turn of the event loop, so a run of writes leaves as whole 64 KiB frames, not a frame per write.
-   */
-  #pump(flushPartial = false): void {
-    const transport = this.#transport;
-    if (!transport || this.#waitingDrain) return;
-    while (this.#sent < this.#send.end) {
-      const { buffers, length, blockFull } = this.#send.frame(this.#sent);
-      if (!blockFull && !flushPartial && !this.#ending) {
-        // After the writer's 'drain' handler (a tick), so its next write can still join the block.
-        this.#flushTimer ??= setImmediate(() => {
-          this.#flushTimer = undefined;
-          this.#pump(true);
-        });
-        return;
-      }
-      if (buffers.length > 1) transport.cork();
-      let more = true;
-      for (const buffer of buffers) more = transport.write(buffer);
-      if (buffers.length > 1) transport.uncork();
-      this.#sent += length;
-      this.#lastTx = Date.now();
-      if (!more) {
-        this.#waitingDrain = true;
-        transport.once("drain", () => {
-          this.#waitingDrain = false;
-          if (this.#transport === transport) this.#pump(true);
-        });
-        return;
-      }
-    }
-    if (this.#ending && !this.#endSent && !this.#endAcked) {
-      this.#endSent = true;
-      this.#write(encodeEnd(this.#send.end));
-    }
-  }
-
-  #write(frame: Buffer): void {
-    this.#transport?.write(frame);
-    this.#lastTx = Date.now();
-  }
-
   #sendAck(): void {
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
-    this.#acknowledged = this.#received;
-    this.#write(encodeAck(this.#received, this.#endReceived));
+    this.#in.acknowledged();
+    this.#transport?.write(encodeAck(this.#in.received, this.#in.endReceived));
+    this.#liveness.sent();
   }
 
   #attach(transport: Duplex, peer?: PeerPosition): void {
-    if (peer) this.#restart(peer);
+    if (peer) {
+      this.#in.restart(peer.window);
+      this.#out.restart(peer);
+    }
     this.#transport = transport;
-    this.#lastRx = Date.now();
+    this.#liveness.restart();
     const parser = new StreamFrameParser({
       data: (offset, bytes) => this.#onData(offset, bytes),
       end: (total) => this.#onEnd(total),
-      ack: (received, endReceived) => this.#onAck(received, endReceived),
+      ack: (received, endReceived) => this.#out.acknowledge(received, endReceived),
       control: (frame) => this.#onControl(frame),
       close: () => this.#onClose(),
     });
     this.#parser = parser;
     const onData = (chunk: Buffer) => {
-      this.#lastRx = Date.now();
+      this.#liveness.heard();
       try {
         parser.push(chunk);
       } catch (error) {
-        this.destroy(error instanceof FlockError ? error : badFrame(String(error)));
+        // Only the peer's frames are the peer's fault; an application's 'data' listener that
+        // throws propagates as it would from any stream.
+        if (!(error instanceof FlockError && error.code === "BAD_STREAM_FRAME")) throw error;
+        this.destroy(error);
       }
     };
     const onEnd = () =>
@@ -278,25 +194,8 @@ export class FramedStream extends Duplex {
     if (this.#paused) transport.pause();
     else transport.resume();
     this.#closeSent = false;
-    this.#pump();
+    this.#out.pump();
     this.#checkDone();
-  }
-
-  /** A resumed transport: forget what the peer has, send again what it lacks. */
-  #restart(peer: PeerPosition): void {
-    if (peer.received < this.#send.acked || peer.received > this.#send.end) {
-      throw badFrame(`RESUME from offset ${peer.received}, outside ${this.#send.acked}..${this.#send.end}`);
-    }
-    if (peer.endReceived ? !this.#endSent || peer.received !== this.#send.end : this.#endAcked) {
-      throw badFrame("RESUME disagrees on whether this side's END arrived");
-    }
-    this.#send.acknowledge(peer.received);
-    this.#sent = peer.received;
-    this.#endSent = peer.endReceived;
-    this.#peerWindow = peer.window;
-    this.#acknowledged = this.#received;
-    if (peer.endReceived) this.#onEndAcked();
-    this.#fill();
   }
 
   #detachTransport(): void {
@@ -305,55 +204,41 @@ export class FramedStream extends Duplex {
     this.#parser?.stop();
     this.#parser = undefined;
     this.#transport = undefined;
-    this.#waitingDrain = false;
+    this.#out.detached();
   }
 
   #onData(offset: number, bytes: Buffer): void {
-    if (this.#endReceived) throw badFrame("DATA after END");
-    if (offset !== this.#received) throw badFrame(`DATA at offset ${offset}, expected ${this.#received}`);
-    this.#received += bytes.length;
+    this.#in.data(offset, bytes.length);
     if (!this.push(bytes) && !this.#paused) {
       this.#paused = true;
       this.#transport?.pause();
     }
-    const unacknowledged = this.#received - this.#acknowledged;
-    if (unacknowledged >= this.#peerWindow / 4) this.#sendAck();
-    else this.#ackTimer ??= setTimeout(() => this.#sendAck(), ACK_DELAY_MS);
   }
 
   #onEnd(total: number): void {
-    if (this.#endReceived) throw badFrame("a second END");
-    if (total !== this.#received) throw badFrame(`END says ${total} bytes, ${this.#received} arrived`);
-    this.#endReceived = true;
+    this.#in.end(total);
     this.push(null);
     this.#sendAck();
     this.#checkDone();
   }
 
-  #onAck(received: number, endReceived: boolean): void {
-    if (received < this.#send.acked || received > this.#sent) {
-      throw badFrame(`ACK of offset ${received}, outside ${this.#send.acked}..${this.#sent}`);
-    }
-    this.#send.acknowledge(received);
-    if (endReceived) {
-      if (!this.#endSent || received !== this.#send.end) throw badFrame("ACK of an END that was not sent");
-      this.#onEndAcked();
-    }
-    this.#fill();
+  /** The peer has everything, END included: as good as an ACK of all, and the last frame. */
+  #onClose(): void {
+    if (!this.#in.endReceived) throw badFrame("CLOSE before the peer's END");
+    this.#peerComplete = true;
+    this.#out.closedByPeer();
+    this.#checkDone();
   }
 
-  #onEndAcked(): void {
-    if (this.#endAcked) return;
-    this.#endAcked = true;
-    const callback = this.#finalCallback;
-    this.#finalCallback = undefined;
-    callback?.();
-    this.#checkDone();
+  #onControl(frame: ControlFrame): void {
+    if (frame.type !== "abort") throw badFrame(`${frame.type.toUpperCase()} in the middle of a session`);
+    this.#parser?.stop();
+    this.destroy(new PeerAborted(frame));
   }
 
   /** Both ENDs arrived and were acknowledged, as this side sees it. */
   get #complete(): boolean {
-    return this.#endReceived && this.#endAcked;
+    return this.#in.endReceived && this.#out.endAcknowledged;
   }
 
   /** Says CLOSE once complete, and closes once the peer said it too and the application has read all. */
@@ -361,49 +246,10 @@ export class FramedStream extends Duplex {
     if (this.destroyed || !this.#complete) return;
     if (this.#transport && !this.#closeSent) {
       this.#closeSent = true;
-      this.#write(encodeClose());
+      this.#transport.write(encodeClose());
+      this.#liveness.sent();
     }
     if (this.#peerComplete && this.readableEnded && this.writableFinished) this.destroy();
-  }
-
-  /** The peer has everything, END included: as good as an ACK of all, and the last frame. */
-  #onClose(): void {
-    if (!this.#endReceived || !this.#endSent || this.#sent !== this.#send.end) {
-      throw badFrame("CLOSE before both ends");
-    }
-    this.#send.acknowledge(this.#send.end);
-    this.#peerComplete = true;
-    this.#onEndAcked();
-    this.#checkDone();
-  }
-
-  #onControl(frame: ControlFrame): void {
-    if (frame.type !== "abort") throw badFrame(`${frame.type.toUpperCase()} in the middle of a session`);
-    this.#parser?.stop();
-    this.destroy(
-      new PeerAborted(
-        new FlockError("STREAM_ABORTED", `The peer gave the stream up: ${frame.message} (${frame.code}).`),
-      ),
-    );
-  }
-
-  #tick(tickMs: number): void {
-    const now = Date.now();
-    // A late tick means this process was busy, not that the peer was silent.
-    const late = now - this.#lastTick > 2 * tickMs;
-    this.#lastTick = now;
-    const transport = this.#transport;
-    if (!transport || this.destroyed) return;
-    if (late) {
-      this.#lastRx = now;
-      return;
-    }
-    if (!this.#paused && now - this.#lastRx >= this.#limits.silenceMs) {
-      this.#lost(transport, `no frame from the peer for ${this.#limits.silenceMs} ms`);
-      return;
-    }
-    // An acknowledgement doubles as the heartbeat; none is needed while frames are queued.
-    if (now - this.#lastTx >= this.#limits.heartbeatMs && transport.writableLength === 0) this.#sendAck();
   }
 
   #lost(transport: Duplex, reason: string): void {
@@ -412,99 +258,53 @@ export class FramedStream extends Duplex {
     transport.destroy();
     if (this.destroyed || (this.#complete && this.#peerComplete)) return;
     this.#onEvent({ type: "broken", reason });
-    if (this.#resume) this.#startResume(this.#resume, reason);
-    else this.#giveUp(reason);
-  }
-
-  /** No new transport: a loss, unless this side already had everything (the peer may lack our CLOSE). */
-  #giveUp(reason: string, cause?: unknown, deadlineMs?: number): void {
-    if (this.#complete) {
-      this.#peerComplete = true;
-      this.#checkDone();
-    } else this.destroy(this.#truncated(reason, cause, deadlineMs));
-  }
-
-  #startResume(resume: Resumer, reason: string): void {
-    const abort = new AbortController();
-    this.#resuming = abort;
+    if (!this.#resume) {
+      this.#giveUp(reason);
+      return;
+    }
     const started = Date.now();
-    const deadlineMs = this.#limits.resumeDeadlineMs;
-    const fail = (cause: unknown) => {
-      if (this.#resuming !== abort) return;
-      this.#resuming = undefined;
-      clearTimeout(timer);
-      abort.abort();
-      this.#giveUp(reason, cause, deadlineMs);
-    };
-    const timer = setTimeout(() => fail(undefined), deadlineMs);
-    resume({ received: this.#received, endReceived: this.#endReceived }, abort.signal).then(
-      ({ transport, peer }) => {
-        if (this.#resuming !== abort) {
-          transport.destroy();
-          return;
-        }
+    const pending = resumeWithin(
+      this.#resume,
+      { received: this.#in.received, endReceived: this.#in.endReceived },
+      this.#limits.resumeDeadlineMs,
+    );
+    this.#resuming = pending;
+    pending.done.then(
+      ({ transport: next, peer }) => {
         this.#resuming = undefined;
-        clearTimeout(timer);
-        const resent = this.#send.end - peer.received;
+        const resent = this.#out.buffer.end - peer.received;
         try {
-          this.#attach(transport, peer);
+          this.#attach(next, peer);
         } catch (error) {
-          transport.destroy();
+          next.destroy();
           this.destroy(error as Error);
           return;
         }
         this.#onEvent({ type: "resumed", afterMs: Date.now() - started, resent });
       },
-      fail,
+      (failure: ResumeFailed) => {
+        this.#resuming = undefined;
+        this.#giveUp(reason, failure);
+      },
     );
   }
 
-  #truncated(reason: string, cause?: unknown, deadlineMs?: number): FlockError {
-    if (cause instanceof FlockError && cause.code === "SESSION_MISMATCH") return cause;
-    const inbound = `${this.#received} bytes from the peer arrived ${this.#endReceived ? "with" : "without"} its end-of-stream frame`;
-    const outbound = `the peer acknowledged ${this.#send.acked} of the ${this.#send.end} bytes sent${this.#ending ? " and the end" : ""}`;
-    const healing =
-      deadlineMs === undefined
-        ? ""
-        : cause === undefined
-          ? ` It was not resumed within the resume deadline (${deadlineMs} ms).`
-          : ` Resuming failed: ${cause instanceof Error ? cause.message : String(cause)}`;
-    return new FlockError(
-      "STREAM_TRUNCATED",
-      `The stream broke (${reason}): ${inbound}; ${outbound}.${healing}`,
-      cause === undefined ? undefined : { cause },
-    );
-  }
-}
-
-/** An ABORT from the peer: the stream fails with its error, and no ABORT goes back. */
-class PeerAborted extends Error {
-  readonly error: FlockError;
-  constructor(error: FlockError) {
-    super(error.message);
-    this.error = error;
-  }
-}
-
-function abortFrame(error: Error | null): ControlFrame {
-  if (error === null) {
-    return {
-      type: "abort",
-      code: "STREAM_ABORTED",
-      message: "The application closed the stream before its end.",
+  /** No new transport: a loss, unless this side already had everything (the peer may lack our CLOSE). */
+  #giveUp(reason: string, failure?: ResumeFailed): void {
+    if (this.#complete) {
+      this.#peerComplete = true;
+      this.#checkDone();
+      return;
+    }
+    const counts = {
+      received: this.#in.received,
+      endReceived: this.#in.endReceived,
+      sent: this.#out.buffer.end,
+      acknowledged: this.#out.buffer.acked,
+      ending: this.#out.ending,
     };
+    this.destroy(
+      truncatedError(reason, counts, failure && { deadlineMs: failure.deadlineMs, cause: failure.cause }),
+    );
   }
-  const code = error instanceof FlockError ? error.code : "STREAM_ABORTED";
-  return { type: "abort", code, message: error.message };
-}
-
-/** `end()` with a last frame (TLS close_notify on top), then destroy when the peer answers or after a linger. */
-function closeGracefully(transport: Duplex, last?: Buffer): void {
-  transport.on("error", () => {});
-  const linger = setTimeout(() => transport.destroy(), CLOSE_LINGER_MS).unref();
-  transport.once("close", () => clearTimeout(linger));
-  transport.once("end", () => transport.destroy());
-  transport.resume();
-  if (last) transport.end(last);
-  else transport.end();
 }

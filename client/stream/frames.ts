@@ -1,4 +1,13 @@
-import { FlockError } from "../../protocol/errors.ts";
+import type { ControlFrame } from "./control-frames.ts";
+import {
+  badFrame,
+  CONTROL_HEADER_BYTES,
+  FRAME_ABORT,
+  FRAME_OPEN,
+  FRAME_RESUME,
+  MAX_CONTROL_FRAME_BYTES,
+  parseControlBody,
+} from "./control-frames.ts";
 
 /**
  * SDK wire version 2: the framing inside the end-to-end TLS (docs/stream.md). Every frame
@@ -21,60 +30,17 @@ export const STREAM_ALPN = "flock/2";
 export const FRAME_DATA = 0x01;
 export const FRAME_END = 0x02;
 export const FRAME_ACK = 0x03;
-export const FRAME_OPEN = 0x04;
-export const FRAME_RESUME = 0x05;
-export const FRAME_ABORT = 0x06;
 export const FRAME_CLOSE = 0x07;
 
 /** Largest DATA payload a receiver accepts; senders cut their writes to it. */
 export const MAX_DATA_FRAME_BYTES = 64 * 1024;
-/** Largest OPEN, RESUME or ABORT body: names, numbers and one sentence fit many times over. */
-export const MAX_CONTROL_FRAME_BYTES = 2 * 1024;
-/** ABORT messages are cut to this many characters so the frame always fits. */
-export const MAX_ABORT_MESSAGE_CHARS = 512;
-/** Each side's acknowledgement window must lie in this range (bytes). */
-export const MIN_WINDOW_BYTES = 64 * 1024;
-export const MAX_WINDOW_BYTES = 1024 * 1024 * 1024;
 
 export const DATA_HEADER_BYTES = 13;
 const END_FRAME_BYTES = 9;
 const ACK_FRAME_BYTES = 10;
-const CONTROL_HEADER_BYTES = 3;
 const CLOSE_FRAME_BYTES = 1;
 const TWO_32 = 2 ** 32;
 const ACK_END_RECEIVED = 0x01;
-
-/** First frame of a new session: what this side believes it is connected to. */
-export interface OpenFrame {
-  type: "open";
-  /** Pair id as this side computed it from the user, both parties and the channel. */
-  pair: string;
-  channel: string;
-  /** `user/party` of the sender, and of the party it means to reach. */
-  from: string;
-  to: string;
-  /** The sender's acknowledgement window: the receiver acknowledges well before it fills. */
-  window: number;
-}
-
-/** First frame of a resumed session. */
-export interface ResumeFrame {
-  type: "resume";
-  /** base64url HMAC proving the sender holds the first handshake's secret (session-keys.ts). */
-  proof: string;
-  /** Bytes the sender has received from the peer, in order; the peer resends from here. */
-  received: number;
-  endReceived: boolean;
-  window: number;
-}
-
-export interface AbortFrame {
-  type: "abort";
-  code: string;
-  message: string;
-}
-
-export type ControlFrame = OpenFrame | ResumeFrame | AbortFrame;
 
 /** What the parser hands out, frame by frame; DATA payloads arrive in pieces, without a copy. */
 export interface StreamFrameHandler {
@@ -84,10 +50,6 @@ export interface StreamFrameHandler {
   ack(received: number, endReceived: boolean): void;
   control(frame: ControlFrame): void;
   close(): void;
-}
-
-export function badFrame(detail: string): FlockError {
-  return new FlockError("BAD_STREAM_FRAME", `Bad stream frame from the peer: ${detail}.`);
 }
 
 function writeU64(out: Buffer, at: number, value: number): void {
@@ -132,26 +94,6 @@ export function encodeAck(received: number, endReceived: boolean): Buffer {
 
 export function encodeClose(): Buffer {
   return Buffer.from([FRAME_CLOSE]);
-}
-
-const CONTROL_TYPES = { open: FRAME_OPEN, resume: FRAME_RESUME, abort: FRAME_ABORT } as const;
-
-export function encodeControl(frame: ControlFrame): Buffer {
-  const { type, ...fields } = frame;
-  if (frame.type === "abort")
-    (fields as { message: string }).message = frame.message.slice(0, MAX_ABORT_MESSAGE_CHARS);
-  const body = Buffer.from(JSON.stringify(fields), "utf8");
-  if (body.length > MAX_CONTROL_FRAME_BYTES) {
-    throw new FlockError(
-      "INTERNAL",
-      `A ${type} frame of ${body.length} bytes exceeds MAX_CONTROL_FRAME_BYTES.`,
-    );
-  }
-  const out = Buffer.allocUnsafe(CONTROL_HEADER_BYTES + body.length);
-  out[0] = CONTROL_TYPES[type];
-  out.writeUInt16BE(body.length, 1);
-  body.copy(out, CONTROL_HEADER_BYTES);
-  return out;
 }
 
 /** Bytes of the fixed header for a type byte, or undefined for an unknown type. */
@@ -284,73 +226,5 @@ export class StreamFrameParser {
         this.#bodyHave = 0;
       }
     }
-  }
-}
-
-const isString = (value: unknown, max: number): value is string =>
-  typeof value === "string" && value.length > 0 && value.length <= max;
-const isOffset = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
-const isWindow = (value: unknown): value is number =>
-  Number.isSafeInteger(value) &&
-  (value as number) >= MIN_WINDOW_BYTES &&
-  (value as number) <= MAX_WINDOW_BYTES;
-
-/** Exactly these keys, no more: an unknown field is a peer this version does not understand. */
-function hasKeys(value: Record<string, unknown>, keys: readonly string[]): boolean {
-  const own = Object.keys(value);
-  return own.length === keys.length && keys.every((k) => Object.hasOwn(value, k));
-}
-
-function parseControlBody(type: number, body: Buffer): ControlFrame {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
-  } catch {
-    throw badFrame("a control frame body that is not UTF-8 JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw badFrame("a control frame body that is not a JSON object");
-  }
-  const v = value as Record<string, unknown>;
-  switch (type) {
-    case FRAME_OPEN:
-      if (
-        hasKeys(v, ["pair", "channel", "from", "to", "window"]) &&
-        isString(v.pair, 128) &&
-        isString(v.channel, 64) &&
-        isString(v.from, 129) &&
-        isString(v.to, 129) &&
-        isWindow(v.window)
-      ) {
-        return { type: "open", pair: v.pair, channel: v.channel, from: v.from, to: v.to, window: v.window };
-      }
-      throw badFrame("an OPEN frame of the wrong shape");
-    case FRAME_RESUME:
-      if (
-        hasKeys(v, ["proof", "received", "endReceived", "window"]) &&
-        isString(v.proof, 64) &&
-        isOffset(v.received) &&
-        typeof v.endReceived === "boolean" &&
-        isWindow(v.window)
-      ) {
-        return {
-          type: "resume",
-          proof: v.proof,
-          received: v.received,
-          endReceived: v.endReceived,
-          window: v.window,
-        };
-      }
-      throw badFrame("a RESUME frame of the wrong shape");
-    default:
-      if (
-        hasKeys(v, ["code", "message"]) &&
-        isString(v.code, 64) &&
-        typeof v.message === "string" &&
-        v.message.length <= MAX_ABORT_MESSAGE_CHARS
-      ) {
-        return { type: "abort", code: v.code, message: v.message };
-      }
-      throw badFrame("an ABORT frame of the wrong shape");
   }
 }

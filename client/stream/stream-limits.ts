@@ -1,5 +1,5 @@
 import { FlockError } from "../../protocol/errors.ts";
-import { MAX_WINDOW_BYTES, MIN_WINDOW_BYTES } from "./frames.ts";
+import { MAX_WINDOW_BYTES, MIN_WINDOW_BYTES } from "./control-frames.ts";
 
 /**
  * A framed stream's bounds. Each is an option of `connect` (ConnectOptions.stream), and each

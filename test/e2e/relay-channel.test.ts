@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Channel } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
@@ -19,7 +19,7 @@ const CLOSE_TEST_BYTES = 16 * 1024 * 1024;
 let system: FlockSystem;
 let alice: IdentityMaterials;
 let bob: IdentityMaterials;
-const sockets: TLSSocket[] = [];
+const sockets: Duplex[] = [];
 /** Errors on channel sockets; tests where none may happen assert it stays empty. */
 const socketErrors: Error[] = [];
 
@@ -52,7 +52,7 @@ async function pair(
   return Promise.all([open(identities[0], a), open(identities[1], b)]);
 }
 
-function collect(socket: TLSSocket): Promise<Buffer> {
+function collect(socket: Duplex): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     socket.on("data", (c: Buffer) => chunks.push(c));

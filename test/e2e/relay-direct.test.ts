@@ -1,4 +1,4 @@
-import type { TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
@@ -10,7 +10,7 @@ let system: FlockSystem;
 let relayAddress: string;
 let alice: IdentityMaterials;
 let bob: IdentityMaterials;
-const sockets: TLSSocket[] = [];
+const sockets: Duplex[] = [];
 
 beforeAll(async () => {
   system = await startSystem();

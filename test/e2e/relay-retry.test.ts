@@ -1,4 +1,4 @@
-import type { TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ConnectEvent } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
@@ -13,7 +13,7 @@ import { startSystem } from "../helpers/system.ts";
 let system: FlockSystem;
 let alice: IdentityMaterials;
 let bob: IdentityMaterials;
-const sockets: TLSSocket[] = [];
+const sockets: Duplex[] = [];
 
 beforeAll(async () => {
   system = await startSystem({ dataPlane: false });

@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
@@ -14,22 +15,28 @@ export interface FlockRun {
  * environment never leak in: only `env` sets them.
  */
 export function runFlock(args: string[], cwd: string, env: Record<string, string> = {}): Promise<FlockRun> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FLOCK_BIN, ...args], {
-      cwd,
-      env: { ...base, NO_COLOR: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawnFlock(args, cwd, env);
+    child.stdin?.end();
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d) => {
+    child.stdout?.on("data", (d) => {
       stdout += d;
     });
-    child.stderr.on("data", (d) => {
+    child.stderr?.on("data", (d) => {
       stderr += d;
     });
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The CLI in its own process with its stdio as pipes, for commands that stream (`flock connect`). */
+export function spawnFlock(args: string[], cwd: string, env: Record<string, string> = {}): ChildProcess {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLOCK_")));
+  return spawn(process.execPath, [FLOCK_BIN, ...args], {
+    cwd,
+    env: { ...base, NO_COLOR: "1", ...env },
+    stdio: ["pipe", "pipe", "pipe"],
   });
 }

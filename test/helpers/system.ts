@@ -149,9 +149,10 @@ export interface FlockSystem {
   startDataPlane(name: string, limits?: Partial<DataPlaneLimits>): Promise<DataPlane>;
   /**
    * The same, in a child process: for benchmarks, so the relay does not share one core's
-   * event loop with the two endpoints it serves. Stopped by `stop()`.
+   * event loop with the two endpoints it serves, or to be killed like a crashed one. Stopped
+   * by `stop()` if still running.
    */
-  startDataPlaneProcess(name: string): Promise<void>;
+  startDataPlaneProcess(name: string): Promise<ChildProcess>;
   /** Reports load for a relay as its data plane would, so the worker hands out tickets for it. */
   reportLoad(relay: SystemRelay): Promise<void>;
   stop(): Promise<void>;
@@ -274,6 +275,7 @@ export async function startSystem(
         child.once("exit", (code) => reject(new Error(`the data plane process exited with ${code}`)));
         child.stdout?.once("data", () => resolve());
       });
+      return child;
     },
     reportLoad: async (relay) => {
       const key = createPrivateKey(relay.keyPem);
@@ -294,7 +296,7 @@ export async function startSystem(
       await Promise.allSettled(dataPlanes.map((d) => d.stop()));
       await Promise.all(
         children.map((child) =>
-          child.exitCode === null
+          child.exitCode === null && child.signalCode === null
             ? new Promise((resolve) => child.once("exit", resolve).kill("SIGTERM"))
             : undefined,
         ),
@@ -311,4 +313,17 @@ export async function startSystem(
     throw error;
   }
   return system;
+}
+
+/** A system with user `acme` and its parties `alice` and `bob`, each other's default peer. */
+export async function startSystemWithPair(
+  options: { dataPlane?: boolean | "child-process" } = {},
+): Promise<{ system: FlockSystem; alice: IdentityMaterials; bob: IdentityMaterials }> {
+  const system = await startSystem(options);
+  await system.createUser("acme");
+  return {
+    system,
+    alice: await system.party("acme", "alice", "bob"),
+    bob: await system.party("acme", "bob", "alice"),
+  };
 }

@@ -2,9 +2,11 @@ import { createHash } from "node:crypto";
 import type { Duplex } from "node:stream";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import type { OwnPosition, Resumed, Resumer, StreamEvent } from "../../client/stream/framed-stream.ts";
+import { MIN_WINDOW_BYTES } from "../../client/stream/control-frames.ts";
+import type { StreamEvent } from "../../client/stream/framed-stream.ts";
 import { FramedStream } from "../../client/stream/framed-stream.ts";
-import { encodeDataHeader, MIN_WINDOW_BYTES } from "../../client/stream/frames.ts";
+import { encodeDataHeader } from "../../client/stream/frames.ts";
+import type { OwnPosition, Resumed, Resumer } from "../../client/stream/resume-within.ts";
 import type { StreamLimits } from "../../client/stream/stream-limits.ts";
 import { streamLimits } from "../../client/stream/stream-limits.ts";
 import { FlockError } from "../../protocol/errors.ts";
@@ -230,8 +232,7 @@ describe("FramedStream", () => {
   });
 
   it("fails with STREAM_TRUNCATED once the resume deadline passes", async () => {
-    const never: Resumer = (_own, signal) =>
-      new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(new Error("gave up"))));
+    const never: Resumer = () => new Promise(() => {});
     const [a, b] = sessions(
       { aToB: { at: 10_000, how: "reset" } },
       { resume: [never, never], limits: { resumeDeadlineMs: 100 } },
@@ -241,6 +242,21 @@ describe("FramedStream", () => {
     expect(atB.error?.message).toContain("not resumed within the resume deadline (100 ms)");
     expect(atA.error?.code).toBe("STREAM_TRUNCATED");
     expect(atA.error?.message).toMatch(/the peer acknowledged \d+ of the 50000 bytes sent and the end/);
+  });
+
+  it("says why the last resume attempt failed when the resumer gives up at the deadline", async () => {
+    const tellsWhy: Resumer = (_own, signal) =>
+      new Promise((_resolve, reject) =>
+        signal.addEventListener("abort", () => reject(new FlockError("PEER_TIMEOUT", "nobody came"))),
+      );
+    const [a, b] = sessions(
+      { aToB: { at: 10_000, how: "reset" } },
+      { resume: [tellsWhy, tellsWhy], limits: { resumeDeadlineMs: 100 } },
+    );
+    const [, atB] = await Promise.all([run(a, bytes(50_000)), run(b, Buffer.alloc(0))]);
+    expect(atB.error?.code).toBe("STREAM_TRUNCATED");
+    expect(atB.error?.message).toContain("Resuming failed: nobody came");
+    expect((atB.error?.cause as FlockError).code).toBe("PEER_TIMEOUT");
   });
 
   it("treats a silent peer as a dead path (silenceMs), and heals through a resume", async () => {

@@ -1,16 +1,18 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { ControlFrame } from "../../client/stream/frames.ts";
+import type { ControlFrame } from "../../client/stream/control-frames.ts";
+import {
+  encodeControl,
+  MAX_ABORT_MESSAGE_CHARS,
+  MAX_CONTROL_FRAME_BYTES,
+  MIN_WINDOW_BYTES,
+} from "../../client/stream/control-frames.ts";
 import {
   encodeAck,
   encodeClose,
-  encodeControl,
   encodeDataHeader,
   encodeEnd,
-  MAX_ABORT_MESSAGE_CHARS,
-  MAX_CONTROL_FRAME_BYTES,
   MAX_DATA_FRAME_BYTES,
-  MIN_WINDOW_BYTES,
   StreamFrameParser,
 } from "../../client/stream/frames.ts";
 import { FlockError } from "../../protocol/errors.ts";
@@ -64,6 +66,7 @@ const open: ControlFrame = {
   from: "acme/alice",
   to: "acme/bob",
   window: MIN_WINDOW_BYTES,
+  resume: true,
 };
 
 describe("stream frames (wire version 2)", () => {
@@ -158,7 +161,14 @@ describe("stream frames (wire version 2)", () => {
       header.writeUInt16BE(json.length, 1);
       return Buffer.concat([header, json]);
     };
-    const openBody = { pair: "p", channel: "c", from: "a/b", to: "a/c", window: MIN_WINDOW_BYTES };
+    const openBody = {
+      pair: "p",
+      channel: "c",
+      from: "a/b",
+      to: "a/c",
+      window: MIN_WINDOW_BYTES,
+      resume: false,
+    };
     expect(bad(control(0x04, JSON.stringify(openBody)))).toBeUndefined();
     expect(bad(control(0x04, JSON.stringify({ ...openBody, extra: 1 })))).toBe("BAD_STREAM_FRAME");
     expect(bad(control(0x04, JSON.stringify({ ...openBody, window: 1 })))).toBe("BAD_STREAM_FRAME");

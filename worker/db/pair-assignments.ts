@@ -46,12 +46,14 @@ export function sweepPairAssignments(db: D1Database, now: number): D1PreparedSta
  * first, so there is nothing to go stale between a read and the write: two sides racing each
  * get back whichever assignment the statement left (selectPlacedPairs, later in the same
  * batch), even one to a relay that started reporting after their own read of the live set.
+ * An assignment to a relay in `unreachable` (the caller could not reach it) is replaced too.
  */
 export function assignPairs(
   db: D1Database,
   wanted: WantedRelay[],
   expiresAt: number,
   now: number,
+  unreachable: readonly string[] = [],
 ): D1PreparedStatement {
   // "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
   return db
@@ -62,10 +64,11 @@ export function assignPairs(
          relay = CASE WHEN EXISTS (
            SELECT 1 FROM relays WHERE ${KEEPS_ITS_PAIRS}
              AND relays.name = pair_assignments.relay
+             AND relays.name NOT IN (SELECT value FROM json_each(?4))
          ) THEN pair_assignments.relay ELSE excluded.relay END,
          expires_at = excluded.expires_at`,
     )
-    .bind(JSON.stringify(wanted), expiresAt, now - RELAY_LIVE_SECONDS);
+    .bind(JSON.stringify(wanted), expiresAt, now - RELAY_LIVE_SECONDS, JSON.stringify(unreachable));
 }
 
 /** Each of `pairs` with the relay it is assigned to (PlacedPair rows), read after assignPairs in its batch. */

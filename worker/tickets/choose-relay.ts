@@ -15,11 +15,24 @@ export const PAIR_ASSIGNMENT_SECONDS = TICKET_TTL_SECONDS + PAIRING_TIMEOUT_MS /
  * is still live and not draining (judged when it is written), so the relay the batch reads
  * back is the one to use. Rendezvous hashing over the live relays makes sides that see the
  * same live set agree even without the assignment, and adding a relay moves only the pairs it
- * wins. A revoked relay is never live, so its pairs move too.
+ * wins. A revoked relay is never live, so its pairs move too; nor is one the caller just
+ * failed to reach (`unreachable`): a crashed relay stays live for RELAY_LIVE_SECONDS.
  */
-export async function chooseRelay(pair: string, live: LiveRelay[]): Promise<LiveRelay> {
-  if (live.length === 0) throw new FlockError("NO_RELAY_AVAILABLE");
-  return highestRandomWeight(pair, withRoom(live));
+export async function chooseRelay(
+  pair: string,
+  live: LiveRelay[],
+  unreachable: readonly string[] = [],
+): Promise<LiveRelay> {
+  const reachable = live.filter((relay) => !unreachable.includes(relay.name));
+  if (reachable.length === 0) {
+    throw new FlockError(
+      "NO_RELAY_AVAILABLE",
+      live.length === 0
+        ? undefined
+        : "Every data plane that reported recently is one this party could not reach.",
+    );
+  }
+  return highestRandomWeight(pair, withRoom(reachable));
 }
 
 /**

@@ -71,6 +71,7 @@ export async function issueTickets(
   const user = caller.user_name;
   const channel = request.channel ?? DEFAULT_CHANNEL;
   const found = new Map(dests.map((row) => [row.name, row]));
+  const unreachable = request.unreachable ?? [];
   const drafts: Draft[] = [];
   for (const dest of destsOf(request)) {
     if (dest === caller.name) throw new FlockError("SAME_PARTY");
@@ -80,7 +81,7 @@ export async function issueTickets(
     if (row.status === "revoked")
       throw new FlockError("DEST_REVOKED", `The destination party ${dest} has been revoked.`);
     const pair = await pairId(user, caller.name, dest, channel);
-    drafts.push({ dest, pair, jti: crypto.randomUUID(), wanted: await chooseRelay(pair, live) });
+    drafts.push({ dest, pair, jti: crypto.randomUUID(), wanted: await chooseRelay(pair, live, unreachable) });
   }
 
   const exp = now + TICKET_TTL_SECONDS;
@@ -94,6 +95,7 @@ export async function issueTickets(
       drafts.map((d) => ({ pair: d.pair, relay: d.wanted.name })),
       now + PAIR_ASSIGNMENT_SECONDS,
       now,
+      unreachable,
     ),
     placed: selectPlacedPairs(db, pairs),
     audit: insertTicketsForAssignedRelays(

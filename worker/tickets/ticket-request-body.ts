@@ -1,5 +1,6 @@
 import {
   MAX_TICKETS_PER_REQUEST,
+  MAX_UNREACHABLE_RELAYS,
   type TicketRequestBody,
   type TicketsRequestBody,
 } from "../../protocol/api.ts";
@@ -16,7 +17,12 @@ export function parseTicketRequestBody(value: unknown): TicketRequestBody | Tick
   }
   const body = value as Record<string, unknown>;
   const channel = parseChannel(body.channel);
-  const withChannel = <T extends object>(b: T) => (channel === undefined ? b : { ...b, channel });
+  const unreachable = parseUnreachable(body.unreachable);
+  const withChannel = <T extends object>(b: T) => ({
+    ...b,
+    ...(channel === undefined ? {} : { channel }),
+    ...(unreachable === undefined ? {} : { unreachable }),
+  });
   if (body.dests === undefined) return withChannel({ dest: assertName(body.dest, "destination party") });
   if (body.dest !== undefined) throw new FlockError("BAD_REQUEST", "Give dest or dests, not both.");
   if (!Array.isArray(body.dests) || body.dests.length === 0 || body.dests.length > MAX_TICKETS_PER_REQUEST) {
@@ -39,6 +45,17 @@ function parseChannel(value: unknown): string | undefined {
     );
   }
   return value;
+}
+
+function parseUnreachable(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length > MAX_UNREACHABLE_RELAYS) {
+    throw new FlockError(
+      "BAD_REQUEST",
+      `unreachable must list at most ${MAX_UNREACHABLE_RELAYS} relay names.`,
+    );
+  }
+  return value.map((name) => assertName(name, "unreachable relay"));
 }
 
 /** The destinations a parsed body names, in its order. */

@@ -24,11 +24,12 @@ export async function assignAndRead(
   expiresAt: number,
   now: number,
   also: AlsoRun = {},
+  unreachable: string[] = [],
 ): Promise<RelayRow> {
   const written = await runBatch(env.DB, {
     before: also.before ?? [],
     sweep: sweepPairAssignments(env.DB, now),
-    assignment: assignPairs(env.DB, [{ pair, relay }], expiresAt, now),
+    assignment: assignPairs(env.DB, [{ pair, relay }], expiresAt, now, unreachable),
     placed: selectPlacedPairs(env.DB, [pair]),
     after: also.after ?? [],
   });

@@ -31,13 +31,18 @@ function row(name: string): RelayRow {
 }
 
 /** Where a ticket's batch puts the pair: this side's choice among `live`, kept or replaced by the assignment. */
-async function place(pair: string, live: LiveRelay[], now: number): Promise<RelayRow> {
-  const wanted = await chooseRelay(pair, live);
-  return assignAndRead(pair, wanted.name, now + PAIR_ASSIGNMENT_SECONDS, now);
+async function place(
+  pair: string,
+  live: LiveRelay[],
+  now: number,
+  unreachable: string[] = [],
+): Promise<RelayRow> {
+  const wanted = await chooseRelay(pair, live, unreachable);
+  return assignAndRead(pair, wanted.name, now + PAIR_ASSIGNMENT_SECONDS, now, {}, unreachable);
 }
 
-async function choose(pair: string, now: number): Promise<RelayRow> {
-  return place(pair, await listLiveRelays(env.DB, now), now);
+async function choose(pair: string, now: number, unreachable: string[] = []): Promise<RelayRow> {
+  return place(pair, await listLiveRelays(env.DB, now), now, unreachable);
 }
 
 async function report(name: string, at: number): Promise<void> {
@@ -135,6 +140,36 @@ describe("chooseRelay", () => {
     const chosen = await choose("p2", now + RELAY_LIVE_SECONDS);
     expect(chosen.name).toBe("r2");
     expect((await findPairAssignment(env.DB, "p2", now + RELAY_LIVE_SECONDS))?.relay).toBe("r2");
+  });
+});
+
+describe("chooseRelay and relays a side could not reach", () => {
+  beforeAll(() => insertRelays(["crashed", "alive"]));
+
+  it("moves an assigned pair off a relay the side could not reach, and the other side follows", async () => {
+    const now = T0 + 500;
+    await report("crashed", now);
+    await report("alive", now);
+    await env.DB.prepare(
+      "INSERT INTO pair_assignments (pair, relay, expires_at) VALUES ('p-crash', 'crashed', ?)",
+    )
+      .bind(now + 300)
+      .run();
+    // Still live for RELAY_LIVE_SECONDS after its last report: without the hint the pair stays.
+    expect((await choose("p-crash", now)).name).toBe("crashed");
+    expect((await choose("p-crash", now, ["crashed"])).name).toBe("alive");
+    // The other side, which has not tried the crashed relay, meets it on the new one.
+    expect((await choose("p-crash", now + 1)).name).toBe("alive");
+  });
+
+  it("never picks an unreachable relay for a new pair, and says so when no other is live", async () => {
+    const now = T0 + 600;
+    await report("crashed", now);
+    await report("alive", now);
+    for (let i = 0; i < 8; i++) expect((await choose(`new-${i}`, now, ["crashed"])).name).toBe("alive");
+    await expect(choose("nowhere", now, ["crashed", "alive"])).rejects.toMatchObject({
+      code: "NO_RELAY_AVAILABLE",
+    });
   });
 });
 

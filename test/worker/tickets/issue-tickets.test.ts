@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { decodeJwt } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MAX_TICKETS_PER_REQUEST } from "../../../protocol/api.ts";
+import { MAX_TICKETS_PER_REQUEST, MAX_UNREACHABLE_RELAYS } from "../../../protocol/api.ts";
 import { findParty, insertParty, type PartyRow } from "../../../worker/db/parties.ts";
 import { insertRelay, listLiveRelays } from "../../../worker/db/relays.ts";
 import { findTicket } from "../../../worker/db/tickets.ts";
@@ -134,6 +134,26 @@ describe("issueTickets (no HTTP)", () => {
       );
     }
     expect(() => parseTicketRequestBody({ dests: ["ok", "../no"] })).toThrow(
+      expect.objectContaining({ code: "INVALID_NAME" }),
+    );
+  });
+
+  it("takes at most MAX_UNREACHABLE_RELAYS valid relay names as unreachable", () => {
+    const names = Array.from({ length: MAX_UNREACHABLE_RELAYS }, (_, i) => `r${i}`);
+    expect(parseTicketRequestBody({ dest: "y", unreachable: names })).toEqual({
+      dest: "y",
+      unreachable: names,
+    });
+    expect(parseTicketRequestBody({ dests: ["y"], unreachable: names })).toEqual({
+      dests: ["y"],
+      unreachable: names,
+    });
+    for (const bad of [{ unreachable: [...names, "one-more"] }, { unreachable: "r1" }]) {
+      expect(() => parseTicketRequestBody({ dest: "y", ...bad })).toThrow(
+        expect.objectContaining({ code: "BAD_REQUEST" }),
+      );
+    }
+    expect(() => parseTicketRequestBody({ dest: "y", unreachable: ["../r1"] })).toThrow(
       expect.objectContaining({ code: "INVALID_NAME" }),
     );
   });

@@ -1,0 +1,199 @@
+import type { X509Certificate } from "node:crypto";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import { MAX_UNREACHABLE_RELAYS } from "../protocol/api.ts";
+import { FlockError } from "../protocol/errors.ts";
+import { partyRef, type Role } from "../protocol/ticket.ts";
+import type { Track } from "./attempts.ts";
+import type { Transport } from "./dial.ts";
+import { dialRelay } from "./dial.ts";
+import type { HelloRequest } from "./handshake.ts";
+import { relayHandshake } from "./handshake.ts";
+import type { PartyConfig } from "./identity.ts";
+import { securePeerChannel } from "./peer-tls.ts";
+import { relayKeyMaterial } from "./relay-key-material.ts";
+import { type Revocations, revocationsOf } from "./revocation-list.ts";
+import { fetchTicket } from "./ticket-client.ts";
+
+/** How this side reaches its peer; the channel name is per attempt (a resume meets on its own). */
+export interface Route {
+  identity: PartyConfig;
+  dest: string;
+  transport: Transport;
+  /** Direct mode: this data plane, no ticket. */
+  direct: { host: string; port: number } | undefined;
+  /** Offer SDK wire version 2 in the end-to-end TLS. */
+  offerFraming: boolean;
+  onEvent: (event: RouteEvent) => void;
+}
+
+export type RouteEvent =
+  | { type: "ticket"; relay: string; role: Role; pair: string }
+  | { type: "dialed"; transport: Transport; host: string; port: number }
+  | { type: "waiting" }
+  | { type: "paired"; peer: string; role: Role }
+  /** No fresh revocation list: the peer is checked against the last one verified (`fetchedAt`), or none. */
+  | { type: "revocations-unavailable"; error: FlockError; fetchedAt?: string };
+
+/** The end-to-end TLS to the peer, verified, and what was learned on the way. */
+export interface Reached {
+  socket: TLSSocket;
+  peerCertificate: X509Certificate;
+  /** Both sides speak wire version 2 on `socket`. */
+  framed: boolean;
+  peer: string;
+  role: Role;
+  pair: string;
+  relay: string;
+}
+
+/**
+ * Data planes one series of attempts could not dial, named in its next ticket requests so the
+ * worker assigns the pair elsewhere (a crashed one stays live there for RELAY_LIVE_SECONDS).
+ */
+export class UnreachableRelays {
+  readonly #names: string[] = [];
+
+  add(name: string): void {
+    if (this.#names.includes(name)) return;
+    this.#names.push(name);
+    if (this.#names.length > MAX_UNREACHABLE_RELAYS) this.#names.shift();
+  }
+
+  get names(): string[] {
+    return [...this.#names];
+  }
+
+  /** The worker has no other live relay: the one that failed may be back, so try them all again. */
+  clear(): void {
+    this.#names.length = 0;
+  }
+}
+
+/** One attempt: ticket (unless direct) → dial → Flock handshake → paired → end-to-end mTLS. */
+export async function reachPeer(
+  route: Route,
+  channel: string,
+  track: Track,
+  unreachable: UnreachableRelays = new UnreachableRelays(),
+): Promise<Reached> {
+  const { identity, dest, transport, onEvent } = route;
+  // Fetched beside the ticket and the dial; it never rejects, and is awaited once paired.
+  const revocations = revocationsOf(identity);
+  let relay: { name: string | undefined; hosts: string[]; port: number };
+  let request: HelloRequest;
+  if (route.direct) {
+    relay = { name: undefined, hosts: [route.direct.host], port: route.direct.port };
+    request = { direct: { dest, tag: channel } };
+  } else {
+    const avoid = unreachable.names;
+    const ticket = await fetchTicket(
+      identity,
+      { dest, channel, ...(avoid.length > 0 ? { unreachable: avoid } : {}) },
+      track.signal,
+    ).catch((error: unknown) => {
+      if (error instanceof FlockError && error.code === "NO_RELAY_AVAILABLE") unreachable.clear();
+      throw error;
+    });
+    onEvent({ type: "ticket", relay: ticket.relay.name, role: ticket.role, pair: ticket.pair });
+    relay = ticket.relay;
+    request = { ticket: ticket.ticket };
+  }
+
+  let stream: Duplex;
+  try {
+    stream = await dialAnyHost(relay, transport, identity, track, onEvent);
+  } catch (error) {
+    if (relay.name !== undefined) unreachable.add(relay.name);
+    throw error;
+  }
+  let relayName = relay.name;
+  const paired = await relayHandshake(
+    stream,
+    {
+      ...request,
+      relayCertDer: relayKeyMaterial(identity).certDer,
+      relayKey: relayKeyMaterial(identity).key,
+    },
+    {
+      onWaiting: () => onEvent({ type: "waiting" }),
+      onChallenge: (name) => {
+        relayName ??= name;
+      },
+    },
+  );
+  const expectedPeer = partyRef(identity.user, dest);
+  if (paired.peer !== expectedPeer) {
+    stream.destroy();
+    throw new FlockError(
+      "PEER_IDENTITY_MISMATCH",
+      `The data plane paired this party with ${paired.peer}, not ${expectedPeer}.`,
+    );
+  }
+  onEvent({ type: "paired", peer: paired.peer, role: paired.role });
+  refuseRevokedPeer(await revocations, dest, stream, onEvent);
+
+  const secured = await securePeerChannel(
+    stream,
+    paired.role,
+    identity,
+    { user: identity.user, party: dest },
+    { offerFraming: route.offerFraming },
+  );
+  track(secured.socket);
+  return {
+    ...secured,
+    peer: expectedPeer,
+    role: paired.role,
+    pair: paired.pair,
+    relay: relayName ?? "",
+  };
+}
+
+/**
+ * In every mode, and whatever the relay said: a peer the user revoked is refused before the
+ * end-to-end TLS, even when a relay holds its leaked keys and the worker has not refused it.
+ */
+function refuseRevokedPeer(
+  revocations: Revocations,
+  dest: string,
+  stream: Duplex,
+  onEvent: (event: RouteEvent) => void,
+): void {
+  if (revocations.problem) {
+    const fetchedAt = revocations.fetchedAt;
+    onEvent({
+      type: "revocations-unavailable",
+      error: revocations.problem,
+      ...(fetchedAt === undefined ? {} : { fetchedAt: new Date(fetchedAt).toISOString() }),
+    });
+  }
+  if (!revocations.revoked.has(dest)) return;
+  stream.destroy();
+  throw new FlockError(
+    "DEST_REVOKED",
+    `Party ${dest} is on the revocation list its user published; it is refused.`,
+  );
+}
+
+/** Hosts are tried in the worker's order; the first that answers is used. */
+async function dialAnyHost(
+  relay: { name: string | undefined; hosts: string[]; port: number },
+  transport: Transport,
+  identity: PartyConfig,
+  track: Track,
+  onEvent: (event: RouteEvent) => void,
+): Promise<Duplex> {
+  let lastError: unknown;
+  for (const host of relay.hosts) {
+    try {
+      const stream = await dialRelay({ name: relay.name, host, port: relay.port }, transport, identity);
+      track(stream);
+      onEvent({ type: "dialed", transport, host, port: relay.port });
+      return stream;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError ?? new FlockError("DIAL_FAILED", `Data plane ${relay.name} has no address.`);
+}

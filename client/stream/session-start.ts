@@ -1,0 +1,163 @@
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import { FlockError } from "../../protocol/errors.ts";
+import type { Role } from "../../protocol/ticket.ts";
+import type { ControlFrame, OpenFrame } from "./control-frames.ts";
+import { badFrame, encodeControl } from "./control-frames.ts";
+import { StreamFrameParser } from "./frames.ts";
+import type { OwnPosition, PeerPosition } from "./resume-within.ts";
+import type { SessionKeys } from "./session-keys.ts";
+import { isResumeProof, resumeProof, sessionKeys } from "./session-keys.ts";
+import { closeGracefully } from "./stream-end.ts";
+
+/** What this side believes the stream connects: sent in OPEN, compared with the peer's. */
+export interface SessionBinding {
+  /** Computed by this side from the user, both parties and the channel, not taken from the relay. */
+  pair: string;
+  channel: string;
+  /** `user/party` of this side and of the peer. */
+  self: string;
+  peer: string;
+}
+
+export interface OpenedSession {
+  keys: SessionKeys;
+  peerWindow: number;
+  /** Both sides resume broken transports; otherwise a break is STREAM_TRUNCATED at once. */
+  resumable: boolean;
+}
+
+/**
+ * First frames of a new session, both ways at once (no extra round trip): each side says
+ * what pair, channel and parties it means, and refuses a peer that means anything else. A
+ * relay that splices alice's `payments` channel to bob's `logs` gets CHANNEL_MISMATCH on both
+ * sides: the OPEN frames travel inside the end-to-end TLS, where the relay cannot change them.
+ */
+export async function openSession(
+  socket: TLSSocket,
+  binding: SessionBinding,
+  own: { window: number; resume: boolean },
+): Promise<OpenedSession> {
+  const mine: OpenFrame = {
+    type: "open",
+    pair: binding.pair,
+    channel: binding.channel,
+    from: binding.self,
+    to: binding.peer,
+    window: own.window,
+    resume: own.resume,
+  };
+  const theirs = await exchangeFirstFrames(socket, mine);
+  if (theirs.type !== "open")
+    throw refuse(socket, sessionMismatch(`sent ${theirs.type.toUpperCase()} to a new session`));
+  if (theirs.from !== binding.peer || theirs.to !== binding.self) {
+    throw refuse(
+      socket,
+      new FlockError(
+        "PEER_IDENTITY_MISMATCH",
+        `The peer says it is ${theirs.from} reaching ${theirs.to}; this side is ${binding.self} reaching ${binding.peer}.`,
+      ),
+    );
+  }
+  if (theirs.channel !== binding.channel || theirs.pair !== binding.pair) {
+    throw refuse(
+      socket,
+      new FlockError(
+        "CHANNEL_MISMATCH",
+        `The peer opened channel "${theirs.channel}" (pair ${theirs.pair}), this side channel "${binding.channel}" (pair ${binding.pair}): the relay joined two channels that do not belong together.`,
+      ),
+    );
+  }
+  return { keys: sessionKeys(socket), peerWindow: theirs.window, resumable: own.resume && theirs.resume };
+}
+
+/**
+ * First frames on a resumed transport: each side proves it holds the session's secret (an
+ * HMAC bound to this TLS connection) and says how far it got, so the other resends from there.
+ */
+export async function resumeSession(
+  socket: TLSSocket,
+  keys: SessionKeys,
+  role: Role,
+  own: OwnPosition & { window: number },
+): Promise<PeerPosition> {
+  const theirs = await exchangeFirstFrames(socket, {
+    type: "resume",
+    proof: resumeProof(keys, role, socket),
+    received: own.received,
+    endReceived: own.endReceived,
+    window: own.window,
+  });
+  if (theirs.type !== "resume")
+    throw refuse(socket, sessionMismatch("opened a new session instead of resuming"));
+  if (!isResumeProof(keys, role === "client" ? "server" : "client", socket, theirs.proof)) {
+    throw refuse(socket, sessionMismatch("could not prove it holds this session's secret"));
+  }
+  return { received: theirs.received, endReceived: theirs.endReceived, window: theirs.window };
+}
+
+function sessionMismatch(what: string): FlockError {
+  return new FlockError("SESSION_MISMATCH", `The peer ${what}.`);
+}
+
+/** Ends the transport politely (the peer reads our first frame and sees the mismatch too). */
+function refuse(socket: Duplex, error: FlockError): FlockError {
+  closeGracefully(socket);
+  return error;
+}
+
+/**
+ * Writes `mine` and reads the peer's first frame. On return the socket is paused, and any
+ * bytes behind that frame are back at its head for the session to read.
+ */
+function exchangeFirstFrames(socket: Duplex, mine: ControlFrame): Promise<ControlFrame> {
+  return new Promise((resolve, reject) => {
+    let first: ControlFrame | undefined;
+    const notYet = () => {
+      throw badFrame("a stream frame before the first OPEN or RESUME");
+    };
+    const parser = new StreamFrameParser({
+      data: notYet,
+      end: notYet,
+      ack: notYet,
+      close: notYet,
+      control: (frame) => {
+        first = frame;
+        parser.stop();
+      },
+    });
+    const done = () => {
+      socket.off("data", onData).off("end", onGone).off("close", onGone).off("error", onError);
+    };
+    const fail = (error: FlockError) => {
+      done();
+      socket.destroy();
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      let used: number;
+      try {
+        used = parser.push(chunk);
+      } catch (error) {
+        fail(error as FlockError);
+        return;
+      }
+      if (first === undefined) return;
+      socket.pause();
+      done();
+      if (used < chunk.length) socket.unshift(chunk.subarray(used));
+      if (first.type === "abort") {
+        socket.destroy();
+        reject(
+          new FlockError("STREAM_ABORTED", `The peer gave the stream up: ${first.message} (${first.code}).`),
+        );
+      } else resolve(first);
+    };
+    const onGone = () =>
+      fail(new FlockError("PEER_CLOSED", "The peer closed the connection before its first stream frame."));
+    const onError = (error: Error) =>
+      fail(new FlockError("PEER_CLOSED", `The peer connection failed: ${error.message}.`, { cause: error }));
+    socket.on("data", onData).on("end", onGone).on("close", onGone).on("error", onError);
+    socket.write(encodeControl(mine));
+  });
+}

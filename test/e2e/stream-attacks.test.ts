@@ -1,0 +1,130 @@
+import { createHash, randomBytes } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Channel, ConnectEvent, StreamOptions } from "../../client/connect.ts";
+import { openChannel } from "../../client/connect.ts";
+import type { IdentityMaterials } from "../../client/identity.ts";
+import type { DataPlane } from "../../dataplane/server.ts";
+import type { FlockError } from "../../protocol/errors.ts";
+import type { Attack, AttackerProxy } from "../helpers/attacker-proxy.ts";
+import { startAttackerProxy } from "../helpers/attacker-proxy.ts";
+import type { FlockSystem } from "../helpers/system.ts";
+import { startSystemWithPair } from "../helpers/system.ts";
+
+/**
+ * A relay-side attacker between bob (the receiver) and the data plane cuts bob's connection
+ * the ways a relay can: a FIN at a TLS record boundary (which Node's TLS alone takes for a
+ * clean end), a FIN mid-record, a FIN right after the end-to-end handshake, a reset, one
+ * direction dropped. Every case ends byte-exact (resumed) or with STREAM_TRUNCATED at bob,
+ * never with a short clean end.
+ */
+const PAYLOAD_BYTES = 4 * 1024 * 1024;
+/** About a quarter of the payload in 16 KiB records: the cut lands mid-stream. */
+const MID_STREAM_RECORDS = 64;
+/** ClientHello, ChangeCipherSpec and alice's encrypted handshake flight: then bob's TLS is up. */
+const HANDSHAKE_RECORDS = 3;
+/** Short, so a dropped direction is noticed in a second rather than PEER_SILENCE_TIMEOUT_MS. */
+const fastStream: StreamOptions = { heartbeatMs: 200, silenceMs: 1_000, resumeDeadlineMs: 15_000 };
+
+let system: FlockSystem;
+let dataPlane: DataPlane;
+let alice: IdentityMaterials;
+let bob: IdentityMaterials;
+let proxy: AttackerProxy | undefined;
+let channels = 0;
+const opened: Channel[] = [];
+
+beforeAll(async () => {
+  ({ system, alice, bob } = await startSystemWithPair());
+  dataPlane = system.dataPlanes[0] as DataPlane;
+});
+afterEach(async () => {
+  for (const c of opened.splice(0)) c.socket.destroy();
+  await proxy?.close();
+  proxy = undefined;
+});
+afterAll(async () => {
+  await system?.stop();
+});
+
+interface Received {
+  sha256: string;
+  bytes: number;
+  ended: boolean;
+  error: FlockError | undefined;
+}
+
+/** Alice sends the payload and ends; bob reads to the end (or an error) and ends his side. */
+async function transfer(
+  attack: Attack,
+  stream: StreamOptions,
+): Promise<{ sent: string; atBob: Received; events: ConnectEvent[] }> {
+  proxy = await startAttackerProxy(dataPlane, { attack, dest: "alice", times: 1 });
+  const channel = `attack-${++channels}`;
+  const events: ConnectEvent[] = [];
+  const open = (identity: IdentityMaterials) =>
+    openChannel({
+      identity,
+      channel,
+      relay: `127.0.0.1:${proxy?.port}`,
+      deadlineMs: 20_000,
+      stream,
+      onEvent: (e) => events.push(e),
+    });
+  const [toBob, toAlice] = await Promise.all([open(alice), open(bob)]);
+  opened.push(toBob, toAlice);
+  for (const c of [toBob, toAlice]) c.socket.on("error", () => {});
+  const payload = randomBytes(PAYLOAD_BYTES);
+  const atBob = new Promise<Received>((resolve) => {
+    const hash = createHash("sha256");
+    let bytes = 0;
+    let ended = false;
+    toAlice.socket.on("data", (c: Buffer) => {
+      hash.update(c);
+      bytes += c.length;
+    });
+    toAlice.socket.once("end", () => {
+      ended = true;
+      toAlice.socket.end();
+    });
+    let error: FlockError | undefined;
+    toAlice.socket.once("error", (e) => {
+      error = e as FlockError;
+    });
+    toAlice.socket.once("close", () => resolve({ sha256: hash.digest("hex"), bytes, ended, error }));
+  });
+  toBob.socket.resume();
+  toBob.socket.end(payload);
+  return { sent: createHash("sha256").update(payload).digest("hex"), atBob: await atBob, events };
+}
+
+const attacks: [string, Attack][] = [
+  ["a FIN at a TLS record boundary", { kind: "fin-at-boundary", records: MID_STREAM_RECORDS }],
+  ["a FIN in the middle of a record", { kind: "fin-mid-record", records: MID_STREAM_RECORDS }],
+  ["a FIN right after the end-to-end handshake", { kind: "fin-at-boundary", records: HANDSHAKE_RECORDS }],
+  ["a reset", { kind: "reset", records: MID_STREAM_RECORDS }],
+  ["one direction dropped (a dead path)", { kind: "drop", records: MID_STREAM_RECORDS }],
+];
+
+describe.each(attacks)("%s towards the receiver", (_name, attack) => {
+  it("heals: the receiver gets every byte and a clean end", async () => {
+    const { sent, atBob, events } = await transfer(attack, fastStream);
+    expect(proxy?.attacked).toBe(1);
+    expect(atBob).toEqual({ sha256: sent, bytes: PAYLOAD_BYTES, ended: true, error: undefined });
+    // Healed by a resume once the session was open, or by a retried connect before that.
+    expect(events.some((e) => e.type === "resumed" || e.type === "retry")).toBe(true);
+  });
+
+  it("without resume: the receiver gets STREAM_TRUNCATED with its byte count, or (cut before the session opened) everything", async () => {
+    const { sent, atBob } = await transfer(attack, { ...fastStream, resume: false });
+    if (atBob.ended && atBob.error === undefined) {
+      expect(atBob).toMatchObject({ sha256: sent, bytes: PAYLOAD_BYTES });
+      return;
+    }
+    expect(atBob.ended).toBe(false);
+    expect(atBob.bytes).toBeLessThan(PAYLOAD_BYTES);
+    expect(atBob.error?.code).toBe("STREAM_TRUNCATED");
+    expect(atBob.error?.message).toContain(
+      `${atBob.bytes} bytes from the peer arrived without its end-of-stream frame`,
+    );
+  });
+});

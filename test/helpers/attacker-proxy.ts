@@ -1,0 +1,183 @@
+import type { AddressInfo, Server, Socket } from "node:net";
+import { connect, createServer } from "node:net";
+import { FRAME_HEADER_BYTES, MAGIC } from "../../protocol/frames.ts";
+
+/**
+ * A relay-side attacker: a TCP proxy in front of a data plane (direct mode, tcp transport)
+ * that passes the Flock handshake through, then follows the end-to-end TLS records flowing
+ * from the data plane to one party and cuts that party's connection the way a hostile or
+ * broken relay could. It cannot read or forge the records; it can only end the stream.
+ */
+export type Attack =
+  /** FIN to the party exactly after `records` whole TLS records (a TLS record boundary). */
+  | { kind: "fin-at-boundary"; records: number }
+  /** FIN to the party in the middle of the record after `records` whole ones. */
+  | { kind: "fin-mid-record"; records: number }
+  /** A TCP RST on both legs after `records` records. */
+  | { kind: "reset"; records: number }
+  /** From `records` records on, nothing more reaches the party, and nothing of its gets through: a dead path. */
+  | { kind: "drop"; records: number };
+
+export interface AttackerProxy {
+  port: number;
+  /** Connections attacked so far. */
+  readonly attacked: number;
+  close(): Promise<void>;
+}
+
+export interface AttackPlan {
+  attack: Attack;
+  /** Which connections to attack: those whose hello names this `dest` (the party's peer). */
+  dest: string;
+  /** Attack only the first this many such connections (later ones pass, so a resume can heal). */
+  times: number;
+}
+
+export async function startAttackerProxy(target: { port: number }, plan: AttackPlan): Promise<AttackerProxy> {
+  const sockets = new Set<Socket>();
+  let attacked = 0;
+  const server: Server = createServer((party) => {
+    const relay = connect(target.port, "127.0.0.1");
+    for (const s of [party, relay]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("close", () => sockets.delete(s));
+    }
+    let marked: boolean | undefined;
+    const fromParty = new HandshakeReader(true);
+    const toParty = new HandshakeReader(false);
+    let dropped = false;
+    party.on("data", (chunk: Buffer) => {
+      if (dropped) return;
+      if (marked === undefined) {
+        const hello = fromParty.firstFrame(chunk);
+        if (hello !== undefined) {
+          marked = hello.includes(`"dest":"${plan.dest}"`) && attacked < plan.times;
+          if (marked) attacked++;
+        }
+      }
+      relay.write(chunk);
+    });
+    relay.on("data", (chunk: Buffer) => {
+      if (dropped) return;
+      if (!marked) return void party.write(chunk);
+      const cut = toParty.findCut(chunk, plan.attack);
+      if (cut === undefined) return void party.write(chunk);
+      party.write(chunk.subarray(0, cut));
+      const { kind } = plan.attack;
+      if (kind === "fin-at-boundary" || kind === "fin-mid-record") {
+        dropped = true;
+        party.end();
+        relay.destroy();
+      } else if (kind === "reset") {
+        dropped = true;
+        party.resetAndDestroy();
+        relay.resetAndDestroy();
+      } else dropped = true;
+    });
+    party.on("end", () => relay.end());
+    relay.on("end", () => {
+      if (!dropped) party.end();
+    });
+    party.on("close", () => relay.destroy());
+    relay.on("close", () => {
+      if (!dropped) party.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    get attacked() {
+      return attacked;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * Follows one direction: MAGIC (party side only), Flock frames (4-byte length + JSON) up to
+ * PAIRED, then TLS records (5-byte header, 2-byte length at offset 3), counting them.
+ */
+class HandshakeReader {
+  #buffer = Buffer.alloc(0);
+  readonly #magic: number;
+  #inTls = false;
+  /** TLS bytes seen after PAIRED; where the next record header starts; records whose header was read. */
+  #tlsBytes = 0;
+  #nextHeader = 0;
+  readonly #header = Buffer.alloc(5);
+  #headerHave = 0;
+  #records = 0;
+  /** A cut decided for a TLS offset not yet reached (mid-record). */
+  #cutAt: number | undefined;
+
+  constructor(fromParty: boolean) {
+    this.#magic = fromParty ? MAGIC.length : 0;
+  }
+
+  /** The text of the first frame, once it is whole (the party's hello). */
+  firstFrame(chunk: Buffer): string | undefined {
+    this.#buffer = Buffer.concat([this.#buffer, chunk]);
+    const body = this.#buffer.subarray(this.#magic);
+    if (body.length < FRAME_HEADER_BYTES) return undefined;
+    const length = body.readUInt32BE(0);
+    if (body.length < FRAME_HEADER_BYTES + length) return undefined;
+    return body.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length).toString();
+  }
+
+  /** Where in `chunk` to cut for `attack`, or undefined to pass it all. */
+  findCut(chunk: Buffer, attack: Attack): number | undefined {
+    let at = this.#inTls ? 0 : this.#skipFrames(chunk);
+    if (at === undefined) return undefined;
+    while (at < chunk.length) {
+      if (this.#tlsBytes === this.#cutAt) return at;
+      if (this.#tlsBytes < this.#nextHeader) {
+        const skip = Math.min(
+          this.#nextHeader - this.#tlsBytes,
+          chunk.length - at,
+          (this.#cutAt ?? Infinity) - this.#tlsBytes,
+        );
+        at += skip;
+        this.#tlsBytes += skip;
+        continue;
+      }
+      if (this.#headerHave === 0 && this.#records === attack.records && attack.kind !== "fin-mid-record")
+        return at;
+      this.#header[this.#headerHave++] = chunk[at] as number;
+      at++;
+      this.#tlsBytes++;
+      if (this.#headerHave === 5) {
+        this.#headerHave = 0;
+        this.#records++;
+        this.#nextHeader = this.#tlsBytes + this.#header.readUInt16BE(3);
+        // Three bytes into the body: every TLS 1.3 record has at least 17.
+        if (attack.kind === "fin-mid-record" && this.#records === attack.records + 1)
+          this.#cutAt = this.#tlsBytes + 3;
+      }
+    }
+    return this.#tlsBytes === this.#cutAt ? at : undefined;
+  }
+
+  /** Reads frames up to PAIRED; answers where TLS starts in `chunk`, or undefined if not yet. */
+  #skipFrames(chunk: Buffer): number | undefined {
+    this.#buffer = Buffer.concat([this.#buffer, chunk]);
+    let consumed = 0;
+    while (this.#buffer.length - consumed >= FRAME_HEADER_BYTES) {
+      const length = this.#buffer.readUInt32BE(consumed);
+      const end = consumed + FRAME_HEADER_BYTES + length;
+      if (this.#buffer.length < end) break;
+      const frame = this.#buffer.subarray(consumed + FRAME_HEADER_BYTES, end).toString();
+      consumed = end;
+      if (frame.includes('"type":"paired"')) {
+        this.#inTls = true;
+        const tlsInChunk = this.#buffer.length - consumed;
+        this.#buffer = Buffer.alloc(0);
+        return chunk.length - tlsInChunk;
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,216 @@
+import type { AddressInfo, Server, Socket } from "node:net";
+import { createServer, connect as netConnect } from "node:net";
+import type { TLSSocket } from "node:tls";
+import * as tls from "node:tls";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { PeerCredentials } from "../../client/peer-tls.ts";
+import { securePeerChannel } from "../../client/peer-tls.ts";
+import { STREAM_ALPN } from "../../client/stream/frames.ts";
+import type { SessionKeys } from "../../client/stream/session-keys.ts";
+import type { SessionBinding } from "../../client/stream/session-start.ts";
+import { openSession, resumeSession } from "../../client/stream/session-start.ts";
+import type { TestCa } from "../helpers/system.ts";
+import { issuePartyCertificate, makeCa } from "../helpers/system.ts";
+
+let userCa: TestCa;
+let alice: PeerCredentials;
+let bob: PeerCredentials;
+
+beforeAll(async () => {
+  userCa = await makeCa("acme");
+  const leaf = async (party: string) => {
+    const issued = await issuePartyCertificate(userCa, "acme", party);
+    return { userCa: userCa.pem, partyCert: issued.cert, partyKey: issued.key };
+  };
+  [alice, bob] = await Promise.all([leaf("alice"), leaf("bob")]);
+});
+
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function tcpPair(): Promise<[Socket, Socket]> {
+  const server: Server = createServer();
+  cleanups.push(() => new Promise((done) => server.close(() => done())));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const accepted = new Promise<Socket>((resolve) => server.once("connection", resolve));
+  const client = netConnect((server.address() as AddressInfo).port, "127.0.0.1");
+  const serverSide = await accepted;
+  cleanups.push(
+    () => void client.destroy(),
+    () => void serverSide.destroy(),
+  );
+  return [client, serverSide];
+}
+
+/** Alice (TLS client) and Bob (server) after the end-to-end mTLS, with or without offering version 2. */
+async function securedPair(offer: [boolean, boolean] = [true, true]) {
+  const [a, b] = await tcpPair();
+  const [client, server] = await Promise.all([
+    securePeerChannel(a, "client", alice, { user: "acme", party: "bob" }, { offerFraming: offer[0] }),
+    securePeerChannel(b, "server", bob, { user: "acme", party: "alice" }, { offerFraming: offer[1] }),
+  ]);
+  cleanups.push(
+    () => void client.socket.destroy(),
+    () => void server.socket.destroy(),
+  );
+  return [client, server] as const;
+}
+
+const binding = (self: string, peer: string, channel = "payments"): SessionBinding => ({
+  pair: `pair-of-${channel}`,
+  channel,
+  self: `acme/${self}`,
+  peer: `acme/${peer}`,
+});
+const own = { window: 1 << 20, resume: true };
+
+describe("wire version negotiation (ALPN inside the end-to-end TLS)", () => {
+  it("chooses version 2 when both ends offer it", async () => {
+    const [client, server] = await securedPair();
+    expect([client.framed, server.framed]).toEqual([true, true]);
+    expect(client.socket.alpnProtocol).toBe(STREAM_ALPN);
+  });
+
+  it("stays raw when either end does not offer it (a version-1 SDK)", async () => {
+    for (const offer of [
+      [true, false],
+      [false, true],
+    ] as [boolean, boolean][]) {
+      const [client, server] = await securedPair(offer);
+      expect([client.framed, server.framed]).toEqual([false, false]);
+      const got = new Promise<string>((resolve) =>
+        server.socket.once("data", (c: Buffer) => resolve(c.toString())),
+      );
+      client.socket.write("raw bytes");
+      expect(await got).toBe("raw bytes");
+    }
+  });
+
+  it("stays raw, not refused, with a TLS client that offers only other protocols", async () => {
+    const [a, b] = await tcpPair();
+    const server = securePeerChannel(b, "server", bob, { user: "acme", party: "alice" });
+    const other: TLSSocket = tls.connect({
+      socket: a,
+      cert: alice.partyCert,
+      key: alice.partyKey,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["h2"],
+    });
+    cleanups.push(() => void other.destroy());
+    await new Promise((resolve) => other.once("secureConnect", resolve));
+    other.write(Buffer.from([0x01]));
+    const secured = await server;
+    cleanups.push(() => void secured.socket.destroy());
+    expect(secured.framed).toBe(false);
+  });
+});
+
+describe("OPEN: both sides agree on pair, channel and parties", () => {
+  it("opens when they agree, with the same resume keys on both sides", async () => {
+    const [client, server] = await securedPair();
+    const [a, b] = await Promise.all([
+      openSession(client.socket, binding("alice", "bob"), own),
+      openSession(server.socket, binding("bob", "alice"), { window: 2 << 20, resume: true }),
+    ]);
+    expect(a.keys.resumeChannel).toBe(b.keys.resumeChannel);
+    expect(a.keys.resumeChannel).toMatch(/^resume\.[A-Za-z0-9_-]{21}$/);
+    expect(a.keys.resumeSecret.equals(b.keys.resumeSecret)).toBe(true);
+    expect([a.peerWindow, b.peerWindow]).toEqual([2 << 20, 1 << 20]);
+    expect([a.resumable, b.resumable]).toEqual([true, true]);
+  });
+
+  it("resumes only if both sides say they will", async () => {
+    const [client, server] = await securedPair();
+    const [a, b] = await Promise.all([
+      openSession(client.socket, binding("alice", "bob"), own),
+      openSession(server.socket, binding("bob", "alice"), { ...own, resume: false }),
+    ]);
+    expect([a.resumable, b.resumable]).toEqual([false, false]);
+  });
+
+  it("refuses a cross-wired splice (payments to logs) with CHANNEL_MISMATCH on both sides", async () => {
+    const [client, server] = await securedPair();
+    const results = await Promise.allSettled([
+      openSession(client.socket, binding("alice", "bob", "payments"), own),
+      openSession(server.socket, binding("bob", "alice", "logs"), own),
+    ]);
+    for (const result of results) {
+      expect(result).toMatchObject({ status: "rejected", reason: { code: "CHANNEL_MISMATCH" } });
+    }
+    expect((results[0] as PromiseRejectedResult).reason.message).toContain(
+      'The peer opened channel "logs" (pair pair-of-logs), this side channel "payments"',
+    );
+  });
+
+  it("refuses a peer that means another party with PEER_IDENTITY_MISMATCH on both sides", async () => {
+    const [client, server] = await securedPair();
+    const results = await Promise.allSettled([
+      openSession(client.socket, binding("alice", "bob"), own),
+      openSession(server.socket, binding("bob", "carol"), own),
+    ]);
+    for (const result of results) {
+      expect(result).toMatchObject({ status: "rejected", reason: { code: "PEER_IDENTITY_MISMATCH" } });
+    }
+  });
+});
+
+describe("RESUME: the same session, proven with the first handshake's secret", () => {
+  async function firstKeys(): Promise<SessionKeys> {
+    const [client, server] = await securedPair();
+    const [a] = await Promise.all([
+      openSession(client.socket, binding("alice", "bob"), own),
+      openSession(server.socket, binding("bob", "alice"), own),
+    ]);
+    return a.keys;
+  }
+
+  it("exchanges positions when both hold the secret", async () => {
+    const keys = await firstKeys();
+    const [client, server] = await securedPair();
+    const [atAlice, atBob] = await Promise.all([
+      resumeSession(client.socket, keys, "client", { received: 10, endReceived: false, window: 1 << 20 }),
+      resumeSession(server.socket, keys, "server", { received: 20, endReceived: true, window: 1 << 21 }),
+    ]);
+    expect(atAlice).toEqual({ received: 20, endReceived: true, window: 1 << 21 });
+    expect(atBob).toEqual({ received: 10, endReceived: false, window: 1 << 20 });
+  });
+
+  it("refuses a peer with another session's secret with SESSION_MISMATCH on both sides", async () => {
+    const [keys, other] = await Promise.all([firstKeys(), firstKeys()]);
+    const [client, server] = await securedPair();
+    const results = await Promise.allSettled([
+      resumeSession(client.socket, keys, "client", { received: 0, endReceived: false, window: 1 << 20 }),
+      resumeSession(server.socket, other, "server", { received: 0, endReceived: false, window: 1 << 20 }),
+    ]);
+    for (const result of results) {
+      expect(result).toMatchObject({ status: "rejected", reason: { code: "SESSION_MISMATCH" } });
+    }
+  });
+
+  it("refuses a proof replayed from another transport or reflected back", async () => {
+    const keys = await firstKeys();
+    const [client, server] = await securedPair();
+    // Both claim the client's role: each sees a proof made for its own role, not the peer's.
+    const results = await Promise.allSettled([
+      resumeSession(client.socket, keys, "client", { received: 0, endReceived: false, window: 1 << 20 }),
+      resumeSession(server.socket, keys, "client", { received: 0, endReceived: false, window: 1 << 20 }),
+    ]);
+    for (const result of results) {
+      expect(result).toMatchObject({ status: "rejected", reason: { code: "SESSION_MISMATCH" } });
+    }
+  });
+
+  it("refuses a peer that opens a new session where this side resumes", async () => {
+    const keys = await firstKeys();
+    const [client, server] = await securedPair();
+    const results = await Promise.allSettled([
+      resumeSession(client.socket, keys, "client", { received: 0, endReceived: false, window: 1 << 20 }),
+      openSession(server.socket, binding("bob", "alice"), own),
+    ]);
+    for (const result of results) {
+      expect(result).toMatchObject({ status: "rejected", reason: { code: "SESSION_MISMATCH" } });
+    }
+  });
+});
