@@ -183,8 +183,23 @@ function dialWebSocket(
  * loses the tail of the stream.
  * @internal Tests use it; the SDK's API is the byte stream `dialRelay` returns.
  */
+/** RFC 6455 section 7.1.5: the connection closed and no close frame was received. */
+const WS_CLOSED_ABNORMALLY = 1006;
+
 export function webSocketByteStream(ws: WebSocket): Duplex {
   const stream = createWebSocketStream(ws);
+  // Ahead of ws's own listener, which would end the stream: a WebSocket that closes without a
+  // close frame (1006: the TCP connection dropped, a relay or a crash cut it) is an error,
+  // never a clean end of the bytes.
+  ws.prependOnceListener("close", (code: number) => {
+    if (code !== WS_CLOSED_ABNORMALLY || stream.destroyed) return;
+    stream.destroy(
+      new FlockError(
+        "PEER_CLOSED",
+        "The WebSocket to the data plane closed without a close frame (1006): the connection was cut.",
+      ),
+    );
+  });
   const destroyNow = stream._destroy.bind(stream);
   stream._destroy = (error, callback) => {
     if (error !== null || ws.readyState !== WebSocket.OPEN) {

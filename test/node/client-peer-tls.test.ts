@@ -158,6 +158,47 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
 });
 
 describe("WebSocket byte stream", () => {
+  /** A client byte stream on a fresh WebSocket, and the server's end of it. */
+  async function webSocketPair(): Promise<{ stream: Duplex; server: WebSocket }> {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    cleanups.push(() => new Promise((done) => wss.close(() => done())));
+    await new Promise((resolve) => wss.once("listening", resolve));
+    const server = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
+    const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
+    cleanups.push(() => ws.terminate());
+    await new Promise((resolve) => ws.once("open", resolve));
+    return { stream: webSocketByteStream(ws), server: await server };
+  }
+
+  /** How the stream stopped: "end", or the error's code; and what it had read by then. */
+  function outcome(stream: Duplex): Promise<{ how: string; read: string }> {
+    let read = "";
+    stream.on("data", (c: Buffer) => {
+      read += c.toString();
+    });
+    return new Promise((resolve) => {
+      stream.once("end", () => resolve({ how: "end", read }));
+      stream.once("error", (e: Error & { code?: string }) => resolve({ how: e.code ?? "error", read }));
+    });
+  }
+
+  it("fails with PEER_CLOSED, never a clean end, when the WebSocket closes without a close frame", async () => {
+    const { stream, server } = await webSocketPair();
+    const result = outcome(stream);
+    server.send("partial");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    server.terminate();
+    expect(await result).toEqual({ how: "PEER_CLOSED", read: "partial" });
+  });
+
+  it("ends cleanly when the peer closes with a close frame", async () => {
+    const { stream, server } = await webSocketPair();
+    const result = outcome(stream);
+    server.send("all of it");
+    server.close(1000);
+    expect(await result).toEqual({ how: "end", read: "all of it" });
+  });
+
   it(`cuts a large write into messages of at most ${WS_MAX_MESSAGE_BYTES} bytes, in order`, async () => {
     const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
     cleanups.push(() => new Promise((done) => wss.close(() => done())));
@@ -178,7 +219,10 @@ describe("WebSocket byte stream", () => {
     cleanups.push(() => ws.terminate());
     await new Promise((resolve) => ws.once("open", resolve));
     const payload = Buffer.from(Array.from({ length: total }, (_, i) => i % 251));
-    webSocketByteStream(ws).write(payload);
+    const stream = webSocketByteStream(ws);
+    // The cleanup terminates the WebSocket, an abnormal close: an error on this stream.
+    stream.on("error", () => {});
+    stream.write(payload);
     await all;
     expect(Math.max(...sizes)).toBe(WS_MAX_MESSAGE_BYTES);
     expect(Buffer.concat(received).equals(payload)).toBe(true);
