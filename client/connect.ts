@@ -164,6 +164,7 @@ function planConnection(options: ConnectOptions): Plan {
     deadlineMs,
     direct,
     offerFraming: framing,
+    resumable: framing && resume,
     limits: streamLimits(limits),
     resume,
     onEvent: options.onEvent ?? (() => {}),

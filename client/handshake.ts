@@ -23,6 +23,8 @@ export type HelloCredentials = HelloRequest & {
   /** DER of the party's relay certificate. */
   relayCertDer: Uint8Array;
   relayKey: KeyObject;
+  /** This side resumes a broken stream (docs/stream.md): a draining data plane may move its pair. */
+  resumable?: boolean;
 };
 
 export interface HandshakeEvents {
@@ -133,6 +135,7 @@ export function relayHandshake(
 }
 
 async function helloFrame(challenge: ChallengeFrame, credentials: HelloCredentials): Promise<Uint8Array> {
+  const resumable = credentials.resumable ? { resumable: true } : {};
   if (challenge.version !== PROTOCOL_VERSION) {
     throw new FlockError(
       "UNSUPPORTED_VERSION",
@@ -144,8 +147,15 @@ async function helloFrame(challenge: ChallengeFrame, credentials: HelloCredentia
     toBase64Url(sign("sha256", helloProofInput(challenge.nonce, binding), credentials.relayKey));
   if ("direct" in credentials) {
     const { dest, tag } = credentials.direct;
-    return encodeFrame({ type: "direct", dest, tag, cert, sig: proof(`direct:${dest}:${tag}`) });
+    return encodeFrame({
+      type: "direct",
+      dest,
+      tag,
+      cert,
+      sig: proof(`direct:${dest}:${tag}`),
+      ...resumable,
+    });
   }
   const binding = toBase64Url(await sha256(credentials.ticket));
-  return encodeFrame({ type: "hello", ticket: credentials.ticket, cert, sig: proof(binding) });
+  return encodeFrame({ type: "hello", ticket: credentials.ticket, cert, sig: proof(binding), ...resumable });
 }

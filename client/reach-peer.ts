@@ -24,6 +24,8 @@ export interface Route {
   direct: { host: string; port: number } | undefined;
   /** Offer SDK wire version 2 in the end-to-end TLS. */
   offerFraming: boolean;
+  /** Say in the hello that this side resumes a broken stream (version 2 with resume on). */
+  resumable: boolean;
   onEvent: (event: RouteEvent) => void;
 }
 
@@ -114,6 +116,7 @@ export async function reachPeer(
       ...request,
       relayCertDer: relayKeyMaterial(identity).certDer,
       relayKey: relayKeyMaterial(identity).key,
+      resumable: route.resumable,
     },
     {
       onWaiting: () => onEvent({ type: "waiting" }),

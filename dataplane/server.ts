@@ -111,7 +111,11 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     stopAdmitting();
     pairs.failWaiting("DRAINING", "drained");
     logger.info({ activePairs: pairs.active, deadlineMs }, "draining");
-    void link.reportNow();
+    // The worker learns of the drain (capacity 0) before any pair is moved, so the tickets
+    // their parties ask next name another data plane.
+    await link.reportNow();
+    const moved = pairs.moveResumable();
+    if (moved > 0) logger.info({ moved }, "reset resumable pairs so they resume elsewhere");
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
     await Promise.race([pairs.whenSplicesEnd(), deadline]);
     pairs.stopSplices("drained");

@@ -38,6 +38,11 @@ export interface TicketHelloFrame {
   cert?: string;
   /** base64url signature over helloProofInput(nonce, ticket) with the relay key. */
   sig?: string;
+  /**
+   * The party resumes a broken stream on its own (SDK wire version 2, docs/stream.md): a
+   * draining data plane may reset a pair whose two sides say so, and they move elsewhere.
+   */
+  resumable?: boolean;
 }
 
 /** Seed-compatible direct mode: no ticket, the relay certificate names the party. */
@@ -47,6 +52,7 @@ export interface DirectHelloFrame {
   tag: string;
   cert?: string;
   sig?: string;
+  resumable?: boolean;
 }
 
 export interface WaitingFrame {
@@ -139,6 +145,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 const optionalString = (v: unknown) => v === undefined || typeof v === "string";
+const optionalBoolean = (v: unknown) => v === undefined || typeof v === "boolean";
 
 /** Validates the shape of a client's hello; anything else is BAD_FRAME. */
 export function parseClientFrame(value: unknown): ClientFrame {
@@ -147,7 +154,8 @@ export function parseClientFrame(value: unknown): ClientFrame {
       value.type === "hello" &&
       typeof value.ticket === "string" &&
       optionalString(value.cert) &&
-      optionalString(value.sig)
+      optionalString(value.sig) &&
+      optionalBoolean(value.resumable)
     ) {
       return value as unknown as TicketHelloFrame;
     }
@@ -156,7 +164,8 @@ export function parseClientFrame(value: unknown): ClientFrame {
       typeof value.dest === "string" &&
       typeof value.tag === "string" &&
       optionalString(value.cert) &&
-      optionalString(value.sig)
+      optionalString(value.sig) &&
+      optionalBoolean(value.resumable)
     ) {
       return value as unknown as DirectHelloFrame;
     }

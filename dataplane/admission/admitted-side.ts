@@ -35,4 +35,6 @@ export interface AdmittedSide {
   /** Bound to the connection id, transport, party and pair. */
   readonly log: Logger;
   readonly answers: SideAnswers;
+  /** Its hello says it resumes a broken stream elsewhere: a drain may reset its pair early. */
+  readonly resumable?: boolean;
 }

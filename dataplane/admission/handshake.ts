@@ -74,6 +74,7 @@ interface Greeted {
   party: AuthenticatedParty;
   /** What the decoder holds past the hello. */
   early: Uint8Array;
+  resumable: boolean;
 }
 
 /** Challenge → hello → verify, on a transport whose MAGIC was read. */
@@ -106,14 +107,14 @@ async function greet(
   const party = await untilAborted(signal, authenticate(hello, { nonce, tlsCertificate }, context.authority));
   if (connection.isClosed) throw new ConnectionGone();
   if (!context.isAdmitting()) throw new FlockError("DRAINING");
-  return { party, early: decoder.rest() };
+  return { party, early: decoder.rest(), resumable: hello.resumable === true };
 }
 
 /** The admitted side, with the Flock frames that answer it from now on. */
 function sideOf(
   connection: Connection,
   transport: FramedTransport,
-  { party, early }: Greeted,
+  { party, early, resumable }: Greeted,
   context: HandshakeContext,
 ): AdmittedSide {
   const { stream } = transport;
@@ -145,6 +146,7 @@ function sideOf(
     transport: transport.name,
     stream,
     early: Buffer.from(early.buffer, early.byteOffset, early.length),
+    resumable,
     connection,
     log,
     answers,

@@ -131,6 +131,21 @@ export class Pairs {
     for (const live of this.#live) live.splice.stop(reason);
   }
 
+  /**
+   * Resets the pairs whose two sides resume on their own (docs/stream.md): they reconnect
+   * through the worker, which sends them to another data plane, instead of being cut at the
+   * drain deadline. Answers how many were reset.
+   */
+  moveResumable(): number {
+    let moved = 0;
+    for (const live of this.#live) {
+      if (!live.sides.every((side) => side.resumable === true)) continue;
+      live.splice.stop("drained");
+      moved++;
+    }
+    return moved;
+  }
+
   /** Settles when every pair spliced now has ended. */
   whenSplicesEnd(): Promise<void> {
     return Promise.all([...this.#live].map((live) => live.splice.done)).then(() => undefined);

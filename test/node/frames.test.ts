@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "../../protocol/frames.ts";
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, parseClientFrame } from "../../protocol/frames.ts";
 
 describe("frame codec", () => {
   it("decodes a frame fed one byte at a time and keeps the bytes after it", () => {
@@ -21,5 +21,19 @@ describe("frame codec", () => {
     const header = new Uint8Array(4);
     new DataView(header.buffer).setUint32(0, MAX_FRAME_BYTES + 1);
     expect(() => decoder.push(header)).toThrowError(expect.objectContaining({ code: "HELLO_TOO_LARGE" }));
+  });
+
+  it("takes a hello's resumable flag only as a boolean, and hellos without it as before", () => {
+    const hello = { type: "hello", ticket: "t", cert: "c", sig: "s" };
+    expect(parseClientFrame(hello)).toEqual(hello);
+    expect(parseClientFrame({ ...hello, resumable: true })).toMatchObject({ resumable: true });
+    const direct = { type: "direct", dest: "bob", tag: "x", resumable: false };
+    expect(parseClientFrame(direct)).toEqual(direct);
+    for (const bad of [
+      { ...hello, resumable: "yes" },
+      { ...direct, resumable: 1 },
+    ]) {
+      expect(() => parseClientFrame(bad)).toThrowError(expect.objectContaining({ code: "BAD_FRAME" }));
+    }
   });
 });
