@@ -1,12 +1,17 @@
 import { RELAY_LIVE_SECONDS } from "../../protocol/api.ts";
 import type { RelayRow } from "./relays.ts";
 
-/**
- * A relay an assigned pair may stay on (in SQL over `relays`, `?3` = now - RELAY_LIVE_SECONDS):
- * live, as in selectLiveRelays, and not draining, since a draining relay takes no new sides.
- */
-const KEEPS_ITS_PAIRS = `relays.status = 'active' AND relays.last_report_at > ?3
-  AND (relays.load IS NULL OR json_extract(relays.load, '$.capacity') IS NOT 0)`;
+/** The assignments' batch failed: no relay was live when it ran. */
+export function isNoLiveRelay(error: unknown): boolean {
+  return (
+    error instanceof Error && error.message.includes("NOT NULL constraint failed: pair_assignments.relay")
+  );
+}
+
+/** A live relay, as in selectLiveRelays (in SQL over `relays`, `?3` = now - RELAY_LIVE_SECONDS). */
+const LIVE = "relays.status = 'active' AND relays.last_report_at > ?3";
+/** A relay an assigned pair may stay on: live, and not draining, since a draining relay takes no new sides. */
+const KEEPS_ITS_PAIRS = `${LIVE} AND (relays.load IS NULL OR json_extract(relays.load, '$.capacity') IS NOT 0)`;
 
 export interface PairAssignment {
   relay: string;
@@ -47,6 +52,9 @@ export function sweepPairAssignments(db: D1Database, now: number): D1PreparedSta
  * get back whichever assignment the statement left (selectPlacedPairs, later in the same
  * batch), even one to a relay that started reporting after their own read of the live set.
  * An assignment to a relay in `unreachable` (the caller could not reach it) is replaced too.
+ * A wanted relay that is no longer live (the isolate picked it from a live set it remembered)
+ * gives way to the first live relay by name that is not unreachable; with none, the relay is
+ * NULL, which fails the statement and so the batch (isNoLiveRelay).
  */
 export function assignPairs(
   db: D1Database,
@@ -59,7 +67,14 @@ export function assignPairs(
   return db
     .prepare(
       `INSERT INTO pair_assignments (pair, relay, expires_at)
-       SELECT value ->> 'pair', value ->> 'relay', ?2 FROM json_each(?1) WHERE true
+       SELECT value ->> 'pair',
+         COALESCE(
+           (SELECT name FROM relays WHERE relays.name = value ->> 'relay' AND ${LIVE}),
+           (SELECT name FROM relays WHERE ${LIVE}
+              AND relays.name NOT IN (SELECT value FROM json_each(?4)) ORDER BY name LIMIT 1)
+         ),
+         ?2
+       FROM json_each(?1) WHERE true
        ON CONFLICT (pair) DO UPDATE SET
          relay = CASE WHEN EXISTS (
            SELECT 1 FROM relays WHERE ${KEEPS_ITS_PAIRS}

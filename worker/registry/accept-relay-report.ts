@@ -7,6 +7,7 @@ import { runBatch } from "../db/batch.ts";
 import { selectRevokedFingerprints, toFingerprints } from "../db/parties.ts";
 import { findRelayByFingerprint, updateRelayLoad } from "../db/relays.ts";
 import { verifySignedRequestOf, withRequestNonce } from "../signed-requests/authenticate.ts";
+import { signerKeyOf } from "../signed-requests/signer-keys.ts";
 import type { TicketKeys } from "../tickets/ticket-keys.ts";
 
 const LOAD_FIELDS = ["activePairs", "waitingSides", "bytesPerSecond", "capacity"] as const;
@@ -47,7 +48,7 @@ export async function acceptRelayReport(
     jws,
     "POST",
     RELAY_REPORT_PATH,
-    found && { record: found, pem: found.cert, notAfter: found.not_after },
+    found && { record: found, notAfter: found.not_after, key: () => signerKeyOf(found.cert) },
     now,
   );
   return withRequestNonce(db, kid, payload, now, async (nonce) => {

@@ -2,13 +2,13 @@ import { FlockError } from "../../protocol/errors.ts";
 import { type SignedRequestPayload, verifySignedRequest } from "../../protocol/signed-request.ts";
 import { REQUEST_MAX_SKEW_SECONDS } from "../../protocol/ticket.ts";
 import { claimRequestNonce, isReplayedNonce, recordRequestNonce } from "../db/request-nonces.ts";
-import { signerKeyOf } from "./signer-keys.ts";
 
-/** The registry record a signed request's kid names, with its stored certificate. */
+/** The registry record a signed request's kid names, with its certificate's expiry and key. */
 export interface Signer<T> {
   record: T;
-  pem: string;
   notAfter: number;
+  /** The certificate's verification key: signerKeyOf(pem), or one the isolate remembered. */
+  key: () => Promise<CryptoKey>;
 }
 
 /**
@@ -26,8 +26,10 @@ export async function verifySignedRequestOf<T>(
 ): Promise<{ signer: T; payload: SignedRequestPayload<unknown> }> {
   if (!signer) throw new FlockError("BAD_SIGNATURE", "No registered certificate has this key id.");
   if (signer.notAfter <= now) throw new FlockError("CERT_INVALID", "The signing certificate has expired.");
-  const key = await signerKeyOf(signer.pem);
-  return { signer: signer.record, payload: await verifySignedRequest(jws, key, method, path, now) };
+  return {
+    signer: signer.record,
+    payload: await verifySignedRequest(jws, await signer.key(), method, path, now),
+  };
 }
 
 /**

@@ -27,16 +27,22 @@ import { chooseRelay, PAIR_ASSIGNMENT_SECONDS } from "./choose-relay.ts";
 import type { TicketKeys } from "./ticket-keys.ts";
 import { destsOf } from "./ticket-request-body.ts";
 
+/** The caller as a ticket names it. */
+export type TicketCaller = Pick<PartyRow, "user_name" | "name" | "fingerprint">;
+
 /**
- * An authenticated, active caller's request with what D1 holds for it, read by requestTicket
- * in the same round trip as the caller's own row.
+ * An authenticated caller's request with what is known of it: read from D1 by requestTicket in
+ * the same round trip as the caller's own row, or remembered by the isolate (ticket-caches.ts).
  */
 export interface TicketOrder {
-  caller: PartyRow;
+  caller: TicketCaller;
   request: TicketRequestBody | TicketsRequestBody;
-  /** The parties the request names, among the caller's own user's parties (those that exist). */
-  dests: DestRow[];
-  /** selectLiveRelays */
+  /**
+   * The parties the request names, among the caller's own user's parties (those that exist),
+   * when read; undefined when not read, left to the rate-limit take in the batch to check.
+   */
+  dests: DestRow[] | undefined;
+  /** selectLiveRelays, as read or as remembered */
   live: LiveRelay[];
 }
 
@@ -70,16 +76,12 @@ export async function issueTickets(
 ): Promise<TicketResponse[]> {
   const user = caller.user_name;
   const channel = request.channel ?? DEFAULT_CHANNEL;
-  const found = new Map(dests.map((row) => [row.name, row]));
+  const found = dests && new Map(dests.map((row) => [row.name, row]));
   const unreachable = request.unreachable ?? [];
   const drafts: Draft[] = [];
   for (const dest of destsOf(request)) {
     if (dest === caller.name) throw new FlockError("SAME_PARTY");
-    const row = found.get(dest);
-    if (!row)
-      throw new FlockError("UNKNOWN_DEST", `The destination party ${dest} does not exist for this user.`);
-    if (row.status === "revoked")
-      throw new FlockError("DEST_REVOKED", `The destination party ${dest} has been revoked.`);
+    if (found) assertDestActive(dest, found.get(dest));
     const pair = await pairId(user, caller.name, dest, channel);
     drafts.push({ dest, pair, jti: crypto.randomUUID(), wanted: await chooseRelay(pair, live, unreachable) });
   }
@@ -114,9 +116,16 @@ export async function issueTickets(
   );
 }
 
+function assertDestActive(dest: string, row: DestRow | undefined): void {
+  if (!row)
+    throw new FlockError("UNKNOWN_DEST", `The destination party ${dest} does not exist for this user.`);
+  if (row.status === "revoked")
+    throw new FlockError("DEST_REVOKED", `The destination party ${dest} has been revoked.`);
+}
+
 async function signTicket(
   keys: TicketKeys,
-  caller: PartyRow,
+  caller: TicketCaller,
   { dest, pair, jti }: Draft,
   channel: string,
   relay: PlacedPair,

@@ -60,15 +60,20 @@ export function assertTicketsAvailable(
   count: number,
   now: number,
 ): void {
+  assertWithinBurst(limit, count);
+  const available = availableTickets(bucket, limit, now);
+  if (available >= count) return;
+  throw rateLimited((count - available) / limit.perSecond);
+}
+
+/** A request for more tickets than the bucket holds when full could never be served. */
+export function assertWithinBurst(limit: TicketRateLimit, count: number): void {
   if (count > limit.burst) {
     throw new FlockError(
       "RATE_LIMITED",
       `One request may ask for at most ${limit.burst} tickets (TICKET_BURST).`,
     );
   }
-  const available = availableTickets(bucket, limit, now);
-  if (available >= count) return;
-  throw rateLimited((count - available) / limit.perSecond);
 }
 
 /** The refusal when the write batch found the bucket empty after all (another isolate took the last tokens). */

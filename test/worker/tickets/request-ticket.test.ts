@@ -1,12 +1,21 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
+import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
 import { TICKETS_PATH } from "../../../protocol/wire.ts";
 import { nowSeconds } from "../../../worker/db/time.ts";
 import { ticketRateLimitOf } from "../../../worker/tickets/rate-limit.ts";
 import { requestTicket } from "../../../worker/tickets/request-ticket.ts";
+import {
+  knownCaller,
+  knownCallers,
+  LIVE_RELAYS_CACHE_MS,
+  MAX_KNOWN_CALLERS,
+  rememberCaller,
+} from "../../../worker/tickets/ticket-caches.ts";
 import { loadTicketKeys } from "../../../worker/tickets/ticket-keys.ts";
 import { countingRoundTrips } from "../support/d1-doubles.ts";
 import {
+  admin,
   createParty,
   createRelay,
   createUser,
@@ -28,16 +37,31 @@ describe("requestTicket (no HTTP)", () => {
     expect((await reportLoad(await createRelay("trips-relay"))).status).toBe(200);
   });
 
-  it("issues a ticket in two D1 round trips: every read, then every write", async () => {
+  /** One request through the round-trip counter: the answer (or refusal) and the trips it took. */
+  async function counted(party: Signer, body: unknown): Promise<{ answer: unknown; trips: number }> {
     const keys = await loadTicketKeys(env.TICKET_KEYS);
     const { db, trips } = countingRoundTrips(env.DB);
-    const jws = await signAs(a, TICKETS_PATH, { dest: "b", channel: "two-trips" });
-    const ticket = await requestTicket(db, keys, LIMIT, jws, nowSeconds());
-    expect(ticket).toMatchObject({ peer: "trips/b", relay: { name: "trips-relay" } });
-    expect(trips()).toBe(2);
+    const jws = await signAs(party, TICKETS_PATH, body);
+    const answer = await requestTicket(db, keys, LIMIT, jws, nowSeconds()).catch((error: unknown) => error);
+    return { answer, trips: trips() };
+  }
+
+  it("issues a ticket in two D1 round trips for a caller the isolate does not know: every read, then every write", async () => {
+    const cold = await createParty("trips", "cold");
+    const first = await counted(cold, { dest: "b", channel: "two-trips" });
+    expect(first.answer).toMatchObject({ peer: "trips/b", relay: { name: "trips-relay" } });
+    expect(first.trips).toBe(2);
   });
 
-  it("refuses its replay in the same two round trips, and writes nothing for it", async () => {
+  it("issues the next one in one round trip: the write batch alone, which re-checks what the isolate remembers", async () => {
+    const warm = await createParty("trips", "warm");
+    await counted(warm, { dest: "b" });
+    const next = await counted(warm, { dest: "c" });
+    expect(next.answer).toMatchObject({ peer: "trips/c", relay: { name: "trips-relay" } });
+    expect(next.trips).toBe(1);
+  });
+
+  it("refuses a replay, and writes nothing for it", async () => {
     const keys = await loadTicketKeys(env.TICKET_KEYS);
     const jws = await signAs(a, TICKETS_PATH, { dest: "b", channel: "replayed" });
     await requestTicket(env.DB, keys, LIMIT, jws, nowSeconds());
@@ -47,24 +71,85 @@ describe("requestTicket (no HTTP)", () => {
     await expect(requestTicket(db, keys, LIMIT, jws, nowSeconds())).rejects.toMatchObject({
       code: "REQUEST_REPLAYED",
     });
-    expect(trips()).toBe(2);
+    // The caller is known by now: the write batch alone, which the replayed jti fails.
+    expect(trips()).toBe(1);
     expect(await audit()).toEqual(before);
   });
 
-  it("issues tickets for several peers in the same two round trips, with one signature check", async () => {
-    const keys = await loadTicketKeys(env.TICKET_KEYS);
-    const { db, trips } = countingRoundTrips(env.DB);
-    const jws = await signAs(a, TICKETS_PATH, { dests: ["b", "c", "d", "e"], channel: "mpc" });
+  it("answers from D1 when the isolate's memory is out of date: a destination revoked since, a caller revoked since", async () => {
+    const party = await createParty("trips", "remembered");
+    await createParty("trips", "soon-revoked");
+    await counted(party, { dest: "soon-revoked" });
+    await admin("/v1/users/trips/parties/soon-revoked/revoke", { method: "POST" });
+    // The write batch refuses (nothing written); the reads of a cold request say why, and the
+    // refusal burns the jti.
+    const dest = await counted(party, { dest: "soon-revoked", channel: "again" });
+    expect(dest.answer).toMatchObject({ code: "DEST_REVOKED" });
+    expect(dest.trips).toBe(3);
+    await admin("/v1/users/trips/parties/remembered/revoke", { method: "POST" });
+    expect((await counted(party, { dest: "b" })).answer).toMatchObject({ code: "PARTY_REVOKED" });
+  });
+
+  it("issues tickets for several peers in the same round trips as one, with one signature check", async () => {
+    const mpc = await createParty("trips", "mpc");
     const verify = vi.spyOn(crypto.subtle, "verify");
     try {
-      const answer = await requestTicket(db, keys, LIMIT, jws, nowSeconds());
-      expect(answer).toMatchObject({
+      const cold = await counted(mpc, { dests: ["b", "c", "d", "e"], channel: "mpc" });
+      expect(cold.answer).toMatchObject({
         tickets: [{ peer: "trips/b" }, { peer: "trips/c" }, { peer: "trips/d" }, { peer: "trips/e" }],
       });
       expect(verify).toHaveBeenCalledTimes(1);
+      expect(cold.trips).toBe(2);
+      const warm = await counted(mpc, { dests: ["b", "c", "d", "e"], channel: "mpc-2" });
+      expect((warm.answer as { tickets: unknown[] }).tickets).toHaveLength(4);
+      expect(verify).toHaveBeenCalledTimes(2);
+      expect(warm.trips).toBe(1);
     } finally {
       verify.mockRestore();
     }
-    expect(trips()).toBe(2);
+  });
+
+  it(`reads D1 again once the live relays it remembers are LIVE_RELAYS_CACHE_MS (${LIVE_RELAYS_CACHE_MS} ms) old`, async () => {
+    const keys = await loadTicketKeys(env.TICKET_KEYS);
+    const party = await createParty("trips", "ages");
+    const at = async (now: number) => {
+      const { db, trips } = countingRoundTrips(env.DB);
+      await requestTicket(
+        db,
+        keys,
+        LIMIT,
+        await signAs(party, TICKETS_PATH, { dest: "b" }, { iat: now }),
+        now,
+      );
+      return trips();
+    };
+    const now = nowSeconds();
+    expect(await at(now)).toBe(2);
+    expect(await at(now + LIVE_RELAYS_CACHE_MS / 1000 - 1)).toBe(1);
+    expect(await at(now + LIVE_RELAYS_CACHE_MS / 1000)).toBe(2);
+  });
+
+  it(`remembers at most MAX_KNOWN_CALLERS (${MAX_KNOWN_CALLERS}) callers, dropping the oldest`, () => {
+    const caller = (kid: string) => ({
+      key: {} as CryptoKey,
+      caller: { user_name: "u", name: kid, fingerprint: kid, not_after: 0 },
+    });
+    rememberCaller("first", caller("first"));
+    for (let i = 0; i < MAX_KNOWN_CALLERS; i++) rememberCaller(`kid-${i}`, caller(`kid-${i}`));
+    expect(knownCallers()).toBe(MAX_KNOWN_CALLERS);
+    expect(knownCaller("first")).toBeUndefined();
+    expect(knownCaller(`kid-${MAX_KNOWN_CALLERS - 1}`)).toBeDefined();
+  });
+
+  it("puts a new pair on another live relay, in the same one round trip, when the remembered one went silent", async () => {
+    const party = await createParty("trips", "moves");
+    await counted(party, { dest: "b" });
+    const late = await createRelay("trips-late");
+    expect((await reportLoad(late)).status).toBe(200);
+    const stale = nowSeconds() - RELAY_LIVE_SECONDS - 1;
+    await env.DB.prepare("UPDATE relays SET last_report_at = ? WHERE name = 'trips-relay'").bind(stale).run();
+    const moved = await counted(party, { dest: "c", channel: "after-silence" });
+    expect(moved.answer).toMatchObject({ relay: { name: "trips-late" } });
+    expect(moved.trips).toBe(1);
   });
 });
