@@ -171,11 +171,14 @@ function dialWebSocket(
   });
 }
 
+/** RFC 6455 section 7.1.5: the connection closed and no close frame was received. */
+const WS_CLOSED_ABNORMALLY = 1006;
+
 /**
- * The WebSocket as a byte stream for the end-to-end TLS. Three changes to `ws`'s stream:
+ * The WebSocket as a byte stream for the end-to-end TLS. Four changes to `ws`'s stream:
  * writes are cut to WS_MAX_MESSAGE_BYTES; ending the write side does not close the
- * WebSocket; and destroying it without an error closes the WebSocket with a close frame
- * instead of dropping the TCP connection. A WebSocket has no half-close (closing ends both
+ * WebSocket; destroying it without an error closes the WebSocket with a close frame
+ * instead of dropping the TCP connection; and a close without a close frame is an error. A WebSocket has no half-close (closing ends both
  * directions); the TLS carries its own (close_notify), so the socket closes when the TLS
  * socket on top destroys this stream, once both directions are done, and the peer's answer
  * to an `end()` still arrives. `ws` would terminate there: the socket closes with the last
@@ -183,9 +186,6 @@ function dialWebSocket(
  * loses the tail of the stream.
  * @internal Tests use it; the SDK's API is the byte stream `dialRelay` returns.
  */
-/** RFC 6455 section 7.1.5: the connection closed and no close frame was received. */
-const WS_CLOSED_ABNORMALLY = 1006;
-
 export function webSocketByteStream(ws: WebSocket): Duplex {
   const stream = createWebSocketStream(ws);
   // Ahead of ws's own listener, which would end the stream: a WebSocket that closes without a
