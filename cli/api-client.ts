@@ -9,7 +9,7 @@ import type {
   UserInfo,
 } from "../protocol/api.ts";
 import { FlockError, isErrorCode } from "../protocol/errors.ts";
-import { revocationListPath } from "../protocol/wire.ts";
+import { revocationListPath, TICKETS_PATH } from "../protocol/wire.ts";
 import { type ConfigSources, resolveConfig } from "./config.ts";
 import { UserError } from "./output.ts";
 
@@ -189,7 +189,7 @@ function answerError(url: string, method: string, path: string, status: number, 
   }
   const { error, code } = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
   if (isErrorCode(code)) {
-    if (code === "UNAUTHENTICATED" && !path.startsWith("/v1/tickets")) {
+    if (code === "UNAUTHENTICATED" && !path.startsWith(TICKETS_PATH)) {
       return new FlockError(
         code,
         `The worker at ${url} refused the admin token; check FLOCK_TOKEN or run \`flock login\` again.`,
