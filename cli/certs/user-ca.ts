@@ -65,7 +65,8 @@ export async function createUserCa(key: KeyMaterial, user: string): Promise<stri
 
 /**
  * The end-to-end party certificate: either side of a pair may be the TLS server, so it
- * carries both serverAuth and clientAuth; the SAN URI is what the peer checks.
+ * carries both serverAuth and clientAuth; the SAN URI is what the SDK checks. The DNS SAN
+ * (the party name) is what the original relay's Go client checks as its ServerName = DEST.
  */
 export async function signPartyCertificate(
   caPem: string,
@@ -91,7 +92,10 @@ export async function signPartyCertificate(
       new BasicConstraintsExtension(false, undefined, true),
       new KeyUsagesExtension(usage, true),
       new ExtendedKeyUsageExtension([ExtendedKeyUsage.serverAuth, ExtendedKeyUsage.clientAuth]),
-      new SubjectAlternativeNameExtension([{ type: "url", value: partyUri(user, party) }]),
+      new SubjectAlternativeNameExtension([
+        { type: "url", value: partyUri(user, party) },
+        { type: "dns", value: party },
+      ]),
       await SubjectKeyIdentifierExtension.create(partyKey.keys.publicKey),
       await AuthorityKeyIdentifierExtension.create(ca.publicKey),
     ],

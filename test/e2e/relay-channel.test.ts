@@ -73,8 +73,8 @@ describe.each([
     const [toBob, toAlice] = await pair(a, b);
     expect([toBob.peer, toAlice.peer]).toEqual(["acme/bob", "acme/alice"]);
     expect(new Set([toBob.role, toAlice.role])).toEqual(new Set(["client", "server"]));
-    expect(toBob.peerCertificate.subjectAltName).toBe("URI:urn:flock:party:acme:bob");
-    expect(toAlice.peerCertificate.subjectAltName).toBe("URI:urn:flock:party:acme:alice");
+    expect(toBob.peerCertificate.subjectAltName).toBe("URI:urn:flock:party:acme:bob, DNS:bob");
+    expect(toAlice.peerCertificate.subjectAltName).toBe("URI:urn:flock:party:acme:alice, DNS:alice");
     toAlice.socket.pipe(toAlice.socket);
     const echoed = collect(toBob.socket);
     toBob.socket.end("hello through the relay");

@@ -19,6 +19,7 @@ import { startDataPlane } from "../../dataplane/server.ts";
 import type { RelayReportResponse } from "../../protocol/api.ts";
 import { toBase64Url } from "../../protocol/encoding.ts";
 import { helloProofInput } from "../../protocol/frames.ts";
+import { FRELAY_SERVER_NAME } from "../../protocol/frelay.ts";
 import { partyUri, relayUri } from "../../protocol/names.ts";
 import { verifySignedRequest } from "../../protocol/signed-request.ts";
 import type { TicketClaims } from "../../protocol/ticket.ts";
@@ -119,6 +120,7 @@ export function issueRelay(ca: Ca, name: string): Promise<Issued> {
     `CN=${name}, OU=flock-relay`,
     [
       { type: "url", value: relayUri(name) },
+      { type: "dns", value: FRELAY_SERVER_NAME },
       { type: "dns", value: "localhost" },
       { type: "ip", value: "127.0.0.1" },
     ],

@@ -62,7 +62,9 @@ describe.each<KeyType>(["ec", "rsa"])("certificates with %s party keys", (keyTyp
     const { key, cert } = parties.p0 as { key: KeyMaterial; cert: string };
     const leaf = new X509Certificate(cert);
     expect(leaf.subject).toBe("CN=p0\nO=alice");
-    expect(leaf.subjectAltName).toBe("URI:urn:flock:party:alice:p0");
+    expect(leaf.subjectAltName).toBe("URI:urn:flock:party:alice:p0, DNS:p0");
+    // The original relay's Go client checks ServerName = DEST against the DNS SAN.
+    expect(leaf.checkHost("p0", { subject: "never" })).toBe("p0");
     expect(leaf.ca).toBe(false);
     expect(leaf.keyUsage?.sort()).toEqual(["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]);
     expect(leaf.verify(new X509Certificate(caPem).publicKey)).toBe(true);
@@ -105,8 +107,8 @@ describe.each<KeyType>(["ec", "rsa"])("certificates with %s party keys", (keyTyp
         socket.on("error", reject);
       });
       expect(socket.authorized).toBe(true);
-      expect(socket.getPeerCertificate().subjectaltname).toBe("URI:urn:flock:party:alice:p1");
-      expect(received).toBe("URI:urn:flock:party:alice:p0");
+      expect(socket.getPeerCertificate().subjectaltname).toBe("URI:urn:flock:party:alice:p1, DNS:p1");
+      expect(received).toBe("URI:urn:flock:party:alice:p0, DNS:p0");
     } finally {
       await new Promise((r) => server.close(r));
     }

@@ -1,4 +1,5 @@
 import { certificateThumbprint } from "../../protocol/encoding.ts";
+import { FRELAY_SERVER_NAME } from "../../protocol/frelay.ts";
 import { partyUri, relayUri } from "../../protocol/names.ts";
 import type { KeyKind, VerifiedCsr } from "./csr.ts";
 import type { Host } from "./hosts.ts";
@@ -74,7 +75,11 @@ export function issueRelayCertificate(
     subject: `CN=${relay}, OU=flock-relay`,
     sans: [
       { type: "url", value: relayUri(relay) },
-      ...hosts.map((host) => ({ type: host.kind, value: host.value })),
+      // The original relay's Go client checks this name (docs/coming-from-frelay.md).
+      { type: "dns", value: FRELAY_SERVER_NAME },
+      ...hosts
+        .filter((host) => host.value !== FRELAY_SERVER_NAME)
+        .map((host) => ({ type: host.kind, value: host.value })),
     ],
     usages: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
   });

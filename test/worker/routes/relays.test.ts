@@ -52,6 +52,7 @@ describe("POST /v1/relays", () => {
       ?.names.items.map((n) => [n.type, n.value]);
     expect(sans).toEqual([
       ["url", "urn:flock:relay:edge-1"],
+      ["dns", "flockrelay"],
       ["ip", "127.0.0.1"],
       ["dns", "relay.example.com"],
       ["ip", "::ffff:a00:1"],
