@@ -1,6 +1,7 @@
 import type { X509Certificate } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { FlockError } from "../protocol/errors.ts";
+import type { PeerProtocol } from "../protocol/frames.ts";
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL, isValidName } from "../protocol/names.ts";
 import { pairId, partyRef, type Role } from "../protocol/ticket.ts";
 import type { RetryEvent } from "./attempts.ts";
@@ -80,6 +81,8 @@ export interface Channel {
   pair: string;
   relay: string;
   transport: Transport;
+  /** What the peer speaks end to end (docs/coming-from-frelay.md "Mixed pairs"). */
+  peerProtocol: PeerProtocol;
 }
 
 /** End-to-end mutual TLS with `dest`: the contract's `connect`, a Duplex to the peer. */
@@ -120,6 +123,7 @@ export async function openChannel(options: ConnectOptions = {}): Promise<Channel
     pair: reached.pair,
     relay: reached.relay,
     transport: plan.transport,
+    peerProtocol: reached.peerProtocol,
   };
 }
 

@@ -83,11 +83,23 @@ function checkRelayIdentity(relay: string | undefined) {
   };
 }
 
-function tlsOptions(address: RelayAddress, credentials: RelayCredentials): tls.ConnectionOptions {
+/**
+ * ALPN names what runs inside the TLS. The data plane needs no answer to it: offering one
+ * tells it this is no client of the original relay (those offer none), so it keeps its
+ * native TLS path (docs/data-plane.md#the-original-relays-protocol).
+ */
+const ALPN = { tls: ["flock"], wss: ["http/1.1"] } as const;
+
+function tlsOptions(
+  address: RelayAddress,
+  credentials: RelayCredentials,
+  transport: "tls" | "wss",
+): tls.ConnectionOptions {
   return {
     ca: credentials.relayCa,
     cert: credentials.relayCert,
     key: credentials.relayKey,
+    ALPNProtocols: [...ALPN[transport]],
     // SNI must be a host name; an IP address there is refused by some servers.
     ...(isIP(address.host) ? {} : { servername: address.host }),
     checkServerIdentity: checkRelayIdentity(address.name),
@@ -131,7 +143,11 @@ function dialTcp(address: RelayAddress, timeoutMs: number): Promise<Duplex> {
 }
 
 function dialTls(address: RelayAddress, credentials: RelayCredentials, timeoutMs: number): Promise<Duplex> {
-  const socket = tls.connect({ host: address.host, port: address.port, ...tlsOptions(address, credentials) });
+  const socket = tls.connect({
+    host: address.host,
+    port: address.port,
+    ...tlsOptions(address, credentials, "tls"),
+  });
   socket.setNoDelay(true);
   return whenReady(socket, "secureConnect", address, "tls", timeoutMs);
 }
@@ -151,7 +167,7 @@ function dialWebSocket(
     const ws = new WebSocket(webSocketUrl(address, transport), WS_SUBPROTOCOL, {
       handshakeTimeout: timeoutMs,
       perMessageDeflate: false,
-      ...(transport === "wss" ? tlsOptions(address, credentials) : {}),
+      ...(transport === "wss" ? tlsOptions(address, credentials, "wss") : {}),
     });
     const fail = (cause: unknown) => {
       ws.off("open", onOpen);

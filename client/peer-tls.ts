@@ -2,6 +2,7 @@ import { X509Certificate } from "node:crypto";
 import type { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import { FlockError } from "../protocol/errors.ts";
+import type { PeerProtocol } from "../protocol/frames.ts";
 import { partyUri } from "../protocol/names.ts";
 import type { Role } from "../protocol/ticket.ts";
 import { partyOf } from "./identity.ts";
@@ -61,7 +62,14 @@ export function securePeerChannel(
   role: Role,
   credentials: PeerCredentials,
   expected: ExpectedPeer,
-  { offerFraming = true }: { offerFraming?: boolean } = {},
+  {
+    offerFraming = true,
+    peerProtocol = "flock",
+  }: {
+    offerFraming?: boolean;
+    /** A client of the original relay knows no verdict byte (docs/coming-from-frelay.md "Mixed pairs"). */
+    peerProtocol?: PeerProtocol;
+  } = {},
 ): Promise<SecuredPeer> {
   const { secureContext, userCa } = peerContexts.get(
     `${credentials.userCa}\n${credentials.partyCert}\n${credentials.partyKey}`,
@@ -112,7 +120,9 @@ export function securePeerChannel(
     peerCertificate = socket.getPeerX509Certificate();
     return peerProblem(peerCertificate, userCa, expected);
   };
-  return exchangeVerdicts(socket, role === "client" ? "secureConnect" : "secure", checkPeer).then(
+  // A client of the original relay knows no verdict byte: each side's own check is all there is.
+  const verdicts = peerProtocol === "flock";
+  return exchangeVerdicts(socket, role === "client" ? "secureConnect" : "secure", checkPeer, verdicts).then(
     (secured) => ({
       socket: secured,
       peerCertificate: peerCertificate as X509Certificate,
@@ -125,6 +135,7 @@ function exchangeVerdicts(
   socket: tls.TLSSocket,
   secureEvent: "secureConnect" | "secure",
   checkPeer: () => string | undefined,
+  verdicts: boolean,
 ): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -150,8 +161,12 @@ function exchangeVerdicts(
     const onSecure = () => {
       const problem = checkPeer();
       if (problem) {
-        refuse(socket);
-        finish(new FlockError("PEER_IDENTITY_MISMATCH", problem), { keepSocket: true });
+        if (verdicts) refuse(socket);
+        finish(new FlockError("PEER_IDENTITY_MISMATCH", problem), { keepSocket: verdicts });
+        return;
+      }
+      if (!verdicts) {
+        finish();
         return;
       }
       ownCheckPassed = true;

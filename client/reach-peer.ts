@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { MAX_UNREACHABLE_RELAYS } from "../protocol/api.ts";
 import { FlockError } from "../protocol/errors.ts";
+import type { PeerProtocol } from "../protocol/frames.ts";
 import { partyRef, type Role } from "../protocol/ticket.ts";
 import type { Track } from "./attempts.ts";
 import type { Transport } from "./dial.ts";
@@ -33,7 +34,11 @@ export type RouteEvent =
   | { type: "ticket"; relay: string; role: Role; pair: string }
   | { type: "dialed"; transport: Transport; host: string; port: number }
   | { type: "waiting" }
-  | { type: "paired"; peer: string; role: Role }
+  /**
+   * `peerProtocol: "frelay"`: the peer is a client of the original Flock relay (direct
+   * mode), so the channel is plain end-to-end TLS: no verdict byte, no stream framing.
+   */
+  | { type: "paired"; peer: string; role: Role; peerProtocol: PeerProtocol }
   /** No fresh revocation list: the peer is checked against the last one verified (`fetchedAt`), or none. */
   | { type: "revocations-unavailable"; error: FlockError; fetchedAt?: string };
 
@@ -43,6 +48,8 @@ export interface Reached {
   peerCertificate: X509Certificate;
   /** Both sides speak wire version 2 on `socket`. */
   framed: boolean;
+  /** What the peer speaks end to end (docs/coming-from-frelay.md "Mixed pairs"). */
+  peerProtocol: PeerProtocol;
   peer: string;
   role: Role;
   pair: string;
@@ -133,7 +140,8 @@ export async function reachPeer(
       `The data plane paired this party with ${paired.peer}, not ${expectedPeer}.`,
     );
   }
-  onEvent({ type: "paired", peer: paired.peer, role: paired.role });
+  const peerProtocol = paired.peerProtocol ?? "flock";
+  onEvent({ type: "paired", peer: paired.peer, role: paired.role, peerProtocol });
   refuseRevokedPeer(await revocations, dest, stream, onEvent);
 
   const secured = await securePeerChannel(
@@ -141,11 +149,13 @@ export async function reachPeer(
     paired.role,
     identity,
     { user: identity.user, party: dest },
-    { offerFraming: route.offerFraming },
+    // The original relay's clients speak plain TLS: nothing of Flock's is offered to them.
+    { offerFraming: route.offerFraming && peerProtocol === "flock", peerProtocol },
   );
   track(secured.socket);
   return {
     ...secured,
+    peerProtocol,
     peer: expectedPeer,
     role: paired.role,
     pair: paired.pair,

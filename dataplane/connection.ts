@@ -46,6 +46,13 @@ export class Connection {
     layer.once("close", this.#markClosed);
   }
 
+  /** A layer left behind while the TCP connection goes on (the original relay's TLS, once it is over). */
+  removeLayer(layer: Duplex): void {
+    const index = this.#layers.indexOf(layer);
+    if (index >= 0) this.#layers.splice(index, 1);
+    layer.off("close", this.#markClosed);
+  }
+
   /** Closes every layer, top first, then the socket. */
   destroy(): void {
     for (const layer of [...this.#layers].reverse()) layer.destroy();

@@ -6,6 +6,17 @@ export const TLS_RECORD_HEADER_BYTES = 5;
 /** RFC 8446 §5.2: a ciphertext record is at most 2^14 + 256 bytes (TLS 1.2 allows 2^14 + 2048). */
 export const MAX_TLS_RECORD_BYTES = 2 ** 14 + 2048;
 
+/**
+ * How many bytes the TLS record at the head of `bytes` spans, once its header is in;
+ * undefined while fewer than a header's worth have arrived. A declared length no TLS stack
+ * sends counts as all that has arrived, so nobody waits for it: the engine refuses it.
+ */
+export function tlsRecordLength(bytes: Buffer): number | undefined {
+  if (bytes.length < TLS_RECORD_HEADER_BYTES) return undefined;
+  const length = bytes.readUInt16BE(3);
+  return length > MAX_TLS_RECORD_BYTES ? bytes.length : TLS_RECORD_HEADER_BYTES + length;
+}
+
 type GateState = "records" | "one" | "holding" | "open" | "detached";
 
 /**
@@ -46,15 +57,17 @@ export class TlsRecordGate extends Duplex {
     raw.on("data", this.#onRawData);
     raw.on("end", this.#onRawEnd);
     raw.on("close", this.#onRawClose);
+    // A socket that was read in paused mode does not start flowing for a 'data' listener.
+    raw.resume();
   }
 
   /**
-   * Call once the TLS engine is built over this gate: `hasCleartext` says whether it has
-   * decrypted application bytes. Listening after the engine means this runs once the engine
-   * has processed a record (its own 'data' listener feeds it synchronously).
+   * Call right after the TLS socket is built over this gate: its readable buffer says whether
+   * the engine has decrypted application bytes. Listening after the engine's own 'data'
+   * listener, which feeds it synchronously, means this runs once a record was processed.
    */
-  watch(hasCleartext: () => boolean): void {
-    this.#hasCleartext = hasCleartext;
+  watch(engine: { readonly readableLength: number }): void {
+    this.#hasCleartext = () => engine.readableLength > 0;
     this.on("data", () => {
       this.#pushed = false;
       if (this.#state === "one" || (this.#state === "records" && this.#hasCleartext()))
@@ -126,11 +139,8 @@ export class TlsRecordGate extends Duplex {
   }
 
   #nextRecord(): Buffer | undefined {
-    if (this.#held.length < TLS_RECORD_HEADER_BYTES) return undefined;
-    const length = this.#held.readUInt16BE(3);
-    // Not TLS, or a record no TLS stack sends: the engine refuses it at once.
-    const total = length > MAX_TLS_RECORD_BYTES ? this.#held.length : TLS_RECORD_HEADER_BYTES + length;
-    if (this.#held.length < total) return undefined;
+    const total = tlsRecordLength(this.#held);
+    if (total === undefined || this.#held.length < total) return undefined;
     const record = this.#held.subarray(0, total);
     this.#held = this.#held.subarray(total);
     return record;

@@ -81,6 +81,7 @@ export const ERRORS = {
     "The data plane has not yet learned revocations from the worker; retry shortly.",
   ],
   OVER_CAPACITY: [503, "The data plane is at capacity."],
+  EARLY_DATA: [400, "The party sent bytes before the data plane told it that it was paired."],
   IDLE_TIMEOUT: [408, "The pair was idle longer than the idle timeout."],
   PEER_CLOSED: [502, "The peer closed the connection."],
 

@@ -59,12 +59,21 @@ export interface WaitingFrame {
   type: "waiting";
 }
 
+/**
+ * What the peer of a direct-mode pair speaks end to end, when it is not Flock's SDK:
+ * "frelay" is a client of the original Flock relay, which runs plain TLS over the raw
+ * bytes (no verdict byte, no stream framing).
+ */
+export type PeerProtocol = "flock" | "frelay";
+
 export interface PairedFrame {
   type: "paired";
   /** `user/party` of the peer. */
   peer: string;
   role: Role;
   pair: string;
+  /** Present only when the peer is no Flock SDK (absent means "flock"). */
+  peerProtocol?: Exclude<PeerProtocol, "flock">;
 }
 
 export interface ErrorFrame {
@@ -191,7 +200,8 @@ export function parseRelayFrame(value: unknown): RelayFrame {
         if (
           typeof value.peer === "string" &&
           (value.role === "client" || value.role === "server") &&
-          typeof value.pair === "string"
+          typeof value.pair === "string" &&
+          (value.peerProtocol === undefined || value.peerProtocol === "frelay")
         )
           return value as unknown as PairedFrame;
         break;

@@ -1,6 +1,8 @@
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { FlockError } from "../../protocol/errors.ts";
+import type { PeerProtocol } from "../../protocol/frames.ts";
+import type { Role } from "../../protocol/ticket.ts";
 import type { Connection } from "../connection.ts";
 import type { AuthenticatedParty } from "./authenticate.ts";
 import type { TransportName } from "./transports.ts";
@@ -13,10 +15,19 @@ import type { TransportName } from "./transports.ts";
 export interface SideAnswers {
   /** No peer yet. */
   waiting(): void;
-  /** The peer is here; returns the stream to splice from now on. */
-  paired(): Duplex;
+  /**
+   * The peer is here, and pairing says which end of the end-to-end TLS this side takes and
+   * what its peer speaks; returns the stream to splice from now on, once nothing of this
+   * side's own protocol is left to send on it.
+   */
+  paired(as: PairedAs): Duplex | Promise<Duplex>;
   /** Refuse with this code and close; counted in metrics and logged once. */
   refuse(error: FlockError): void;
+}
+
+export interface PairedAs {
+  role: Role;
+  peerProtocol: PeerProtocol;
 }
 
 /**
@@ -30,6 +41,12 @@ export interface AdmittedSide {
   readonly stream: Duplex;
   /** Bytes that arrived right behind the hello: its peer gets them first. */
   readonly early: Buffer;
+  /**
+   * What bytes sent while waiting for the peer mean: held for the peer (Flock's SDK may
+   * start its end-to-end TLS early), or a broken client, refused (the original relay's
+   * clients send nothing before their Ready).
+   */
+  readonly earlyBytes: "held" | "refused";
   /** The TCP connection under every layer (for a reset, and for a kernel splice on plain TCP). */
   readonly connection: Connection;
   /** Bound to the connection id, transport, party and pair. */

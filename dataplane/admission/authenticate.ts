@@ -5,7 +5,7 @@ import { CHANNEL_PATTERN, isValidName } from "../../protocol/names.ts";
 import type { Role } from "../../protocol/ticket.ts";
 import { pairId, partyRef, roleFor, splitPartyRef } from "../../protocol/ticket.ts";
 import type { Revocations } from "../worker-link/revocations.ts";
-import type { ProofOffer, RelayCertificateChecker } from "./party-proof.ts";
+import type { ProofOffer, RelayCertificateChecker, RelayPartyIdentity } from "./party-proof.ts";
 import type { TicketVerifier } from "./ticket-verifier.ts";
 
 /** Who a side proved to be and whom it wants: what pairing needs, and what revocation names. */
@@ -73,31 +73,48 @@ async function admitTicket(
  * Seed-compatible direct mode: no ticket; the relay certificate names the party, `dest`
  * names the peer (a party of the same user, or `user/party`) and `tag` tells pairs apart.
  */
-async function admitDirect(
+function admitDirect(
   hello: DirectHelloFrame,
   proof: TransportProof,
   authority: Authority,
 ): Promise<AuthenticatedParty> {
+  return directParty(hello, authority, () =>
+    authority.checker.prove({
+      ...proof,
+      cert: hello.cert,
+      sig: hello.sig,
+      binding: `direct:${hello.dest}:${hello.tag}`,
+    }),
+  );
+}
+
+/**
+ * Direct mode on either wire form, Flock's frame or the original relay's AuthReq: checks
+ * the request, then `prove` says who asks, then the pair is theirs. The pair id depends on
+ * the user, both parties and the tag only, so both forms meet in one pair.
+ */
+export async function directParty(
+  request: { dest: string; tag: string },
+  authority: Authority,
+  prove: () => RelayPartyIdentity,
+): Promise<AuthenticatedParty> {
   // No ticket vouches for the party here, so an empty list after a restart must not admit it.
   if (!authority.revocations.known) throw new FlockError("REVOCATIONS_UNKNOWN");
-  const dest = hello.dest.includes("/") ? splitPartyRef(hello.dest) : { user: undefined, party: hello.dest };
+  const dest = request.dest.includes("/")
+    ? splitPartyRef(request.dest)
+    : { user: undefined, party: request.dest };
   if (!dest || !isValidName(dest.party) || (dest.user !== undefined && !isValidName(dest.user))) {
     throw new FlockError("BAD_FRAME", "direct.dest must be a party name or user/party.");
   }
-  if (!CHANNEL_PATTERN.test(hello.tag))
+  if (!CHANNEL_PATTERN.test(request.tag))
     throw new FlockError("BAD_FRAME", "direct.tag must match [A-Za-z0-9_.-]{1,64}.");
-  const identity = authority.checker.prove({
-    ...proof,
-    cert: hello.cert,
-    sig: hello.sig,
-    binding: `direct:${hello.dest}:${hello.tag}`,
-  });
+  const identity = prove();
   if (dest.user !== undefined && dest.user !== identity.user) throw new FlockError("CROSS_USER");
   if (dest.party === identity.party) throw new FlockError("SAME_PARTY");
   if (authority.revocations.has(identity.thumbprint)) throw new FlockError("PARTY_REVOKED");
   const peer = partyRef(identity.user, dest.party);
   // Prefixed so a direct pair never meets a ticket pair of the same parties and channel.
-  const pair = `direct-${await pairId(identity.user, identity.party, dest.party, hello.tag)}`;
+  const pair = `direct-${await pairId(identity.user, identity.party, dest.party, request.tag)}`;
   return {
     mode: "direct",
     pair,

@@ -8,6 +8,7 @@ import type { DataPlaneMetrics } from "../metrics.ts";
 import type { AdmittedSide, SideAnswers } from "./admitted-side.ts";
 import type { AuthenticatedParty, Authority } from "./authenticate.ts";
 import { authenticate } from "./authenticate.ts";
+import { admitFrelay } from "./frelay-side.ts";
 import { ConnectionGone, readUntil, untilAborted } from "./read-until.ts";
 import { at, Refusal, refuse } from "./refusal.ts";
 import type { FramedTransport, TransportContext } from "./transports.ts";
@@ -49,10 +50,14 @@ export async function admit(
       ),
     context.magicDeadlineMs,
   );
-  let transport: FramedTransport | undefined;
+  let transportName = "unknown";
   try {
-    transport = await openTransport(connection, context, deadline.signal);
+    const transport = await openTransport(connection, context, deadline.signal);
+    // MAGIC, or the original relay's first record, has arrived.
     clearTimeout(magicTimer);
+    transportName = transport.name;
+    if (transport.name === "frelay")
+      return await admitFrelay(connection, transport, context, deadline.signal);
     const layer = { speaks: "frames", stream: transport.stream } as const;
     const greeted = await at(layer, greet(connection, transport, context, deadline.signal));
     return sideOf(connection, transport, greeted, context);
@@ -62,7 +67,7 @@ export async function admit(
       return undefined;
     }
     const refusal = error instanceof Refusal ? error : new Refusal(error, { speaks: "nothing" });
-    refuse(refusal, { ...context, connection, log: connection.log, transport: transport?.name ?? "unknown" });
+    refuse(refusal, { ...context, connection, log: connection.log, transport: transportName });
     return undefined;
   } finally {
     clearTimeout(helloTimer);
@@ -130,8 +135,14 @@ function sideOf(
   let refused = false;
   const answers: SideAnswers = {
     waiting: () => send({ type: "waiting" }),
-    paired: () => {
-      send({ type: "paired", peer: party.peer, role: party.role, pair: party.pair });
+    paired: ({ role, peerProtocol }) => {
+      send({
+        type: "paired",
+        peer: party.peer,
+        role,
+        pair: party.pair,
+        ...(peerProtocol === "flock" ? {} : { peerProtocol }),
+      });
       return stream;
     },
     refuse: (error) => {
@@ -147,6 +158,7 @@ function sideOf(
     stream,
     early: Buffer.from(early.buffer, early.byteOffset, early.length),
     resumable,
+    earlyBytes: "held",
     connection,
     log,
     answers,

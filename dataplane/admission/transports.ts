@@ -8,6 +8,9 @@ import { FlockError } from "../../protocol/errors.ts";
 import type { Connection } from "../connection.ts";
 import type { DataPlaneMetrics } from "../metrics.ts";
 import { TLS_HANDSHAKE_FAILED } from "../metrics.ts";
+import { TlsRecordGate } from "../tls-record-gate.ts";
+import type { FrelayTransport } from "./frelay-transport.ts";
+import { mayBeFrelay, readClientHello, startsFrelay } from "./frelay-transport.ts";
 import { ConnectionGone, readUntil } from "./read-until.ts";
 import type { RefusalLayer } from "./refusal.ts";
 import { at, Refusal } from "./refusal.ts";
@@ -15,11 +18,12 @@ import type { SniffResult } from "./transport-sniffer.ts";
 import { SNIFF_BYTES, transportSniffer } from "./transport-sniffer.ts";
 import { upgradeToWebSocket } from "./websocket-upgrade.ts";
 
-export type TransportName = "tcp" | "tls" | "ws" | "wss";
+/** Flock's own four, and the original relay's protocol (TLS up to its first record, then raw TCP). */
+export type TransportName = "tcp" | "tls" | "ws" | "wss" | "frelay";
 
 /** A transport peeled down to the byte stream a Flock party speaks frames on, MAGIC read. */
 export interface FramedTransport {
-  name: TransportName;
+  name: Exclude<TransportName, "frelay">;
   stream: Duplex;
   /** On tls and wss: the client certificate the TLS handshake received, if any. */
   tlsCertificate?: X509Certificate;
@@ -36,14 +40,15 @@ const frames = (stream: Duplex): RefusalLayer => ({ speaks: "frames", stream });
 
 /**
  * Sniffs the first bytes and peels TLS and WebSocket off until a Flock byte stream is
- * left: tcp (MAGIC), ws (GET), tls (0x16, then MAGIC inside) and wss (0x16, then GET).
+ * left: tcp (MAGIC), ws (GET), tls (0x16, then MAGIC inside) and wss (0x16, then GET); or
+ * frelay (0x16, then a JSON object inside), whose TLS may be left mid-stream.
  * Throws a Refusal told on the layer reached, or ConnectionGone.
  */
 export async function openTransport(
   connection: Connection,
   context: TransportContext,
   signal: AbortSignal,
-): Promise<FramedTransport> {
+): Promise<FramedTransport | FrelayTransport> {
   const raw = connection.socket;
   const outer = await at(frames(raw), readUntil(raw, transportSniffer(), signal));
   if (outer.kind === "flock") return speakFrames(raw, outer, "tcp");
@@ -54,8 +59,21 @@ export async function openTransport(
   if (outer.kind !== "tls") throw new Refusal(new FlockError("BAD_MAGIC"), frames(raw));
 
   raw.unshift(outer.bytes);
-  const tls = await startTls(connection, context, signal);
+  // Only a hello that could be the original relay's client pays for the gate (a TLS engine
+  // over a JS stream, docs/coming-from-frelay.md); Flock's SDK names itself in ALPN.
+  const hello = await at({ speaks: "nothing" }, readClientHello(raw, signal));
+  const gate = hello && mayBeFrelay(hello) ? new TlsRecordGate(raw) : undefined;
+  const tls = await startTls(connection, gate, context, signal);
   const tlsCertificate = tls.getPeerX509Certificate();
+  if (gate) {
+    const first = await at(
+      { speaks: "nothing" },
+      readUntil(tls, (chunk) => chunk, signal),
+    );
+    tls.unshift(first);
+    if (startsFrelay(first)) return { name: "frelay", tls, gate, tlsCertificate };
+    gate.open();
+  }
   const inner = await at(frames(tls), readUntil(tls, transportSniffer(), signal));
   if (inner.kind === "flock") return { ...speakFrames(tls, inner, "tls"), tlsCertificate };
   if (inner.kind === "http") {
@@ -67,7 +85,7 @@ export async function openTransport(
 }
 
 /** MAGIC was read: what came behind it is the start of the hello. */
-function speakFrames(stream: Duplex, sniffed: SniffResult, name: TransportName): FramedTransport {
+function speakFrames(stream: Duplex, sniffed: SniffResult, name: FramedTransport["name"]): FramedTransport {
   const rest = sniffed.bytes.subarray(SNIFF_BYTES);
   if (rest.length > 0) stream.unshift(rest);
   return { name, stream };
@@ -81,15 +99,17 @@ function speakFrames(stream: Duplex, sniffed: SniffResult, name: TransportName):
  */
 function startTls(
   connection: Connection,
+  gate: TlsRecordGate | undefined,
   context: TransportContext,
   signal: AbortSignal,
 ): Promise<TLSSocket> {
-  const tls = new TLSSocket(connection.socket, {
+  const tls = new TLSSocket(gate ?? connection.socket, {
     isServer: true,
     secureContext: context.secureContext,
     requestCert: true,
     rejectUnauthorized: false,
   });
+  gate?.watch(tls);
   connection.addLayer(tls);
   const log: Logger = connection.log;
   return new Promise((resolve, reject) => {
@@ -125,7 +145,7 @@ function startTls(
 async function openWebSocket(
   connection: Connection,
   socket: Duplex,
-  name: TransportName,
+  name: FramedTransport["name"],
   context: TransportContext,
   signal: AbortSignal,
 ): Promise<FramedTransport> {

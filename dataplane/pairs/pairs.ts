@@ -1,11 +1,14 @@
+import type { Duplex } from "node:stream";
 import type { ErrorCode } from "../../protocol/errors.ts";
 import { FlockError } from "../../protocol/errors.ts";
+import type { PeerProtocol } from "../../protocol/frames.ts";
+import type { Role } from "../../protocol/ticket.ts";
 import type { AdmittedSide } from "../admission/admitted-side.ts";
 import type { DataPlaneLimits } from "../config.ts";
 import type { DataPlaneMetrics } from "../metrics.ts";
 import type { PairEndReason } from "./pairing.ts";
 import { Pairing } from "./pairing.ts";
-import type { Splice, SpliceEndReason, Splicer, SpliceSide } from "./splice.ts";
+import type { Splice, SpliceEndReason, SpliceResult, Splicer, SpliceSide } from "./splice.ts";
 import { WaitingSide } from "./waiting-side.ts";
 
 export interface PairsOptions {
@@ -24,11 +27,35 @@ export interface PairsOptions {
   splicer: Splicer;
 }
 
-interface LivePair {
-  readonly splice: Splice;
-  readonly sides: readonly [AdmittedSide, AdmittedSide];
+/**
+ * A pair from the moment both sides are told until it ends. Telling a side may take a
+ * moment (the original relay's TLS must finish first), so the splice comes later; a stop
+ * asked for meanwhile is kept and applied as the splice starts.
+ */
+class LivePair {
+  splice: Splice | undefined;
   /** Stopped because a side's party was revoked, so its end is counted as "revoked". */
-  revoked: boolean;
+  revoked = false;
+  #stopAsked: SpliceEndReason | undefined;
+  readonly ended: Promise<void>;
+  #markEnded!: () => void;
+
+  constructor(readonly sides: readonly [AdmittedSide, AdmittedSide]) {
+    this.ended = new Promise((resolve) => {
+      this.#markEnded = resolve;
+    });
+  }
+
+  started(splice: Splice): Promise<SpliceResult> {
+    this.splice = splice;
+    if (this.#stopAsked) splice.stop(this.#stopAsked);
+    return splice.done.finally(this.#markEnded);
+  }
+
+  stop(reason: SpliceEndReason): void {
+    if (this.splice) this.splice.stop(reason);
+    else this.#stopAsked ??= reason;
+  }
 }
 
 /**
@@ -90,15 +117,24 @@ export class Pairs {
     return undefined;
   }
 
-  /** PAIRED to both sides, then their bytes flow until the pair ends. */
+  /**
+   * PAIRED (or the original relay's Ready) to both sides, then their bytes flow until the
+   * pair ends. The arriving side is told first: the original relay's protocol has its
+   * end-to-end TLS server told first, so it listens before its client speaks.
+   */
   splice(waiting: WaitingSide, arriving: AdmittedSide): void {
     const a = waiting.side;
-    const sideA = spliceSide(a, waiting.takeEarly(), arriving);
-    const sideB = spliceSide(arriving, arriving.early, a);
-    const splice = this.#options.splicer(sideA, sideB, { idleTimeoutMs: this.#options.limits.idleTimeoutMs });
-    const live: LivePair = { splice, sides: [a, arriving], revoked: false };
+    const live = new LivePair([a, arriving]);
     this.#live.add(live);
-    void splice.done.then((result) => {
+    const [roleA, roleB] = roles(a, arriving);
+    const streamB = arriving.answers.paired({ role: roleB, peerProtocol: protocolOf(a) });
+    const streamA = a.answers.paired({ role: roleA, peerProtocol: protocolOf(arriving) });
+    const pendingA = waiting.takeEarly();
+    void Promise.all([streamA, streamB]).then(async ([sa, sb]) => {
+      const sideA = spliceSide(a, sa, pendingA, arriving);
+      const sideB = spliceSide(arriving, sb, arriving.early, a);
+      const { idleTimeoutMs } = this.#options.limits;
+      const result = await live.started(this.#options.splicer(sideA, sideB, { idleTimeoutMs }));
       this.#live.delete(live);
       this.#pairing.pairEnded(waiting);
       this.#endedBytes += result.aToB + result.bToA;
@@ -118,7 +154,7 @@ export class Pairs {
     for (const live of this.#live) {
       if (!live.sides.some(isRevoked)) continue;
       live.revoked = true;
-      live.splice.stop("stopped");
+      live.stop("stopped");
     }
   }
 
@@ -128,7 +164,7 @@ export class Pairs {
   }
 
   stopSplices(reason: SpliceEndReason): void {
-    for (const live of this.#live) live.splice.stop(reason);
+    for (const live of this.#live) live.stop(reason);
   }
 
   /**
@@ -140,7 +176,7 @@ export class Pairs {
     let moved = 0;
     for (const live of this.#live) {
       if (!live.sides.every((side) => side.resumable === true)) continue;
-      live.splice.stop("drained");
+      live.stop("drained");
       moved++;
     }
     return moved;
@@ -148,20 +184,32 @@ export class Pairs {
 
   /** Settles when every pair spliced now has ended. */
   whenSplicesEnd(): Promise<void> {
-    return Promise.all([...this.#live].map((live) => live.splice.done)).then(() => undefined);
+    return Promise.all([...this.#live].map((live) => live.ended)).then(() => undefined);
   }
 
   /** Every byte spliced so far, by ended and live pairs. */
   splicedBytes(): number {
     let bytes = this.#endedBytes;
-    for (const live of this.#live) bytes += live.splice.bytes();
+    for (const live of this.#live) bytes += live.splice?.bytes() ?? 0;
     return bytes;
   }
 }
 
-/** Tells a side it is paired, and turns it into what a splicer takes. */
-function spliceSide(side: AdmittedSide, pending: Buffer, peer: AdmittedSide): SpliceSide {
-  const stream = side.answers.paired();
+const protocolOf = (side: AdmittedSide): PeerProtocol => (side.transport === "frelay" ? "frelay" : "flock");
+
+/**
+ * Who is the end-to-end TLS client. Flock parties keep the role their admission gave them
+ * (the ticket's, or the direct-mode order of names); as soon as one side is a client of the
+ * original relay, roles go by arrival as that relay gave them: the first arriver is the
+ * client (Mode 2), the second the server (Mode 1).
+ */
+function roles(waiting: AdmittedSide, arriving: AdmittedSide): [Role, Role] {
+  if (waiting.transport === "frelay" || arriving.transport === "frelay") return ["client", "server"];
+  return [waiting.party.role, arriving.party.role];
+}
+
+/** A side told it is paired, as a splicer takes it. */
+function spliceSide(side: AdmittedSide, stream: Duplex, pending: Buffer, peer: AdmittedSide): SpliceSide {
   side.log.info({ peerConn: peer.connection.id, peerTransport: peer.transport }, "paired");
   return { stream, socket: side.connection.socket, pending };
 }

@@ -52,12 +52,19 @@ export class WaitingSide implements PairingSide {
     this.side.answers.refuse(new FlockError(code));
   }
 
-  /** Starts reading what the side sends while it waits; an end means it left. */
+  /**
+   * Starts reading what the side sends while it waits; an end means it left. A side whose
+   * protocol sends nothing before it is paired is refused at its first byte.
+   */
   watch(): void {
     const stream: Duplex = this.side.stream;
     let held = this.side.early.length;
     let probe: NodeJS.Timeout | undefined;
     const onReadable = () => {
+      if (this.side.earlyBytes === "refused") {
+        if (stream.readableLength > 0) this.fail("EARLY_DATA");
+        return;
+      }
       for (
         let chunk = stream.read() as Buffer | null;
         chunk !== null;

@@ -49,6 +49,8 @@ export interface RelayAuthOptions extends RelayCredentials {
   silent?: boolean;
   /** Raw bytes written on the TCP socket right after the AuthReq, before any Ready. */
   rawAfterAuth?: Buffer;
+  /** Gets the raw TCP socket once the AuthReq is out, for tests that misbehave later. */
+  afterAuth?: (raw: Socket) => void;
 }
 
 /** What StartRelayAuthWithCerts hands back: the raw TCP socket and the relay's Ready. */
@@ -57,6 +59,14 @@ export interface RelaySession {
   mode: number;
   /** The relay TLS session, abandoned; kept for tests that look at it. */
   relayTls: tls.TLSSocket;
+}
+
+const opened = new Set<Socket>();
+
+/** Destroys every connection this client opened (afterEach), whatever state it is in. */
+export function closeAllFrelaySessions(): void {
+  for (const socket of opened) socket.destroy();
+  opened.clear();
 }
 
 /** Why a frelay session failed, as a test wants to assert it. */
@@ -111,6 +121,8 @@ export async function startRelayAuth(options: RelayAuthOptions): Promise<RelaySe
   const raw = netConnect({ host: options.host ?? "127.0.0.1", port: options.port, allowHalfOpen: true });
   raw.setNoDelay(true);
   raw.on("error", () => {});
+  opened.add(raw);
+  raw.once("close", () => opened.delete(raw));
   await once(raw, "connect", "tls");
   // The TLS runs over a gate so it can be left at the close_notify with nothing after it lost.
   const gate = new TlsRecordGate(raw);
@@ -130,7 +142,7 @@ export async function startRelayAuth(options: RelayAuthOptions): Promise<RelaySe
       : { rejectUnauthorized: false }),
   };
   const relayTls = tls.connect(tlsOptions);
-  gate.watch(() => relayTls.readableLength > 0);
+  gate.watch(relayTls);
   relayTls.on("error", () => {});
   try {
     await once(relayTls, "secureConnect", "tls");
@@ -139,9 +151,14 @@ export async function startRelayAuth(options: RelayAuthOptions): Promise<RelaySe
     throw error;
   }
   if (!options.silent) {
-    relayTls.write(options.authRecord ?? JSON.stringify({ DestParty: options.dest, Tag: options.tag }));
+    const record = options.authRecord ?? JSON.stringify({ DestParty: options.dest, Tag: options.tag });
+    const { rawAfterAuth } = options;
+    // Once the record is on the socket, so the raw bytes follow it rather than overtake it.
+    relayTls.write(record, () => {
+      if (rawAfterAuth) raw.write(rawAfterAuth);
+    });
   }
-  if (options.rawAfterAuth) raw.write(options.rawAfterAuth);
+  options.afterAuth?.(raw);
 
   const fail = (step: FrelayRefused["step"], detail: string): never => {
     relayTls.destroy();
@@ -153,14 +170,14 @@ export async function startRelayAuth(options: RelayAuthOptions): Promise<RelaySe
     const take = () => {
       const chunk = relayTls.read() as Buffer | null;
       if (chunk === null) return;
-      relayTls.off("readable", take).off("close", gone);
+      relayTls.off("readable", take).off("end", gone).off("close", gone);
       resolve(chunk);
     };
     const gone = () => {
-      relayTls.off("readable", take);
+      relayTls.off("readable", take).off("end", gone).off("close", gone);
       resolve(null);
     };
-    relayTls.on("readable", take).once("close", gone);
+    relayTls.on("readable", take).once("end", gone).once("close", gone);
     take();
   });
   if (ready === null) return fail("ready", "the relay closed the connection");
