@@ -6,6 +6,7 @@ import { registerCreateCommands } from "./commands/create.ts";
 import { registerDeleteCommands } from "./commands/delete.ts";
 import { registerDevCommand } from "./commands/dev.ts";
 import { registerEnvCommand } from "./commands/env.ts";
+import { registerExportCommand } from "./commands/export.ts";
 import { registerListCommands } from "./commands/list.ts";
 import { registerLoginCommand } from "./commands/login.ts";
 import { registerPingCommand } from "./commands/ping.ts";
@@ -30,6 +31,7 @@ const registrars: Array<(program: Command) => void> = [
   registerConnectCommand,
   registerTunnelCommand,
   registerEnvCommand,
+  registerExportCommand,
   registerPingCommand,
   registerRelayCommands,
 ];

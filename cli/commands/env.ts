@@ -8,9 +8,11 @@ import {
   loadIdentity,
 } from "../../client/identity.ts";
 import { assertName } from "../../protocol/names.ts";
+import { adminClient } from "../api-client.ts";
 import { certsRoot, partyPaths, readPemFile, relayCaPath, userPaths } from "../certs/layout.ts";
 import { resolveWorkerUrl } from "../config.ts";
 import { printJson, UserError } from "../output.ts";
+import { relayAddress } from "../relay-address.ts";
 
 export interface PartyFiles {
   user: string;
@@ -97,6 +99,7 @@ interface EnvFlags {
   party: string;
   dest?: string;
   url?: string;
+  relay?: string | true;
   bundle?: boolean;
   json?: boolean;
 }
@@ -109,12 +112,19 @@ export function registerEnvCommand(program: Command): void {
     .requiredOption("--party <party>", "the party")
     .option("--dest <party>", "default peer (DEST)")
     .option("--url <url>", "worker URL (default: $FLOCK_URL or .flock/config.json)")
+    .option(
+      "--relay [relay]",
+      "also RELAY=host:port for direct mode: a relay name, host:port, or (no value) the one the worker picks for --dest",
+    )
     .option("--bundle", `one variable, ${BUNDLE_ENV}, instead of one per file`)
     .option("--json", "print the variables as a JSON object")
     .action(async (flags: EnvFlags) => {
       const identity = await readPartyConfig(flags);
       const { user: _user, party: _party, ...materials } = identity;
       const variables = identityVariables(materials, Boolean(flags.bundle));
+      if (flags.relay !== undefined) {
+        variables.RELAY = await relayAddress(flags.relay, identity, () => adminClient({ url: flags.url }));
+      }
       if (flags.json) {
         printJson(variables);
         return;
