@@ -86,7 +86,7 @@ function checkRelayIdentity(relay: string | undefined) {
 /**
  * ALPN names what runs inside the TLS. The data plane needs no answer to it: offering one
  * tells it this is no client of the original relay (those offer none), so it keeps its
- * native TLS path (docs/data-plane.md#the-original-relays-protocol).
+ * native TLS path (docs/data-plane.md "The original relay's protocol").
  */
 const ALPN = { tls: ["flock"], wss: ["http/1.1"] } as const;
 

@@ -41,6 +41,8 @@ export class TlsRecordGate extends Duplex {
   /** A record was pushed and the engine has not taken it yet. */
   #pushed = false;
   #rawEnded = false;
+  /** Once detached: what the engine writes, sent in one piece when it ends (see detach). */
+  #outbox: Buffer[] | undefined;
   #hasCleartext: () => boolean = () => false;
   readonly #onRawData = (chunk: Buffer) => this.#received(chunk);
   readonly #onRawEnd = () => {
@@ -92,10 +94,14 @@ export class TlsRecordGate extends Duplex {
 
   /**
    * frelay: the engine gets nothing more. Returns the bytes the client sent after its first
-   * application record (a well-behaved client sends none before the relay answers).
+   * application record (a well-behaved client sends none before the relay answers). What the
+   * engine writes from now on (Ready, then close_notify) is held and sent in one write when
+   * it ends: it writes them a turn of the event loop apart, a busy data plane can stretch
+   * that, and the client allows 500 ms between the two.
    */
   detach(): Buffer {
     this.#state = "detached";
+    this.#outbox = [];
     // Paused first: a flowing socket with no 'data' listener would drop what arrives next.
     this.#raw.pause();
     this.#raw.off("data", this.#onRawData);
@@ -155,13 +161,19 @@ export class TlsRecordGate extends Duplex {
       callback(new Error("the TCP connection is gone"));
       return;
     }
-    this.#raw.write(chunk, callback);
+    if (this.#outbox) {
+      this.#outbox.push(chunk);
+      callback();
+    } else {
+      this.#raw.write(chunk, callback);
+    }
   }
 
   /** The engine's close_notify is out. Only Flock's own protocol ends TCP with it. */
   override _final(callback: (error?: Error | null) => void): void {
-    if (this.#state === "detached") callback();
-    else this.#raw.end(callback);
+    if (!this.#outbox) this.#raw.end(callback);
+    else if (this.#outbox.length === 0) callback();
+    else this.#raw.write(Buffer.concat(this.#outbox.splice(0)), callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

@@ -152,7 +152,7 @@ export interface FlockSystem {
    * event loop with the two endpoints it serves, or to be killed like a crashed one. Stopped
    * by `stop()` if still running.
    */
-  startDataPlaneProcess(name: string): Promise<ChildProcess>;
+  startDataPlaneProcess(name: string, limits?: Partial<DataPlaneLimits>): Promise<ChildProcess>;
   /** Reports load for a relay as its data plane would, so the worker hands out tickets for it. */
   reportLoad(relay: SystemRelay): Promise<void>;
   stop(): Promise<void>;
@@ -260,8 +260,8 @@ export async function startSystem(
       await dataPlane.reportNow();
       return dataPlane;
     },
-    startDataPlaneProcess: async (name) => {
-      const config = dataPlaneConfig(await registerRelay(name));
+    startDataPlaneProcess: async (name, limits) => {
+      const config = { ...dataPlaneConfig(await registerRelay(name)), ...(limits ? { limits } : {}) };
       const child = spawn(
         process.execPath,
         ["--import", "tsx", "--input-type=module", "-e", DATA_PLANE_SCRIPT],
