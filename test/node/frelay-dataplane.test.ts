@@ -1,9 +1,13 @@
 import type { Socket } from "node:net";
+import { connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
+import { connect as tlsConnect } from "node:tls";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
+import { MAGIC } from "../../protocol/frames.ts";
+import { readAll as readToEnd, TestParty } from "../helpers/dataplane-client.ts";
 import type { Party } from "../helpers/dataplane-fixtures.ts";
 import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 import type { FrelayVariant, PartyCredentials } from "../helpers/frelay-client.ts";
@@ -117,6 +121,35 @@ describe("the original relay's protocol on the TLS transport", () => {
       ]);
       await exchange(legacy.channel, channel.socket);
     }
+  });
+
+  it("serves Flock's own protocol from a TLS client it cannot tell from the C client (no SNI, no ALPN)", async () => {
+    const dp = await fx.start();
+    const dial = async (party: Party) => {
+      const raw = netConnect({ host: "127.0.0.1", port: dp.port, allowHalfOpen: true });
+      await new Promise((resolve) => raw.once("connect", resolve));
+      const stream = tlsConnect({
+        socket: raw,
+        ca: fx.relayCa.certPem,
+        cert: party.certPem,
+        key: party.keyPem,
+        checkServerIdentity: () => undefined,
+        ...{ allowHalfOpen: true },
+      });
+      await new Promise((resolve) => stream.once("secureConnect", resolve));
+      const never = new Promise<never>(() => {});
+      const tp = new TestParty({ stream, gone: never, tcpEnd: never, abort: () => raw.resetAndDestroy() });
+      tp.stream.write(MAGIC);
+      await tp.sendDirect(party === fx.a ? "b" : "a", "gated");
+      return tp;
+    };
+    const [a, b] = await Promise.all([dial(fx.a), dial(fx.b)]);
+    await Promise.all([a.paired(), b.paired()]);
+    const atB = readToEnd(b.dataStream());
+    a.dataStream().end("through the gate");
+    expect((await atB).toString()).toBe("through the gate");
+    a.abort();
+    b.abort();
   });
 
   it("maps an empty Tag to the default channel", async () => {
