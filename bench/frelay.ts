@@ -21,10 +21,10 @@ import type { IdentityMaterials } from "../client/identity.ts";
 import { TlsRecordGate } from "../dataplane/tls-record-gate.ts";
 import { frelaySession, MODE_CLIENT } from "../test/helpers/frelay-client.ts";
 import { startSystem } from "../test/helpers/system.ts";
+import { stream as streamMbps } from "./relay-throughput.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
 const BENCH = "frelay";
-const WRITE_BYTES = 1024 * 1024;
 /** client_func's serverOps and clientOps: bytes to write, or 0 for one read. */
 const SERVER_OPS = [
   0, 0, 1208, 1150, 108, 0, 0, 0, 2874, 4053, 108, 0, 0, 279, 0, 108, 0, 483, 0, 108, 0, 244, 0, 108, 0,
@@ -36,26 +36,6 @@ const CLIENT_OPS = [
 function envNumber(name: string, fallback: number): number {
   const value = Number(process.env[name]);
   return Number.isFinite(value) && value > 0 ? value : fallback;
-}
-
-/** MB/s (10^6) from `from` to `to` for `bytes`, first write to the receiver's end. */
-async function throughput(from: Duplex, to: Duplex, bytes: number): Promise<number> {
-  const chunk = Buffer.alloc(WRITE_BYTES, 0x5a);
-  const started = performance.now();
-  const received = new Promise<void>((resolve, reject) => {
-    let count = 0;
-    to.on("data", (c: Buffer) => {
-      count += c.length;
-    });
-    to.once("end", () => (count === bytes ? resolve() : reject(new Error(`got ${count} of ${bytes}`))));
-    to.once("error", reject);
-  });
-  for (let sent = 0; sent < bytes; sent += chunk.length) {
-    if (!from.write(chunk)) await new Promise((resolve) => from.once("drain", resolve));
-  }
-  from.end();
-  await received;
-  return bytes / 1e6 / ((performance.now() - started) / 1000);
 }
 
 /**
@@ -113,7 +93,7 @@ async function gateCost(bytes: number): Promise<Record<"native" | "gated", numbe
     });
     await new Promise((resolve) => client.once("secureConnect", resolve));
     const cpu = process.cpuUsage();
-    await throughput(client, client, bytes);
+    await streamMbps(client, client, bytes);
     const used = process.cpuUsage(cpu);
     out[variant] = (used.user + used.system) / 1e6 / (bytes / 1e9);
     client.destroy();
@@ -171,11 +151,11 @@ export const run: Bench = async () => {
       row(`pair-setup-${variant}`, "p99_ms", percentile(times, 99), "ms");
     }
     const [a, b] = await Promise.all([frelay(alice, "bob", "bulk"), frelay(bob, "alice", "bulk")]);
-    row("one-pair-frelay", "mb_per_second", await throughput(a.channel, b.channel, bytes), "MB/s");
+    row("one-pair-frelay", "mb_per_second", await streamMbps(a.channel, b.channel, bytes), "MB/s");
     a.channel.destroy();
     b.channel.destroy();
     const [c, d] = await Promise.all([flockTls(alice, "bulk"), flockTls(bob, "bulk")]);
-    row("one-pair-flock-tls", "mb_per_second", await throughput(c.socket, d.socket, bytes), "MB/s");
+    row("one-pair-flock-tls", "mb_per_second", await streamMbps(c.socket, d.socket, bytes), "MB/s");
     c.socket.destroy();
     d.socket.destroy();
     // TEST=signing with OPS=sessions on both sides at once.

@@ -32,7 +32,7 @@ function envNumber(name: string, fallback: number): number {
 }
 
 /** Streams `bytes` from `from` to `to` and answers MB/s (10^6), first write to the receiver's end. */
-async function stream(from: Duplex, to: Duplex, bytes: number): Promise<number> {
+export async function stream(from: Duplex, to: Duplex, bytes: number): Promise<number> {
   const chunk = Buffer.alloc(WRITE_BYTES, 0x5a);
   const started = performance.now();
   const received = new Promise<void>((resolve, reject) => {
