@@ -10,8 +10,10 @@ export function isNoLiveRelay(error: unknown): boolean {
 
 /** A live relay, as in selectLiveRelays (in SQL over `relays`, `?3` = now - RELAY_LIVE_SECONDS). */
 const LIVE = "relays.status = 'active' AND relays.last_report_at > ?3";
-/** A relay an assigned pair may stay on: live, and not draining, since a draining relay takes no new sides. */
-const KEEPS_ITS_PAIRS = `${LIVE} AND (relays.load IS NULL OR json_extract(relays.load, '$.capacity') IS NOT 0)`;
+/** Not draining: a draining relay reports capacity 0 and takes no new sides. */
+const NOT_DRAINING = "(relays.load IS NULL OR json_extract(relays.load, '$.capacity') IS NOT 0)";
+/** A relay an assigned pair may stay on: live, and not draining. */
+const KEEPS_ITS_PAIRS = `${LIVE} AND ${NOT_DRAINING}`;
 
 export interface PairAssignment {
   relay: string;
@@ -52,9 +54,10 @@ export function sweepPairAssignments(db: D1Database, now: number): D1PreparedSta
  * get back whichever assignment the statement left (selectPlacedPairs, later in the same
  * batch), even one to a relay that started reporting after their own read of the live set.
  * An assignment to a relay in `unreachable` (the caller could not reach it) is replaced too.
- * A wanted relay that is no longer live (the isolate picked it from a live set it remembered)
- * gives way to the first live relay by name that is not unreachable; with none, the relay is
- * NULL, which fails the statement and so the batch (isNoLiveRelay).
+ * A wanted relay that is no longer live or now drains (the isolate picked it from a live set it
+ * remembered) gives way to another live one that is not unreachable, one that does not drain
+ * first, by name; with none, the relay is NULL, which fails the statement and so the batch
+ * (isNoLiveRelay).
  */
 export function assignPairs(
   db: D1Database,
@@ -69,9 +72,10 @@ export function assignPairs(
       `INSERT INTO pair_assignments (pair, relay, expires_at)
        SELECT value ->> 'pair',
          COALESCE(
-           (SELECT name FROM relays WHERE relays.name = value ->> 'relay' AND ${LIVE}),
+           (SELECT name FROM relays WHERE relays.name = value ->> 'relay' AND ${KEEPS_ITS_PAIRS}),
            (SELECT name FROM relays WHERE ${LIVE}
-              AND relays.name NOT IN (SELECT value FROM json_each(?4)) ORDER BY name LIMIT 1)
+              AND relays.name NOT IN (SELECT value FROM json_each(?4))
+              ORDER BY ${NOT_DRAINING} DESC, name LIMIT 1)
          ),
          ?2
        FROM json_each(?1) WHERE true

@@ -2,6 +2,7 @@ import type { Page, RelayInfo, RelayLoad, RelayStatus } from "../../protocol/api
 import { RELAY_LIVE_SECONDS } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { isUniqueViolation } from "./d1-errors.ts";
+import { forgetLiveRelays } from "./live-relay-cache.ts";
 import { type PageQuery, toPage } from "./pagination.ts";
 import { isoFromSeconds } from "./time.ts";
 
@@ -169,5 +170,6 @@ export async function revokeRelay(db: D1Database, name: string, now: number): Pr
     .bind(now, name)
     .first<RelayRow>();
   if (!row) throw new FlockError("RELAY_NOT_FOUND");
+  forgetLiveRelays();
   return toRelayInfo(row, now);
 }

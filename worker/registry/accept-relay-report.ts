@@ -4,6 +4,7 @@ import { FlockError } from "../../protocol/errors.ts";
 import { signedRequestKid } from "../../protocol/signed-request.ts";
 import { RELAY_REPORT_PATH } from "../../protocol/wire.ts";
 import { runBatch } from "../db/batch.ts";
+import { heardRelayReport } from "../db/live-relay-cache.ts";
 import { selectRevokedFingerprints, toFingerprints } from "../db/parties.ts";
 import { findRelayByFingerprint, updateRelayLoad } from "../db/relays.ts";
 import { verifySignedRequestOf, withRequestNonce } from "../signed-requests/authenticate.ts";
@@ -60,6 +61,7 @@ export async function acceptRelayReport(
       report: updateRelayLoad(db, relay.name, load, now),
       revoked: selectRevokedFingerprints(db, now),
     });
+    heardRelayReport(relay.name, load);
     return {
       revokedFingerprints: toFingerprints(written.revoked),
       ticketKids: keys.published.map((key) => key.kid),

@@ -9,6 +9,7 @@ import { signedRequestKid, unverifiedBody } from "../../protocol/signed-request.
 import { TICKETS_PATH } from "../../protocol/wire.ts";
 import { firstRow, runBatch } from "../db/batch.ts";
 import { isForeignKeyViolation } from "../db/d1-errors.ts";
+import { cachedLiveRelays, rememberLiveRelays } from "../db/live-relay-cache.ts";
 import { isNoLiveRelay } from "../db/pair-assignments.ts";
 import { type DestRow, type PartyRow, selectDestsOfSigner, selectPartyByFingerprint } from "../db/parties.ts";
 import { type LiveRelay, selectLiveRelays } from "../db/relays.ts";
@@ -27,13 +28,7 @@ import {
   bucketEmptied,
   type TicketRateLimit,
 } from "./rate-limit.ts";
-import {
-  cachedLiveRelays,
-  type KnownCaller,
-  knownCaller,
-  rememberCaller,
-  rememberLiveRelays,
-} from "./ticket-caches.ts";
+import { type KnownCaller, knownCaller, rememberCaller } from "./ticket-caches.ts";
 import type { TicketKeys } from "./ticket-keys.ts";
 import { claimedDests, destsOf, parseTicketRequestBody } from "./ticket-request-body.ts";
 

@@ -1,14 +1,13 @@
 /**
  * What the ticket path remembers per isolate so a warm request needs one D1 round trip instead
- * of two: the callers it has verified, and the live relays it last read. Neither is trusted for
- * anything that can change: the ticket's write batch re-checks in SQL, in the same transaction,
+ * of two: the callers it has verified, and the live relays it last read (db/live-relay-cache.ts).
+ * Neither is trusted for anything that can change: the ticket's write batch re-checks in SQL, in the same transaction,
  * that the caller and its destinations are still active (the rate-limit take refuses otherwise)
  * and that each wanted relay is still live (the assignment takes another live one otherwise).
  * When that check refuses, the request is read from D1 as a cold one is, and answered from what
  * D1 says.
  */
 import type { PartyRow } from "../db/parties.ts";
-import type { LiveRelay } from "../db/relays.ts";
 
 /** A caller as its certificate fixes it: a kid is the SHA-256 of one certificate, whose names and expiry never change. */
 export interface KnownCaller {
@@ -18,15 +17,8 @@ export interface KnownCaller {
 
 /** Callers remembered per isolate; past it the oldest is dropped (a miss costs the cold path). */
 export const MAX_KNOWN_CALLERS = 1_000;
-/**
- * How long an isolate picks relays from the live set it last read: a fraction of the report
- * interval, so a new relay gets pairs soon; a relay that stopped or was revoked is caught by
- * the write batch's own check.
- */
-export const LIVE_RELAYS_CACHE_MS = 5_000;
 
 const callers = new Map<string, KnownCaller>();
-let live: { relays: LiveRelay[]; readAtMs: number } | undefined;
 
 export function knownCaller(kid: string): KnownCaller | undefined {
   return callers.get(kid);
@@ -43,13 +35,4 @@ export function rememberCaller(kid: string, known: KnownCaller): void {
 /** How many callers are remembered, for the test of the bound. */
 export function knownCallers(): number {
   return callers.size;
-}
-
-/** `nowMs` is the isolate's clock: nothing here is stored. */
-export function cachedLiveRelays(nowMs: number): LiveRelay[] | undefined {
-  return live && nowMs - live.readAtMs < LIVE_RELAYS_CACHE_MS ? live.relays : undefined;
-}
-
-export function rememberLiveRelays(relays: LiveRelay[], nowMs: number): void {
-  live = { relays, readAtMs: nowMs };
 }

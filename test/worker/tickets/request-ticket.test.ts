@@ -2,13 +2,13 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
 import { TICKETS_PATH } from "../../../protocol/wire.ts";
+import { LIVE_RELAYS_CACHE_MS } from "../../../worker/db/live-relay-cache.ts";
 import { nowSeconds } from "../../../worker/db/time.ts";
 import { ticketRateLimitOf } from "../../../worker/tickets/rate-limit.ts";
 import { requestTicket } from "../../../worker/tickets/request-ticket.ts";
 import {
   knownCaller,
   knownCallers,
-  LIVE_RELAYS_CACHE_MS,
   MAX_KNOWN_CALLERS,
   rememberCaller,
 } from "../../../worker/tickets/ticket-caches.ts";
@@ -19,10 +19,12 @@ import {
   createParty,
   createRelay,
   createUser,
+  IDLE_LOAD,
   reportLoad,
   type Signer,
   signAs,
 } from "../support/fixtures.ts";
+import { recordRelayReport } from "../support/registry-rows.ts";
 
 const LIMIT = ticketRateLimitOf(env);
 
@@ -144,12 +146,38 @@ describe("requestTicket (no HTTP)", () => {
   it("puts a new pair on another live relay, in the same one round trip, when the remembered one went silent", async () => {
     const party = await createParty("trips", "moves");
     await counted(party, { dest: "b" });
-    const late = await createRelay("trips-late");
-    expect((await reportLoad(late)).status).toBe(200);
+    await createRelay("trips-late");
+    // Reported as another isolate would hear it: this one's memory still lists trips-relay only.
+    await recordRelayReport(env.DB, "trips-late", IDLE_LOAD, nowSeconds());
     const stale = nowSeconds() - RELAY_LIVE_SECONDS - 1;
     await env.DB.prepare("UPDATE relays SET last_report_at = ? WHERE name = 'trips-relay'").bind(stale).run();
     const moved = await counted(party, { dest: "c", channel: "after-silence" });
     expect(moved.answer).toMatchObject({ relay: { name: "trips-late" } });
     expect(moved.trips).toBe(1);
+  });
+
+  it("puts a new pair on a relay that does not drain, in one round trip, when the remembered one began draining", async () => {
+    const party = await createParty("trips", "drained");
+    // Both relays of this file live again, so there is one to move to.
+    await env.DB.prepare("UPDATE relays SET last_report_at = ?").bind(nowSeconds()).run();
+    const before = await counted(party, { dest: "b", channel: "before-drain" });
+    const usual = (before.answer as { relay: { name: string } }).relay.name;
+    await recordRelayReport(env.DB, usual, { ...IDLE_LOAD, capacity: 0 }, nowSeconds());
+    const moved = await counted(party, { dest: "c", channel: "after-drain" });
+    expect((moved.answer as { relay: { name: string } }).relay.name).not.toBe(usual);
+    expect(moved.trips).toBe(1);
+  });
+
+  it("forgets the live relays it remembers when this isolate hears a new relay report, or one that starts draining", async () => {
+    const party = await createParty("trips", "hears");
+    await env.DB.prepare("UPDATE relays SET last_report_at = ?, load = NULL").bind(nowSeconds()).run();
+    await counted(party, { dest: "b", channel: "hears-1" });
+    expect((await counted(party, { dest: "b", channel: "hears-2" })).trips).toBe(1);
+    const fresh = await createRelay("trips-fresh");
+    expect((await reportLoad(fresh)).status).toBe(200);
+    expect((await counted(party, { dest: "b", channel: "hears-3" })).trips).toBe(2);
+    expect((await counted(party, { dest: "b", channel: "hears-4" })).trips).toBe(1);
+    expect((await reportLoad(fresh, { ...IDLE_LOAD, capacity: 0 })).status).toBe(200);
+    expect((await counted(party, { dest: "b", channel: "hears-5" })).trips).toBe(2);
   });
 });
