@@ -121,6 +121,23 @@ describe("the original relay's protocol on the TLS transport", () => {
       ]);
       await exchange(legacy.channel, channel.socket);
     }
+    // The other order: the frelay client waits (Mode 2, Go's ServerName = DEST check on the
+    // SDK party's certificate), the SDK arrives second and is the end-to-end TLS server.
+    const legacy = frelay(dp, fx.a, "b", "mixed-late-sdk");
+    await expect.poll(() => dp.waitingSides()).toBe(1);
+    const channel = await openChannel({
+      identity,
+      dest: "a",
+      relay: `127.0.0.1:${dp.port}`,
+      transport: "tls",
+      channel: "mixed-late-sdk",
+    });
+    expect([(await legacy).session.mode, channel.role, channel.peerProtocol]).toEqual([
+      MODE_CLIENT,
+      "server",
+      "frelay",
+    ]);
+    await exchange(channel.socket, (await legacy).channel);
   });
 
   it("serves Flock's own protocol from a TLS client it cannot tell from the C client (no SNI, no ALPN)", async () => {
@@ -236,6 +253,16 @@ describe("refusals of the original relay's protocol, by closing", () => {
     await expect(fromBob).rejects.toMatchObject({ step: "ready" });
     await expect(fromAlice).rejects.toMatchObject({ step: "ready" });
     expect(await errorCount(dp, "PEER_TIMEOUT")).toBe(2);
+  });
+
+  it("holds a party to its share of waiting sides", async () => {
+    const dp = await fx.start({ maxWaitingPerParty: 1 });
+    const first = auth(dp, fx.a, { tag: "one" });
+    await expect.poll(() => dp.waitingSides()).toBe(1);
+    await expect(auth(dp, fx.a, { tag: "two" })).rejects.toMatchObject({ step: "ready" });
+    expect(await errorCount(dp, "OVER_CAPACITY")).toBe(1);
+    const b = await auth(dp, fx.b, { dest: "a", tag: "one" });
+    expect([(await first).mode, b.mode]).toEqual([MODE_CLIENT, MODE_SERVER]);
   });
 
   it("replaces a stale waiter with a newer one of the same side", async () => {
