@@ -2,11 +2,15 @@
  * Routed calls, fan-out and activation lookup against scripted backends (an injected fetch),
  * so every failover rule and the upstream timeout are checked without waiting on real time.
  */
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { BackendRow } from "../../../worker/db/backends.ts";
 import { readActivation } from "../../../worker/openwhisk/activation-affinity.ts";
+import { currentHealth, observeAttempts } from "../../../worker/openwhisk/backend-health.ts";
 import type { CallContext, RoutedBackend } from "../../../worker/openwhisk/call-context.ts";
 import { fanOut } from "../../../worker/openwhisk/fan-out.ts";
 import { invokeWithFailover, readFirstFound } from "../../../worker/openwhisk/routed-call.ts";
+import { orderCandidates } from "../../../worker/openwhisk/routing-policy.ts";
 import {
   BLOCKING_INVOKE_TIMEOUT_MS,
   callBackend,
@@ -24,6 +28,19 @@ function backend(name: string): RoutedBackend {
     auth: `uuid-${name}:key-${name}`,
     latencyMs: null,
     backoffUntil: 0,
+  };
+}
+
+/** The D1 row of a backend routing has not seen yet: no latency, no back-off. */
+function backendRow(name: string): BackendRow {
+  return {
+    name,
+    user_name: null,
+    apihost: `https://${name}.test`,
+    auth_sealed: "v1.x.y",
+    created_at: 0,
+    latency_ms: null,
+    backoff_until: 0,
   };
 }
 
@@ -308,5 +325,65 @@ describe("activation lookup", () => {
     expect((await readActivation(context(["a", "b"], mixed.fetcher, get), undefined)).response.status).toBe(
       503,
     );
+  });
+});
+
+describe("a backend that hangs", () => {
+  // Each call is bounded by its timeout, so a hung backend costs one timeout, never a hung
+  // caller; a test that hung would fail on vitest's own timeout.
+  const HANG_TIMEOUT_MS = 30;
+
+  it("costs a read one timeout, then the next backend answers", async () => {
+    const { calls, fetcher } = scripted({ a: "hang", b: { status: 200, body: { name: "x" } } });
+    const ctx = context(["a", "b"], fetcher, {
+      method: "GET",
+      search: "",
+      body: undefined,
+      timeoutMs: HANG_TIMEOUT_MS,
+    });
+    const result = await readFirstFound(ctx, ctx.backends);
+    expect(result.response.status).toBe(200);
+    expect(result.backends).toEqual(["b"]);
+    expect(result.attempts.map((a) => [a.backend, a.outcome])).toEqual([
+      ["a", "timeout"],
+      ["b", "answer"],
+    ]);
+    expect(calls.map((c) => c.backend)).toEqual(["a", "b"]);
+  });
+
+  it("costs an invoke one timeout (504, no second run), and the next invoke goes straight to a healthy backend", async () => {
+    const { calls, fetcher } = scripted({
+      "hung-a": "hang",
+      "hung-b": { status: 200, body: { ok: 1 }, headers: ACTIVATION },
+    });
+    const ctx = context(["hung-a", "hung-b"], fetcher, { timeoutMs: HANG_TIMEOUT_MS });
+    const first = await invokeWithFailover(ctx, ctx.backends);
+    expect(first.response.status).toBe(504);
+    // What the proxy learns from that call backs the hung backend off.
+    const now = Date.now();
+    observeAttempts(env.DB, first.attempts, now);
+    const health = currentHealth(ctx.backends.map((b) => backendRow(b.name)));
+    const order = orderCandidates(
+      "round-robin",
+      ctx.backends.map((b) => ({ ...b, ...health.get(b.name) })),
+      { nowMs: now, counter: 0, random: Math.random },
+    );
+    expect(order.map((b) => b.name)).toEqual(["hung-b", "hung-a"]);
+    const second = await invokeWithFailover(ctx, order);
+    expect(second.response.status).toBe(200);
+    expect(calls.map((c) => c.backend)).toEqual(["hung-a", "hung-b"]);
+  });
+
+  it("costs a write to every backend one timeout, and the others' answer is returned", async () => {
+    const { fetcher } = scripted({ a: "hang", b: { status: 200, body: { name: "x" } } });
+    const ctx = context(["a", "b"], fetcher, {
+      method: "PUT",
+      search: "?overwrite=true",
+      path: "/namespaces/_/actions/x",
+      timeoutMs: HANG_TIMEOUT_MS,
+    });
+    const result = await fanOut(ctx);
+    expect(result.response.status).toBe(200);
+    expect(result.attempts.map((a) => a.outcome)).toEqual(["timeout", "answer"]);
   });
 });

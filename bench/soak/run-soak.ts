@@ -1,0 +1,221 @@
+/**
+ * One soak run (docs/testing.md, "The soak"): the real worker, several real data planes in
+ * their own processes behind a chaos proxy, and `pairs` pairs of parties moving
+ * `bytesEachWay` each way over mixed transports, every byte checked, while connections are
+ * cut, data planes restart, a stalled-handshake flood holds connections open and fuzzed
+ * hellos arrive. What it saw comes back as a SoakResult; nothing here decides pass or fail.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ConnectEvent } from "../../client/connect.ts";
+import type { IdentityMaterials } from "../../client/identity.ts";
+import { startSystem } from "../../test/helpers/system.ts";
+import { ChaosProxyClient } from "./chaos-proxy-client.ts";
+import type { FaultCounts } from "./fault-loops.ts";
+import { emptyFaultCounts, injectDisconnects, injectRestarts, sendFuzzedHellos } from "./fault-loops.ts";
+import type { SoakKnobs } from "./knobs.ts";
+import { checkKnobs } from "./knobs.ts";
+import { Pacer } from "./pacer.ts";
+import type { PartySpec } from "./pair-transfer.ts";
+import { transferPair } from "./pair-transfer.ts";
+import type { ProcessStats } from "./process-stats.ts";
+import type { FleetRelay } from "./relay-fleet.ts";
+import { RelayFleet } from "./relay-fleet.ts";
+import { pick, seededRandom } from "./seeded-random.ts";
+import { type FloodCounts, floodSources, StalledFlood } from "./stalled-flood.ts";
+
+/** After the run, how long the data planes get to close what they still hold before they are measured. */
+const SETTLE_TIMEOUT_MS = 30_000;
+
+export interface RelayFigures {
+  name: string;
+  restarts: number;
+  before: ProcessStats;
+  after: ProcessStats;
+  /** Connections the data plane still held when measured (0 once settled). */
+  openAfter: number;
+  errorLines: string[];
+}
+
+export interface SoakResult {
+  wallSeconds: number;
+  pairs: { completed: number; firstTry: number; givenUp: number; failedAttempts: number };
+  /** Failed attempts by why: an SDK error code, a stream error, or `lost` for a silent loss. */
+  failures: Record<string, number>;
+  /** Bytes that arrived complete and verified, both directions, all attempts. */
+  bytesMoved: number;
+  /** Bytes missing from directions that ended as if complete: what an application would lose unawares. */
+  bytesLost: number;
+  directionsLost: number;
+  /** Retries inside openChannel, by the code retried. */
+  connectRetries: Record<string, number>;
+  faults: FaultCounts;
+  flood: FloodCounts & { held: number };
+  relays: RelayFigures[];
+}
+
+interface PairPlan {
+  a: PartySpec;
+  b: PartySpec;
+}
+
+const increment = (map: Record<string, number>, key: string, by = 1) => {
+  map[key] = (map[key] ?? 0) + by;
+};
+
+async function makeParties(system: Awaited<ReturnType<typeof startSystem>>, knobs: SoakKnobs) {
+  const users: Array<Array<{ name: string; identity: IdentityMaterials }>> = [];
+  for (let u = 1; u <= knobs.users; u++) {
+    const user = `soak${u}`;
+    await system.createUser(user);
+    const parties = [];
+    for (let p = 1; p <= knobs.partiesPerUser; p++) {
+      parties.push({ name: `p${p}`, identity: await system.party(user, `p${p}`) });
+    }
+    users.push(parties);
+  }
+  return users;
+}
+
+function planPairs(knobs: SoakKnobs, users: Awaited<ReturnType<typeof makeParties>>): PairPlan[] {
+  const random = seededRandom(knobs.seed);
+  return Array.from({ length: knobs.pairs }, () => {
+    const parties = pick(random, users);
+    const a = pick(random, parties);
+    const b = pick(
+      random,
+      parties.filter((p) => p !== a),
+    );
+    return {
+      a: { identity: a.identity, dest: b.name, transport: pick(random, knobs.transports) },
+      b: { identity: b.identity, dest: a.name, transport: pick(random, knobs.transports) },
+    };
+  });
+}
+
+async function settle(fleet: RelayFleet, relay: FleetRelay): Promise<number> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  for (;;) {
+    const open = await fleet.metric(relay, "flock_dataplane_connections_open");
+    const active = await fleet.metric(relay, "flock_dataplane_pairs_active");
+    if ((open === 0 && active === 0) || Date.now() > deadline) return open + active;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export async function runSoak(
+  knobs: SoakKnobs,
+  progress: (line: string) => void = () => {},
+): Promise<SoakResult> {
+  checkKnobs(knobs);
+  const started = performance.now();
+  const system = await startSystem({ dataPlane: false });
+  const stateDir = await mkdtemp(join(tmpdir(), "flock-soak-"));
+  let proxy: ChaosProxyClient | undefined;
+  let fleet: RelayFleet | undefined;
+  let flood: StalledFlood | undefined;
+  try {
+    proxy = await ChaosProxyClient.start(knobs.seed);
+    fleet = await RelayFleet.start(system, proxy, knobs.relays, {
+      stateDir,
+      helloDeadlineMs: knobs.helloDeadlineMs,
+    });
+    const plans = planPairs(knobs, await makeParties(system, knobs));
+    const relays = fleet.relays;
+    flood = new StalledFlood(() => relays.map((r) => r.current.port), floodSources(knobs.floodSources));
+    flood.start(knobs.floodConnections);
+
+    const result: SoakResult = {
+      wallSeconds: 0,
+      pairs: { completed: 0, firstTry: 0, givenUp: 0, failedAttempts: 0 },
+      failures: {},
+      bytesMoved: 0,
+      bytesLost: 0,
+      directionsLost: 0,
+      connectRetries: {},
+      faults: emptyFaultCounts(),
+      flood: { ...flood.counts, held: 0 },
+      relays: [],
+    };
+    const onEvent = (event: ConnectEvent) => {
+      if (event.type === "retry") increment(result.connectRetries, event.error.code);
+    };
+    const pacer = new Pacer(plans.length);
+    const faults = Promise.all([
+      injectDisconnects(knobs, pacer, proxy, result.faults),
+      injectRestarts(knobs, pacer, fleet, result.faults),
+      sendFuzzedHellos(knobs, pacer, fleet, result.faults),
+    ]);
+
+    const runPlan = async (plan: PairPlan, index: number) => {
+      pacer.pairStarted();
+      for (let attempt = 0; attempt <= knobs.retries; attempt++) {
+        const outcome = await transferPair(plan.a, plan.b, `soak-${index}-${attempt}`, knobs.bytesEachWay, {
+          deadlineMs: knobs.connectDeadlineMs,
+          onEvent,
+        });
+        let ok = outcome.kind === "opened";
+        if (outcome.kind === "open-failed") increment(result.failures, outcome.why);
+        else {
+          for (const direction of outcome.directions) {
+            if (direction.kind === "complete") result.bytesMoved += direction.bytes;
+            else ok = false;
+            if (direction.kind === "lost") {
+              result.bytesLost += direction.missing;
+              result.directionsLost++;
+              increment(result.failures, "lost");
+            }
+            if (direction.kind === "broken") increment(result.failures, direction.why);
+          }
+        }
+        if (ok) {
+          result.pairs.completed++;
+          if (attempt === 0) result.pairs.firstTry++;
+          return;
+        }
+        result.pairs.failedAttempts++;
+      }
+      result.pairs.givenUp++;
+    };
+    let next = 0;
+    const ticker = setInterval(() => {
+      const { completed, failedAttempts } = result.pairs;
+      progress(
+        `soak: ${completed}/${plans.length} pairs, ${failedAttempts} failed attempts, ${(result.bytesMoved / 1e9).toFixed(2)} GB verified, ${result.faults.disconnects.injected} cuts, ${result.faults.restarts.crash + result.faults.restarts.graceful} restarts, ${result.faults.fuzz.sent} fuzzed hellos, ${flood?.open ?? 0} flood connections`,
+      );
+    }, 10_000);
+    try {
+      await Promise.all(
+        Array.from({ length: knobs.concurrency }, async () => {
+          for (let i = next++; i < plans.length; i = next++) await runPlan(plans[i] as PairPlan, i);
+        }),
+      );
+    } finally {
+      clearInterval(ticker);
+      pacer.finish();
+    }
+    await faults;
+    result.flood = { ...flood.counts, held: flood.open };
+    flood.stop();
+    for (const relay of relays) {
+      const openAfter = await settle(fleet, relay);
+      result.relays.push({
+        name: relay.name,
+        restarts: relay.restarts,
+        before: relay.startStats,
+        after: await fleet.stats(relay),
+        openAfter,
+        errorLines: relay.current.errorLines,
+      });
+    }
+    result.wallSeconds = (performance.now() - started) / 1000;
+    return result;
+  } finally {
+    flood?.stop();
+    await fleet?.stop();
+    await proxy?.close();
+    await system.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
