@@ -110,6 +110,11 @@ export async function upgradeToWebSocket(
     wss.handleUpgrade(message, socket, rest, (ws) => {
       socket.off("close", onClose);
       const stream = createWebSocketStream(ws);
+      // The peer's end is no reason to close this side. A WebSocket has no half-close (a
+      // close frame stops both directions), while the parties' end-to-end TLS carries its
+      // own end (close_notify): closing here would cut off what this party is still sending.
+      // The WebSocket closes when its party closes it, or when the pair ends.
+      stream._final = (callback) => callback();
       // ws ends the stream on any close; a close without a close frame (1006) is a reset, not an end.
       ws.once("close", (code) => {
         if (code === ABNORMAL_CLOSURE) stream.destroy(new Error("WebSocket closed without a close frame"));

@@ -72,13 +72,19 @@ describe.each(TRANSPORTS)("over %s", (transport) => {
     const sa = a.dataStream();
     const sb = b.dataStream();
     sa.end("request");
-    expect((await readAll(sb)).toString()).toBe("request");
     if (transport === "ws" || transport === "wss") {
-      // WebSocket has no half-close: a close frame ends both directions
-      // (docs/data-plane.md, "Pairing and splicing").
-      await a.gone;
+      // WebSocket has no half-close and the parties' end-to-end TLS carries its own end, so a
+      // WebSocket side is never closed for its peer's end: it may still be sending. The pair
+      // closes once both sides closed (docs/data-plane.md, "Pairing and splicing").
+      expect((await receive(sb, 7)).toString()).toBe("request");
+      sb.end();
+      await Promise.all([a.gone, b.gone]);
+      await expect
+        .poll(async () => (await dp.metrics.pairEnds.get()).values)
+        .toContainEqual({ labels: { reason: "closed" }, value: 1 });
       return;
     }
+    expect((await readAll(sb)).toString()).toBe("request");
     // The other direction is still open after the end: b answers and then ends too.
     sb.end("response");
     expect((await readAll(sa)).toString()).toBe("response");
