@@ -151,6 +151,10 @@ function exchangeVerdicts(
         .off("end", onEnd)
         .off("close", onEnd);
       if (error) {
+        // Node may still emit an error on a socket given up mid-handshake (its own
+        // "disconnected before secure TLS connection" after an end): with no listener left,
+        // that would crash the process.
+        socket.on("error", () => {});
         if (!options.keepSocket) socket.destroy();
         reject(error);
       } else {

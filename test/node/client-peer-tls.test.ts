@@ -141,6 +141,20 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
     expect(client).toMatchObject({ status: "rejected", reason: { code: "PEER_IDENTITY_MISMATCH" } });
   });
 
+  it("fails with PEER_CLOSED, and nothing left to throw, when the stream ends during the handshake", async () => {
+    // Found by the soak: a data plane killed while a party's handshake was in flight ended
+    // its stream, and Node's late 'error' on the abandoned TLS socket crashed the process.
+    const [a, b] = await streamPair(kind);
+    // A WebSocket has no half-close: its end is the close frame a destroy sends.
+    b.once("data", () => (kind === "tcp" ? b.end() : b.destroy()));
+    b.resume();
+    await expect(securePeerChannel(a, "client", alice, { user: "acme", party: "bob" })).rejects.toMatchObject(
+      { code: "PEER_CLOSED" },
+    );
+    // The error Node emits after the end comes a tick or two later; give it the time.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  });
+
   it("ends the other side when the underlying stream dies mid-stream", async () => {
     const [a, b] = await streamPair(kind);
     const [client, server] = await Promise.all([
