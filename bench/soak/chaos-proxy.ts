@@ -55,6 +55,8 @@ function finishEarly(client: Socket, upstream: Socket): void {
 export class ChaosProxy {
   readonly #listeners = new Map<string, Listener>();
   readonly #live = new Set<Forwarded>();
+  /** Every socket still open, cut ones included, so close() does not wait for their linger. */
+  readonly #sockets = new Set<Socket>();
   #forwardedBytes = 0;
 
   /** Listens on 127.0.0.1:`port` (0 picks one) and forwards to 127.0.0.1:`target`. */
@@ -102,10 +104,7 @@ export class ChaosProxy {
   }
 
   async close(): Promise<void> {
-    for (const f of this.#live) {
-      f.client.destroy();
-      f.upstream.destroy();
-    }
+    for (const socket of this.#sockets) socket.destroy();
     this.#live.clear();
     await Promise.all(
       [...this.#listeners.values()].map(({ server }) => new Promise((resolve) => server.close(resolve))),
@@ -117,6 +116,10 @@ export class ChaosProxy {
     const upstream = connect({ host: "127.0.0.1", port: target, allowHalfOpen: true, noDelay: true });
     const forwarded: Forwarded = { client, upstream, bytes: 0 };
     this.#live.add(forwarded);
+    for (const socket of [client, upstream]) {
+      this.#sockets.add(socket);
+      socket.once("close", () => this.#sockets.delete(socket));
+    }
     const count = (chunk: Buffer) => {
       forwarded.bytes += chunk.length;
       this.#forwardedBytes += chunk.length;

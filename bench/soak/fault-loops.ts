@@ -14,6 +14,8 @@ import { pick, seededRandom } from "./seeded-random.ts";
 const CUT_WAIT_MS = 10_000;
 /** The most a connection must have moved to be cut: past any handshake, well inside a stream. */
 const CUT_MIN_BYTES = 1_000_000;
+/** Or this share of a pair's bytes, for small pairs: early enough that most of the stream is still to come. */
+const CUT_MIN_SHARE = 1 / 4;
 
 export interface FaultCounts {
   disconnects: { injected: number; missed: number; byKind: Record<string, number> };
@@ -38,7 +40,7 @@ export async function injectDisconnects(
   proxy: ChaosProxyClient,
   counts: FaultCounts,
 ): Promise<void> {
-  const minBytes = Math.min(CUT_MIN_BYTES, Math.floor(knobs.bytesEachWay / 2));
+  const minBytes = Math.min(CUT_MIN_BYTES, Math.floor(knobs.bytesEachWay * CUT_MIN_SHARE));
   for (let i = 0; i < knobs.disconnects; i++) {
     await pacer.reach(dueAt(i, knobs.disconnects));
     const kind = knobs.cutKinds[i % knobs.cutKinds.length] ?? "reset";

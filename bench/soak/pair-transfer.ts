@@ -31,7 +31,13 @@ export type DirectionResult =
   | { kind: "broken"; received: number; why: string };
 
 export type PairResult =
-  | { kind: "opened"; directions: [DirectionResult, DirectionResult]; relay: string }
+  | {
+      kind: "opened";
+      directions: [DirectionResult, DirectionResult];
+      relay: string;
+      /** Both ends speak wire version 2: ends are checked and broken transports resume. */
+      framed: boolean;
+    }
   | { kind: "open-failed"; why: string };
 
 /** A keystream no two pairs share, so bytes crossed between pairs cannot pass the check. */
@@ -144,6 +150,7 @@ export async function transferPair(
   return {
     kind: "opened",
     relay: first.value.relay,
+    framed: first.value.framed && second.value.framed,
     directions: [judge(sentAB, gotAtB, bytes), judge(sentBA, gotAtA, bytes)],
   };
 }

@@ -124,12 +124,18 @@ export class RelayFleet {
   ): Promise<RelayFleet> {
     const fleet = new RelayFleet(system, proxy, settings);
     try {
-      for (let i = 1; i <= count; i++) {
-        const { name, port: publicPort } = await system.registerRelay(`soak-relay-${i}`);
-        const current = await startRelayProcess(system, name, settings);
-        await proxy.listen(name, publicPort, current.port);
-        fleet.relays.push({ name, publicPort, current, restarts: 0, startStats: { fds: 0, rssBytes: 0 } });
-      }
+      const registered = [];
+      for (let i = 1; i <= count; i++) registered.push(await system.registerRelay(`soak-relay-${i}`));
+      // Started side by side: each is a Node process start, a second or more on a loaded machine.
+      const started = await Promise.allSettled(
+        registered.map(async ({ name, port: publicPort }) => {
+          const current = await startRelayProcess(system, name, settings);
+          fleet.relays.push({ name, publicPort, current, restarts: 0, startStats: { fds: 0, rssBytes: 0 } });
+          await proxy.listen(name, publicPort, current.port);
+        }),
+      );
+      for (const s of started) if (s.status === "rejected") throw s.reason;
+      fleet.relays.sort((a, b) => (a.name < b.name ? -1 : 1));
       await fleet.untilLive(fleet.relays.map((r) => r.name));
       for (const relay of fleet.relays) relay.startStats = await processStats(relay.current.pid);
     } catch (error) {

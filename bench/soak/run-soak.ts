@@ -40,7 +40,9 @@ export interface RelayFigures {
 
 export interface SoakResult {
   wallSeconds: number;
-  pairs: { completed: number; firstTry: number; givenUp: number; failedAttempts: number };
+  /** Where the wall time went: starting everything, moving the pairs, letting the data planes settle. */
+  phases: { setupSeconds: number; pairsSeconds: number; settleSeconds: number };
+  pairs: { completed: number; firstTry: number; givenUp: number; failedAttempts: number; framed: number };
   /** Failed attempts by why: an SDK error code, a stream error, or `lost` for a silent loss. */
   failures: Record<string, number>;
   /** Bytes that arrived complete and verified, both directions, all attempts. */
@@ -50,6 +52,9 @@ export interface SoakResult {
   directionsLost: number;
   /** Retries inside openChannel, by the code retried. */
   connectRetries: Record<string, number>;
+  /** Transports that broke under an open wire-version-2 stream, and the resumes that healed them. */
+  streamBreaks: number;
+  resumes: number;
   faults: FaultCounts;
   flood: FloodCounts & { held: number };
   relays: RelayFigures[];
@@ -128,18 +133,23 @@ export async function runSoak(
 
     const result: SoakResult = {
       wallSeconds: 0,
-      pairs: { completed: 0, firstTry: 0, givenUp: 0, failedAttempts: 0 },
+      phases: { setupSeconds: (performance.now() - started) / 1000, pairsSeconds: 0, settleSeconds: 0 },
+      pairs: { completed: 0, firstTry: 0, givenUp: 0, failedAttempts: 0, framed: 0 },
       failures: {},
       bytesMoved: 0,
       bytesLost: 0,
       directionsLost: 0,
       connectRetries: {},
+      streamBreaks: 0,
+      resumes: 0,
       faults: emptyFaultCounts(),
       flood: { ...flood.counts, held: 0 },
       relays: [],
     };
     const onEvent = (event: ConnectEvent) => {
       if (event.type === "retry") increment(result.connectRetries, event.error.code);
+      if (event.type === "broken") result.streamBreaks++;
+      if (event.type === "resumed") result.resumes++;
     };
     const pacer = new Pacer(plans.length);
     const faults = Promise.all([
@@ -171,6 +181,7 @@ export async function runSoak(
         }
         if (ok) {
           result.pairs.completed++;
+          if (outcome.kind === "opened" && outcome.framed) result.pairs.framed++;
           if (attempt === 0) result.pairs.firstTry++;
           return;
         }
@@ -196,6 +207,8 @@ export async function runSoak(
       pacer.finish();
     }
     await faults;
+    const settling = performance.now();
+    result.phases.pairsSeconds = (settling - started) / 1000 - result.phases.setupSeconds;
     result.flood = { ...flood.counts, held: flood.open };
     flood.stop();
     for (const relay of relays) {
@@ -209,6 +222,7 @@ export async function runSoak(
         errorLines: relay.current.errorLines,
       });
     }
+    result.phases.settleSeconds = (performance.now() - settling) / 1000;
     result.wallSeconds = (performance.now() - started) / 1000;
     return result;
   } finally {

@@ -20,6 +20,9 @@ export function soakFigures(result: SoakResult): BenchResult[] {
     row("pairs", "first_try", pairs.firstTry, "pairs"),
     row("pairs", "failed_attempts", pairs.failedAttempts, "attempts"),
     row("pairs", "given_up", pairs.givenUp, "pairs"),
+    row("pairs", "wire_version_2", pairs.framed, "pairs"),
+    row("streams", "breaks", result.streamBreaks, "breaks"),
+    row("streams", "resumes", result.resumes, "resumes"),
     row("bytes", "moved", result.bytesMoved, "bytes"),
     row("bytes", "lost", result.bytesLost, "bytes"),
     row("bytes", "directions_lost", result.directionsLost, "directions"),
@@ -41,6 +44,9 @@ export function soakFigures(result: SoakResult): BenchResult[] {
       row(r.name, "error_lines", r.errorLines.length, "lines"),
     ]),
     row("run", "wall", result.wallSeconds, "s"),
+    row("run", "setup", result.phases.setupSeconds, "s"),
+    row("run", "pairs", result.phases.pairsSeconds, "s"),
+    row("run", "settle", result.phases.settleSeconds, "s"),
   ];
 }
 
@@ -53,8 +59,9 @@ const list = (map: Record<string, number>) =>
 export function soakSummary(knobs: SoakKnobs, result: SoakResult): string {
   const { pairs, faults, flood } = result;
   const lines = [
-    `soak: ${knobs.pairs} pairs x ${knobs.bytesEachWay} bytes each way over ${knobs.transports.join("/")}, ${knobs.relays} data planes, seed ${knobs.seed}, ${result.wallSeconds.toFixed(1)} s`,
+    `soak: ${knobs.pairs} pairs x ${knobs.bytesEachWay} bytes each way over ${knobs.transports.join("/")}, ${knobs.relays} data planes, seed ${knobs.seed}, ${result.wallSeconds.toFixed(1)} s (setup ${result.phases.setupSeconds.toFixed(1)}, pairs ${result.phases.pairsSeconds.toFixed(1)}, settle ${result.phases.settleSeconds.toFixed(1)})`,
     `  pairs      ${pairs.completed} completed (${pairs.firstTry} on the first try), ${pairs.failedAttempts} failed attempts retried, ${pairs.givenUp} given up`,
+    `  streams    ${pairs.framed} completed pairs on wire version 2; ${result.streamBreaks} broken transports, ${result.resumes} resumes`,
     `  failures   ${list(result.failures)}`,
     `  bytes      ${(result.bytesMoved / MB).toFixed(1)} MB verified (sha256), ${result.bytesLost} lost in ${result.directionsLost} directions that ended as if complete`,
     `  faults     ${faults.disconnects.injected} cuts (${list(faults.disconnects.byKind)}; ${faults.disconnects.missed} found no stream to cut), restarts: ${faults.restarts.crash} crash, ${faults.restarts.graceful} graceful`,
