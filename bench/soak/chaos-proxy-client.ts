@@ -34,10 +34,6 @@ export class ChaosProxyClient {
     return new ChaosProxyClient(child);
   }
 
-  get pid(): number | undefined {
-    return this.#child.pid;
-  }
-
   listen(name: string, port: number, target: number): Promise<number> {
     return this.#send({ op: "listen", name, port, target }) as Promise<number>;
   }

@@ -57,7 +57,6 @@ export class ChaosProxy {
   readonly #live = new Set<Forwarded>();
   /** Every socket still open, cut ones included, so close() does not wait for their linger. */
   readonly #sockets = new Set<Socket>();
-  #forwardedBytes = 0;
 
   /** Listens on 127.0.0.1:`port` (0 picks one) and forwards to 127.0.0.1:`target`. */
   async listen(name: string, port: number, target: number): Promise<number> {
@@ -99,10 +98,6 @@ export class ChaosProxy {
     }
   }
 
-  get forwardedBytes(): number {
-    return this.#forwardedBytes;
-  }
-
   async close(): Promise<void> {
     for (const socket of this.#sockets) socket.destroy();
     this.#live.clear();
@@ -122,7 +117,6 @@ export class ChaosProxy {
     }
     const count = (chunk: Buffer) => {
       forwarded.bytes += chunk.length;
-      this.#forwardedBytes += chunk.length;
     };
     client.on("data", count);
     upstream.on("data", count);

@@ -17,14 +17,16 @@ import { emptyFaultCounts, injectDisconnects, injectRestarts, sendFuzzedHellos }
 import type { SoakKnobs } from "./knobs.ts";
 import { checkKnobs } from "./knobs.ts";
 import { Pacer } from "./pacer.ts";
-import type { PartySpec } from "./pair-transfer.ts";
+import type { PairResult, PartySpec } from "./pair-transfer.ts";
 import { transferPair } from "./pair-transfer.ts";
 import type { ProcessStats } from "./process-stats.ts";
 import type { FleetRelay } from "./relay-fleet.ts";
 import { RelayFleet } from "./relay-fleet.ts";
 import { pick, seededRandom } from "./seeded-random.ts";
+import { soakProgress } from "./soak-report.ts";
 import { type FloodCounts, floodSources, StalledFlood } from "./stalled-flood.ts";
 
+const PROGRESS_INTERVAL_MS = 10_000;
 /** After the run, how long the data planes get to close what they still hold before they are measured. */
 const SETTLE_TIMEOUT_MS = 30_000;
 
@@ -99,6 +101,30 @@ function planPairs(knobs: SoakKnobs, users: Awaited<ReturnType<typeof makePartie
   });
 }
 
+/** Files one attempt's outcome in `result`; true when both directions arrived complete. */
+function recordAttempt(result: SoakResult, outcome: PairResult): boolean {
+  if (outcome.kind === "open-failed") {
+    increment(result.failures, outcome.why);
+    return false;
+  }
+  let ok = true;
+  for (const direction of outcome.directions) {
+    if (direction.kind === "complete") {
+      result.bytesMoved += direction.bytes;
+      continue;
+    }
+    ok = false;
+    if (direction.kind === "lost") {
+      result.bytesLost += direction.missing;
+      result.directionsLost++;
+      increment(result.failures, "lost");
+    } else {
+      increment(result.failures, direction.why);
+    }
+  }
+  return ok;
+}
+
 async function settle(fleet: RelayFleet, relay: FleetRelay): Promise<number> {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   for (;;) {
@@ -107,6 +133,23 @@ async function settle(fleet: RelayFleet, relay: FleetRelay): Promise<number> {
     if ((open === 0 && active === 0) || Date.now() > deadline) return open + active;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** Each data plane once it has let go of what the run left it (the flood stopped first). */
+async function measureRelays(fleet: RelayFleet): Promise<RelayFigures[]> {
+  const figures: RelayFigures[] = [];
+  for (const relay of fleet.relays) {
+    const openAfter = await settle(fleet, relay);
+    figures.push({
+      name: relay.name,
+      restarts: relay.restarts,
+      before: relay.startStats,
+      after: await fleet.stats(relay),
+      openAfter,
+      errorLines: relay.current.errorLines,
+    });
+  }
+  return figures;
 }
 
 export async function runSoak(
@@ -165,21 +208,7 @@ export async function runSoak(
           deadlineMs: knobs.connectDeadlineMs,
           onEvent,
         });
-        let ok = outcome.kind === "opened";
-        if (outcome.kind === "open-failed") increment(result.failures, outcome.why);
-        else {
-          for (const direction of outcome.directions) {
-            if (direction.kind === "complete") result.bytesMoved += direction.bytes;
-            else ok = false;
-            if (direction.kind === "lost") {
-              result.bytesLost += direction.missing;
-              result.directionsLost++;
-              increment(result.failures, "lost");
-            }
-            if (direction.kind === "broken") increment(result.failures, direction.why);
-          }
-        }
-        if (ok) {
+        if (recordAttempt(result, outcome)) {
           result.pairs.completed++;
           if (outcome.kind === "opened" && outcome.framed) result.pairs.framed++;
           if (attempt === 0) result.pairs.firstTry++;
@@ -190,12 +219,10 @@ export async function runSoak(
       result.pairs.givenUp++;
     };
     let next = 0;
-    const ticker = setInterval(() => {
-      const { completed, failedAttempts } = result.pairs;
-      progress(
-        `soak: ${completed}/${plans.length} pairs, ${failedAttempts} failed attempts, ${(result.bytesMoved / 1e9).toFixed(2)} GB verified, ${result.faults.disconnects.injected} cuts, ${result.faults.restarts.crash + result.faults.restarts.graceful} restarts, ${result.faults.fuzz.sent} fuzzed hellos, ${flood?.open ?? 0} flood connections`,
-      );
-    }, 10_000);
+    const ticker = setInterval(
+      () => progress(soakProgress(result, plans.length, flood?.open ?? 0)),
+      PROGRESS_INTERVAL_MS,
+    );
     try {
       await Promise.all(
         Array.from({ length: knobs.concurrency }, async () => {
@@ -211,17 +238,7 @@ export async function runSoak(
     result.phases.pairsSeconds = (settling - started) / 1000 - result.phases.setupSeconds;
     result.flood = { ...flood.counts, held: flood.open };
     flood.stop();
-    for (const relay of relays) {
-      const openAfter = await settle(fleet, relay);
-      result.relays.push({
-        name: relay.name,
-        restarts: relay.restarts,
-        before: relay.startStats,
-        after: await fleet.stats(relay),
-        openAfter,
-        errorLines: relay.current.errorLines,
-      });
-    }
+    result.relays = await measureRelays(fleet);
     result.phases.settleSeconds = (performance.now() - settling) / 1000;
     result.wallSeconds = (performance.now() - started) / 1000;
     return result;

@@ -78,6 +78,12 @@ export function soakSummary(knobs: SoakKnobs, result: SoakResult): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** One line while the run goes on. */
+export function soakProgress(result: SoakResult, pairs: number, floodOpen: number): string {
+  const { faults } = result;
+  return `soak: ${result.pairs.completed}/${pairs} pairs, ${result.pairs.failedAttempts} failed attempts, ${(result.bytesMoved / 1e9).toFixed(2)} GB verified, ${result.resumes} resumes, ${faults.disconnects.injected} cuts, ${faults.restarts.crash + faults.restarts.graceful} restarts, ${faults.fuzz.sent} fuzzed hellos, ${floodOpen} flood connections`;
+}
+
 /** What makes a run fail: any byte lost unawares, a pair never completed, a hello accepted, a data path bug. */
 export function soakProblems(result: SoakResult): string[] {
   const problems: string[] = [];
