@@ -5,6 +5,7 @@
  */
 import type { Transport } from "../../client/dial.ts";
 import { isTransport, TRANSPORTS } from "../../client/dial.ts";
+import { DEFAULT_RESUME_DEADLINE_MS } from "../../client/stream/stream-limits.ts";
 import type { CutKind } from "./chaos-proxy.ts";
 
 export interface SoakKnobs {
@@ -39,6 +40,8 @@ export interface SoakKnobs {
   helloDeadlineMs: number;
   /** Per side, for opening the channel (retries included). */
   connectDeadlineMs: number;
+  /** How long a broken wire-version-2 stream may take to resume before it is STREAM_TRUNCATED. */
+  resumeDeadlineMs: number;
   seed: number;
 }
 
@@ -60,6 +63,7 @@ export const FULL_SOAK: SoakKnobs = {
   fuzzConcurrency: 16,
   helloDeadlineMs: 10_000,
   connectDeadlineMs: 60_000,
+  resumeDeadlineMs: DEFAULT_RESUME_DEADLINE_MS,
   seed: 13,
 };
 
@@ -79,6 +83,9 @@ export const SHORT_SOAK: SoakKnobs = {
   fuzzCases: 40,
   fuzzConcurrency: 8,
   helloDeadlineMs: 2_000,
+  // A data plane restarts within a second or two: a stream that has not resumed by then will not.
+  connectDeadlineMs: 20_000,
+  resumeDeadlineMs: 20_000,
 };
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

@@ -118,7 +118,7 @@ export async function transferPair(
   b: PartySpec,
   channel: string,
   bytes: number,
-  options: { deadlineMs: number; onEvent: (event: ConnectEvent) => void },
+  options: { deadlineMs: number; resumeDeadlineMs: number; onEvent: (event: ConnectEvent) => void },
 ): Promise<PairResult> {
   const open = (side: PartySpec) =>
     openChannel({
@@ -127,6 +127,7 @@ export async function transferPair(
       channel,
       transport: side.transport,
       deadlineMs: options.deadlineMs,
+      stream: { resumeDeadlineMs: options.resumeDeadlineMs },
       onEvent: options.onEvent,
     });
   const opened = await Promise.allSettled([open(a), open(b)]);

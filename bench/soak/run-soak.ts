@@ -206,6 +206,7 @@ export async function runSoak(
       for (let attempt = 0; attempt <= knobs.retries; attempt++) {
         const outcome = await transferPair(plan.a, plan.b, `soak-${index}-${attempt}`, knobs.bytesEachWay, {
           deadlineMs: knobs.connectDeadlineMs,
+          resumeDeadlineMs: knobs.resumeDeadlineMs,
           onEvent,
         });
         if (recordAttempt(result, outcome)) {
