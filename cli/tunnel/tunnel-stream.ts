@@ -65,8 +65,8 @@ export function tunnelLimits(options: TunnelOptions): TunnelLimits {
   return { ...DEFAULT_TUNNEL_LIMITS, ...options.limits };
 }
 
-export function openTunnelChannel(options: TunnelOptions, channel: string): Promise<Channel> {
-  return openChannel({
+export async function openTunnelChannel(options: TunnelOptions, channel: string): Promise<Channel> {
+  const opened = await openChannel({
     identity: options.identity,
     dest: options.dest,
     channel,
@@ -75,6 +75,11 @@ export function openTunnelChannel(options: TunnelOptions, channel: string): Prom
     ...(options.relay ? { relay: options.relay } : {}),
     ...(options.resumeDeadlineMs ? { stream: { resumeDeadlineMs: options.resumeDeadlineMs } } : {}),
   });
+  // Until joinStream takes the stream over (and after a refusal, while it is held), the other
+  // end may give it up: that only ends this stream. Unheard, the error would end the whole
+  // tunnel process and every other stream in it.
+  opened.socket.on("error", () => {});
+  return opened;
 }
 
 export function newStreamChannel(control: string): string {

@@ -119,6 +119,23 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     expect((await exchange(listening.address.port, Buffer.from("x"))).error).toBe("ECONNRESET");
   });
 
+  it("a refused stream the listen end then gives up does not crash the forward end's process", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port: closedPort } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const channel = `t${++channelCount}`;
+    const forwarding = startForwardTunnel({ ...bob, channel }, { host: "127.0.0.1", port: closedPort });
+    tunnels.push(forwarding);
+    const listening = await startListenTunnel({ ...alice, channel }, { host: "127.0.0.1", port: 0 });
+    expect((await exchange(listening.address.port, Buffer.from("x"))).error).toBe("ECONNRESET");
+    // The forward end still holds the refused stream (RESET_HOLD_MS); the listen end going
+    // away aborts it. An abort with no listener would be an uncaught error in this process.
+    await listening.stop();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(forwarding.streams()).toBe(0);
+  });
+
   it("opens at most maxOpeningStreams streams at a time; the others wait their turn", async () => {
     const log: string[] = [];
     const port = await tunnelTo((socket) => socket.pipe(socket), { maxOpeningStreams: 1 }, log);
