@@ -64,11 +64,11 @@ export function mergeEntities(lists: Row[][], paging: Paging): Row[] {
       if (!seen || Number(row.updated ?? 0) > Number(seen.updated ?? 0)) byName.set(key, row);
     }
   }
+  // Among equal times each backend keeps its own order (the sort is stable and the rows come
+  // backend by backend): any other tie-break could rank a row past what a backend returned for
+  // skip+limit above one it did return, so windows would repeat or skip rows.
   return [...byName.values()]
-    .sort(
-      (a, b) =>
-        Number(b.updated ?? 0) - Number(a.updated ?? 0) || String(a.name).localeCompare(String(b.name)),
-    )
+    .sort((a, b) => Number(b.updated ?? 0) - Number(a.updated ?? 0))
     .slice(paging.skip, paging.skip + paging.limit);
 }
 

@@ -139,6 +139,26 @@ describe("merging", () => {
     expect(mergeEntities([a, b], { skip: 1, limit: 1 })).toEqual([b[1]]);
   });
 
+  it("windows merged from each backend's first skip+limit rows never repeat or skip a row when times tie", () => {
+    // A controller lists newest first and keeps its own order among equal times (here: the
+    // order of creation, which is not the order of the names). Each window is merged from
+    // what each backend returns for skip+limit, as listEntities asks.
+    const backend = (tag: string) =>
+      Array.from({ length: 25 }, (_, i) => ({
+        namespace: "guest",
+        name: `${tag}-${1000 - i}`,
+        updated: 100 - Math.floor(i / 10),
+      }));
+    const lists = [backend("a"), backend("b")];
+    const windows: string[] = [];
+    for (let skip = 0; skip < 50; skip += 7) {
+      const prefixes = lists.map((list) => list.slice(0, skip + 7));
+      windows.push(...mergeEntities(prefixes, { skip, limit: 7 }).map((row) => row.name as string));
+    }
+    expect(windows).toHaveLength(50);
+    expect(new Set(windows).size).toBe(50);
+  });
+
   it("orders activations by start, newest first", () => {
     const a = [
       { activationId: "1", start: 5 },
