@@ -32,8 +32,12 @@ export const FRAME_END = 0x02;
 export const FRAME_ACK = 0x03;
 export const FRAME_CLOSE = 0x07;
 
-/** Largest DATA payload a receiver accepts; senders cut their writes to it. */
-export const MAX_DATA_FRAME_BYTES = 64 * 1024;
+/**
+ * Largest DATA payload a receiver accepts. Receivers pass payloads on as they arrive, so the
+ * size costs them no memory; senders write frames of up to a quarter window (send-buffer.ts)
+ * because one large write costs the kernel far less than many small ones.
+ */
+export const MAX_DATA_FRAME_BYTES = 1024 * 1024;
 
 export const DATA_HEADER_BYTES = 13;
 const END_FRAME_BYTES = 9;

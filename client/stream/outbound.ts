@@ -128,7 +128,8 @@ export class Outbound {
         this.#waitingDrain = true;
         transport.once("drain", () => {
           this.#waitingDrain = false;
-          if (this.#transport() === transport) this.pump(true);
+          // Not a flush: a part-filled block still waits a turn for the writes that fill it.
+          if (this.#transport() === transport) this.pump();
         });
         return;
       }

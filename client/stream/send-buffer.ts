@@ -8,33 +8,42 @@ import { DATA_HEADER_BYTES, encodeDataHeader, MAX_DATA_FRAME_BYTES, writeDataHea
  * The bytes are copied in: a caller may reuse a buffer once its write callback ran, and
  * these bytes must stay intact until the peer acknowledges them, which can be a resume
  * later. They go into blocks of one DATA frame each, with room for the frame header in
- * front, so a frame that starts a block leaves in one write. Acknowledged blocks are reused
- * (a fresh 64 KiB allocation per frame cost five times the copy), and let go of once
- * nothing is held.
+ * front, so a frame that starts a block leaves in one write. A block is a quarter window
+ * (MIN_BLOCK_ALLOCATION to MAX_BLOCK_ALLOCATION, a power of two): the write syscalls of 64
+ * KiB frames cost the sender four times those of raw 1 MiB writes. Acknowledged blocks are
+ * reused (a fresh allocation per frame cost five times the copy), and let go of once nothing
+ * is held.
  */
-const BLOCK_ALLOCATION = MAX_DATA_FRAME_BYTES;
-/** Header and payload of a full block make 64 KiB, four whole TLS records: no runt record per frame. */
-export const BLOCK_BYTES = BLOCK_ALLOCATION - DATA_HEADER_BYTES;
-/** Acknowledgements free blocks a quarter window at a time; this many wait for reuse. */
-const MAX_FREE_BLOCKS = 16;
+export const MIN_BLOCK_ALLOCATION = 64 * 1024;
+export const MAX_BLOCK_ALLOCATION = MAX_DATA_FRAME_BYTES;
 
 interface Block {
   /** Stream offset of the block's first payload byte. */
   start: number;
-  /** DATA_HEADER_BYTES of headroom, then up to BLOCK_BYTES of payload. */
+  /** DATA_HEADER_BYTES of headroom, then up to blockBytes of payload. */
   bytes: Buffer;
   used: number;
 }
 
 export class SendBuffer {
   readonly window: number;
+  /** Bytes of one block: header and payload of a full DATA frame, a multiple of 16 KiB (whole TLS records). */
+  readonly blockAllocation: number;
+  /** Payload bytes of a full block. */
+  readonly blockBytes: number;
   readonly #blocks: Block[] = [];
   readonly #free: Buffer[] = [];
+  /** Acknowledgements free about a quarter window at a time: that much waits for reuse. */
+  readonly #maxFree: number;
   #acked = 0;
   #end = 0;
 
   constructor(window: number) {
     this.window = window;
+    const quarter = 2 ** Math.floor(Math.log2(window / 4));
+    this.blockAllocation = Math.min(MAX_BLOCK_ALLOCATION, Math.max(MIN_BLOCK_ALLOCATION, quarter));
+    this.blockBytes = this.blockAllocation - DATA_HEADER_BYTES;
+    this.#maxFree = Math.max(1, Math.floor(window / 4 / this.blockAllocation));
   }
 
   /** Stream offset of the first byte held: everything before it was acknowledged. */
@@ -55,9 +64,9 @@ export class SendBuffer {
     return this.window - this.held;
   }
 
-  /** Bytes allocated, held or waiting for reuse: at most about the window plus MAX_FREE_BLOCKS blocks. */
+  /** Bytes allocated, held or waiting for reuse: at most about the window and a quarter, plus a block. */
   get allocated(): number {
-    return (this.#blocks.length + this.#free.length) * BLOCK_ALLOCATION;
+    return (this.#blocks.length + this.#free.length) * this.blockAllocation;
   }
 
   /** Copies as much of `chunk` as the window has room for; answers how many bytes it took. */
@@ -66,11 +75,11 @@ export class SendBuffer {
     let copied = 0;
     while (copied < take) {
       let last = this.#blocks.at(-1);
-      if (!last || last.used === BLOCK_BYTES) {
-        last = { start: this.#end, bytes: this.#free.pop() ?? Buffer.allocUnsafe(BLOCK_ALLOCATION), used: 0 };
+      if (!last || last.used === this.blockBytes) {
+        last = { start: this.#end, bytes: this.#free.pop() ?? Buffer.allocUnsafe(this.blockAllocation), used: 0 };
         this.#blocks.push(last);
       }
-      const n = Math.min(take - copied, BLOCK_BYTES - last.used);
+      const n = Math.min(take - copied, this.blockBytes - last.used);
       last.bytes.set(chunk.subarray(copied, copied + n), DATA_HEADER_BYTES + last.used);
       last.used += n;
       copied += n;
@@ -92,7 +101,7 @@ export class SendBuffer {
     }
     // A block partly acknowledged stays whole until its last byte is; an idle stream holds none.
     for (const block of this.#blocks.splice(0, drop)) {
-      if (this.#free.length < MAX_FREE_BLOCKS) this.#free.push(block.bytes);
+      if (this.#free.length < this.#maxFree) this.#free.push(block.bytes);
     }
     if (this.held === 0) this.#free.length = 0;
   }
@@ -109,7 +118,7 @@ export class SendBuffer {
     const block = this.#blockAt(offset);
     const from = offset - block.start;
     const length = block.used - from;
-    const blockFull = block.used === BLOCK_BYTES;
+    const blockFull = block.used === this.blockBytes;
     if (from === 0) {
       writeDataHeader(block.bytes, offset, length);
       return { buffers: [block.bytes.subarray(0, DATA_HEADER_BYTES + length)], length, blockFull };

@@ -148,6 +148,12 @@ export interface FlockSystem {
   /** Registers a relay and runs the real data plane for it, reporting to the worker. */
   startDataPlane(name: string, limits?: Partial<DataPlaneLimits>): Promise<DataPlane>;
   /**
+   * Runs the real data plane for a registered relay. With `listenPort` (0: any) it listens
+   * there instead of on the registered port, so a test can put something of its own (a
+   * proxy) on the address the worker sends parties to.
+   */
+  runDataPlane(relay: SystemRelay, limits?: Partial<DataPlaneLimits>, listenPort?: number): Promise<DataPlane>;
+  /**
    * The same, in a child process: for benchmarks, so the relay does not share one core's
    * event loop with the two endpoints it serves, or to be killed like a crashed one. Stopped
    * by `stop()` if still running.
@@ -248,11 +254,11 @@ export async function startSystem(
       return materials;
     },
     registerRelay,
-    startDataPlane: async (name, limits) => {
-      const relay = await registerRelay(name);
+    startDataPlane: async (name, limits) => system.runDataPlane(await registerRelay(name), limits),
+    runDataPlane: async (relay, limits, listenPort) => {
       const { startDataPlane } = await import("../../dataplane/server.ts");
       const dataPlane = await startDataPlane({
-        ...dataPlaneConfig(relay),
+        ...dataPlaneConfig(listenPort === undefined ? relay : { ...relay, port: listenPort }),
         logger: pino({ level: "silent" }),
         ...(limits ? { limits } : {}),
       });

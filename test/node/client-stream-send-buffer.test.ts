@@ -1,7 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DATA_HEADER_BYTES } from "../../client/stream/frames.ts";
-import { BLOCK_BYTES, SendBuffer } from "../../client/stream/send-buffer.ts";
+import { MAX_BLOCK_ALLOCATION, MIN_BLOCK_ALLOCATION, SendBuffer } from "../../client/stream/send-buffer.ts";
+
+/** A window of four minimum blocks: blocks of 64 KiB, BLOCK_BYTES of payload each. */
+const WINDOW = 4 * MIN_BLOCK_ALLOCATION;
+const BLOCK_BYTES = new SendBuffer(WINDOW).blockBytes;
 
 /** The payload of the DATA frame `frame(offset)` gives, after checking its header. */
 function payloadAt(buffer: SendBuffer, offset: number): Buffer {
@@ -26,8 +30,18 @@ describe("SendBuffer", () => {
     expect(buffer.end).toBe(130_000);
   });
 
+  it("makes a block a quarter window, as a power of two from MIN_BLOCK_ALLOCATION to MAX_BLOCK_ALLOCATION", () => {
+    const block = (window: number) => new SendBuffer(window).blockAllocation;
+    expect(block(64 * 1024)).toBe(MIN_BLOCK_ALLOCATION);
+    expect(block(300 * 1024)).toBe(64 * 1024);
+    expect(block(1024 * 1024)).toBe(256 * 1024);
+    expect(block(4 * 1024 * 1024)).toBe(MAX_BLOCK_ALLOCATION);
+    expect(block(1024 * 1024 * 1024)).toBe(MAX_BLOCK_ALLOCATION);
+    expect(new SendBuffer(4 * 1024 * 1024).blockBytes).toBe(MAX_BLOCK_ALLOCATION - DATA_HEADER_BYTES);
+  });
+
   it("copies what it takes, so the writer may reuse its buffer", () => {
-    const buffer = new SendBuffer(BLOCK_BYTES);
+    const buffer = new SendBuffer(WINDOW);
     const chunk = Buffer.from("abc");
     buffer.append(chunk);
     chunk.fill(0);
@@ -35,7 +49,7 @@ describe("SendBuffer", () => {
   });
 
   it("packs small writes into shared blocks, reuses acknowledged ones, and holds none when idle", () => {
-    const buffer = new SendBuffer(4 * BLOCK_BYTES);
+    const buffer = new SendBuffer(WINDOW);
     for (let i = 0; i < 1000; i++) buffer.append(Buffer.alloc(10));
     expect(buffer.allocated).toBe(DATA_HEADER_BYTES + BLOCK_BYTES);
     buffer.append(Buffer.alloc(2 * BLOCK_BYTES));
@@ -49,7 +63,7 @@ describe("SendBuffer", () => {
   });
 
   it("sends a frame that starts a block in one buffer, and one from mid-block as header and payload", () => {
-    const buffer = new SendBuffer(4 * BLOCK_BYTES);
+    const buffer = new SendBuffer(WINDOW);
     buffer.append(Buffer.alloc(BLOCK_BYTES + 100, 1));
     expect(buffer.frame(0).buffers).toHaveLength(1);
     expect(buffer.frame(BLOCK_BYTES).buffers).toHaveLength(1);
@@ -63,7 +77,7 @@ describe("SendBuffer", () => {
         fc.array(fc.uint8Array({ minLength: 1, maxLength: 3 * BLOCK_BYTES }), { maxLength: 12 }),
         fc.array(fc.nat(), { maxLength: 12 }),
         (chunks, acks) => {
-          const window = 4 * BLOCK_BYTES;
+          const window = WINDOW;
           const buffer = new SendBuffer(window);
           const taken: Uint8Array[] = [];
           chunks.forEach((chunk, i) => {
@@ -72,7 +86,8 @@ describe("SendBuffer", () => {
             const ack = acks[i];
             if (ack !== undefined) buffer.acknowledge(buffer.acked + (ack % (buffer.held + 1)));
             expect(buffer.held).toBeLessThanOrEqual(window);
-            expect(buffer.allocated).toBeLessThanOrEqual(window + 17 * (BLOCK_BYTES + DATA_HEADER_BYTES));
+            // Partly used blocks at both ends, and one kept for reuse.
+            expect(buffer.allocated).toBeLessThanOrEqual(window + 3 * buffer.blockAllocation);
           });
           const all = Buffer.concat(taken);
           expect(buffer.end).toBe(all.length);
@@ -89,7 +104,7 @@ describe("SendBuffer", () => {
   });
 
   it("refuses offsets outside what it holds", () => {
-    const buffer = new SendBuffer(BLOCK_BYTES);
+    const buffer = new SendBuffer(WINDOW);
     buffer.append(Buffer.alloc(10));
     buffer.acknowledge(5);
     expect(() => buffer.acknowledge(4)).toThrow(RangeError);
