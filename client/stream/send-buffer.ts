@@ -76,7 +76,11 @@ export class SendBuffer {
     while (copied < take) {
       let last = this.#blocks.at(-1);
       if (!last || last.used === this.blockBytes) {
-        last = { start: this.#end, bytes: this.#free.pop() ?? Buffer.allocUnsafe(this.blockAllocation), used: 0 };
+        last = {
+          start: this.#end,
+          bytes: this.#free.pop() ?? Buffer.allocUnsafe(this.blockAllocation),
+          used: 0,
+        };
         this.#blocks.push(last);
       }
       const n = Math.min(take - copied, this.blockBytes - last.used);

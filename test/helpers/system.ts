@@ -152,7 +152,11 @@ export interface FlockSystem {
    * there instead of on the registered port, so a test can put something of its own (a
    * proxy) on the address the worker sends parties to.
    */
-  runDataPlane(relay: SystemRelay, limits?: Partial<DataPlaneLimits>, listenPort?: number): Promise<DataPlane>;
+  runDataPlane(
+    relay: SystemRelay,
+    limits?: Partial<DataPlaneLimits>,
+    listenPort?: number,
+  ): Promise<DataPlane>;
   /**
    * The same, in a child process: for benchmarks, so the relay does not share one core's
    * event loop with the two endpoints it serves, or to be killed like a crashed one. Stopped
