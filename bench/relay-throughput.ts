@@ -20,16 +20,12 @@ import { isTransport } from "../client/dial.ts";
 import type { IdentityMaterials } from "../client/identity.ts";
 import { securePeerChannel } from "../client/peer-tls.ts";
 import { startSystem } from "../test/helpers/system.ts";
+import { envNumber } from "./lib/env.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
 const BENCH = "relay-throughput";
 const WRITE_BYTES = 1024 * 1024;
 const WARM_UP_BYTES = 32 * 1024 * 1024;
-
-function envNumber(name: string, fallback: number): number {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-}
 
 /** Streams `bytes` from `from` to `to` and answers MB/s (10^6), first write to the receiver's end. */
 export async function stream(from: Duplex, to: Duplex, bytes: number): Promise<number> {

@@ -13,16 +13,12 @@ import { percentile } from "../cli/commands/ping.ts";
 import { createIdentity } from "../client/identity.ts";
 import { fetchTicket, fetchTickets } from "../client/ticket-client.ts";
 import { startSystem } from "../test/helpers/system.ts";
+import { envNumber } from "./lib/env.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
 const BENCH = "ticket-latency";
 /** The peers of one MPC party in the many-tickets variant: N = 10 parties, N−1 tickets per request. */
 const MPC_PEERS = 9;
-
-function envNumber(name: string, fallback: number): number {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-}
 
 /** Linux reports process times in clock ticks of 1/100 s (CLK_TCK on every mainstream build). */
 const CLOCK_TICKS_PER_SECOND = 100;

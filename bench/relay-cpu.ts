@@ -1,0 +1,184 @@
+/**
+ * `npm run bench relay-cpu`: a relay's CPU seconds per GB (10^9 bytes) of one spliced pair,
+ * the data plane's beside the relays it must match, all in one run:
+ *
+ * - tcp: the data plane with the kernel splice and with the JS splice (FLOCK_NATIVE_SPLICE=0),
+ *   haproxy in tcp mode (its default, and with its own splicing on), a bare Node pipe() relay;
+ * - tls: the data plane (TLS terminated on both legs), haproxy terminating TLS on both legs,
+ *   a bare Node TLS-terminating relay (the JS path's goal is within 1.2× of it);
+ * - ws: the data plane, a bare Node WebSocket relay (ws on both legs).
+ *
+ * The bare relays (relay-cpu/children.ts) are the data plane without Flock: both parties
+ * dial in, and pipe() joins them. haproxy can only dial the receiver itself.
+ *
+ * Each relay runs alone in its own process; its CPU time (all threads, /proc) is read over
+ * the transfer alone, after the pair is set up. Rounds interleave the variants and the rows
+ * are medians, ratios taken within a round. haproxy (one thread) is skipped, with a note,
+ * when it is not installed. Every row is also written with the run's date and versions to
+ * FLOCK_BENCH_RELAY_CPU_JSON (default bench/results/relay-cpu.json; docs/benchmarks.md).
+ *
+ * FLOCK_BENCH_CPU_BYTES (default 1 GiB per variant and round), FLOCK_BENCH_CPU_ROUNDS
+ * (default 3), FLOCK_BENCH_CPU_VARIANTS (comma list, e.g. tcp-flock-kernel,tcp-haproxy),
+ * FLOCK_BENCH_CPU_PROF (a folder: Node relays run with --cpu-prof and write profiles there).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { percentile } from "../cli/commands/ping.ts";
+import { envNumber } from "./lib/env.ts";
+import type { Transport } from "./relay-cpu/load.ts";
+import { flockPair, Receivers, rendezvousPair, transfer } from "./relay-cpu/load.ts";
+import type { HaproxyMode, Relay } from "./relay-cpu/relays.ts";
+import { cpuSeconds, haproxyVersion, startChild, startFlockRelay, startHaproxy } from "./relay-cpu/relays.ts";
+import type { Bench, BenchResult } from "./types.ts";
+
+const BENCH = "relay-cpu";
+const WARM_UP_BYTES = 64 * 1024 * 1024;
+const DEFAULT_JSON = fileURLToPath(new URL("./results/relay-cpu.json", import.meta.url));
+
+interface Variant {
+  name: string;
+  transport: Transport;
+  /** How its two parties meet: Flock's handshake, in a row (bare relays), or haproxy dialing. */
+  meet: "flock" | "rendezvous" | "dialed";
+  start(): Promise<Relay>;
+}
+
+/** Variant → the one it is compared with, under the metric name of the ratio. */
+const RATIOS: Array<[string, string, string]> = [
+  ["tcp-flock-kernel", "tcp-haproxy", "ratio_to_haproxy"],
+  ["tcp-flock-kernel", "tcp-haproxy-splice", "ratio_to_haproxy_splice"],
+  ["tcp-flock-kernel", "tcp-flock-js", "ratio_to_js_splice"],
+  ["tcp-flock-js", "tcp-haproxy", "ratio_to_haproxy"],
+  ["tcp-flock-js", "tcp-node-relay", "ratio_to_node_relay"],
+  ["tls-flock", "tls-haproxy", "ratio_to_haproxy"],
+  ["tls-flock", "tls-node-relay", "ratio_to_node_relay"],
+  ["ws-flock", "ws-node-relay", "ratio_to_node_relay"],
+];
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** The data plane runs compiled, as deployed: dist/ and the addon are brought up to date first. */
+function buildFlock(): void {
+  execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], { stdio: "inherit" });
+  execFileSync(process.execPath, [join(root, "native", "splice", "install.mjs"), "--if-stale"], {
+    stdio: "inherit",
+  });
+}
+
+export const run: Bench = async () => {
+  buildFlock();
+  const bytes = envNumber("FLOCK_BENCH_CPU_BYTES", 1024 * 1024 * 1024);
+  const rounds = envNumber("FLOCK_BENCH_CPU_ROUNDS", 3);
+  const only = process.env.FLOCK_BENCH_CPU_VARIANTS?.split(",");
+  const profileDir = process.env.FLOCK_BENCH_CPU_PROF;
+  const { makeCa, issueParty, issueRelay } = await import("../test/helpers/dataplane-fixtures.ts");
+  const ca = await makeCa("Bench Relay CA");
+  const relayCert = await issueRelay(ca, "bench");
+  const [alice, bob] = await Promise.all([issueParty(ca, "bench", "a"), issueParty(ca, "bench", "b")]);
+  const receivers = new Receivers();
+  await receivers.start(relayCert);
+  const upstream = (t: Transport) => receivers.ports.get(t) as number;
+  const tlsPair = { certPem: relayCert.certPem, keyPem: relayCert.keyPem };
+  const flock = (kernelSplice: boolean) => () =>
+    startFlockRelay(kernelSplice, { relayCaPem: ca.certPem, ...tlsPair }, profileDir);
+  const bare = (kind: "node-tcp" | "node-tls" | "node-ws") => () =>
+    startChild({ kind, ...tlsPair }, profileDir);
+  const haproxy = haproxyVersion();
+  const notes: string[] = [];
+  if (!haproxy) notes.push("haproxy is not installed (apt-get install -y haproxy): its rows are skipped");
+
+  const haproxyIn = (mode: HaproxyMode, t: Transport) => () => startHaproxy(mode, upstream(t), tlsPair);
+  const all: Variant[] = [
+    { name: "tcp-flock-kernel", transport: "tcp", meet: "flock", start: flock(true) },
+    { name: "tcp-flock-js", transport: "tcp", meet: "flock", start: flock(false) },
+    { name: "tcp-haproxy", transport: "tcp", meet: "dialed", start: haproxyIn("tcp", "tcp") },
+    { name: "tcp-haproxy-splice", transport: "tcp", meet: "dialed", start: haproxyIn("tcp-splice", "tcp") },
+    { name: "tcp-node-relay", transport: "tcp", meet: "rendezvous", start: bare("node-tcp") },
+    { name: "tls-flock", transport: "tls", meet: "flock", start: flock(true) },
+    { name: "tls-haproxy", transport: "tls", meet: "dialed", start: haproxyIn("tls", "tls") },
+    { name: "tls-node-relay", transport: "tls", meet: "rendezvous", start: bare("node-tls") },
+    { name: "ws-flock", transport: "ws", meet: "flock", start: flock(true) },
+    { name: "ws-node-relay", transport: "ws", meet: "rendezvous", start: bare("node-ws") },
+  ];
+  const variants = all.filter(
+    (v) =>
+      (only === undefined || only.includes(v.name)) && (haproxy !== undefined || !v.name.includes("haproxy")),
+  );
+
+  const relays = new Map<string, Relay>();
+  const cpu = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  const mbps = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  let pairs = 0;
+  const once = async (variant: Variant, relay: Relay, size: number) => {
+    const [from, to] =
+      variant.meet === "flock"
+        ? await flockPair(relay.port, variant.transport, ca.certPem, alice, bob, `t${pairs++}`)
+        : variant.meet === "rendezvous"
+          ? await rendezvousPair(relay.port, variant.transport)
+          : await receivers.pair(relay.port, variant.transport);
+    const cpuBefore = cpuSeconds(relay.pid);
+    const started = performance.now();
+    await transfer(from, to, size);
+    const seconds = (performance.now() - started) / 1000;
+    const cpuUsed = cpuSeconds(relay.pid) - cpuBefore;
+    from.destroy();
+    to.destroy();
+    return { cpuPerGb: cpuUsed / (size / 1e9), mbPerSecond: size / 1e6 / seconds };
+  };
+  try {
+    for (const variant of variants) {
+      const relay = await variant.start();
+      relays.set(variant.name, relay);
+      if (variant.name === "tcp-flock-kernel" && relay.splice !== "kernel") {
+        notes.push(
+          "tcp-flock-kernel ran the JS splice: the addon is not built (node native/splice/install.mjs)",
+        );
+      }
+      await once(variant, relay, WARM_UP_BYTES); // JIT, TLS and buffers warm before anything is timed
+    }
+    const perRound: Array<Map<string, number>> = [];
+    for (let round = 0; round < rounds; round++) {
+      const thisRound = new Map<string, number>();
+      for (const variant of variants) {
+        const result = await once(variant, relays.get(variant.name) as Relay, bytes);
+        cpu.get(variant.name)?.push(result.cpuPerGb);
+        mbps.get(variant.name)?.push(result.mbPerSecond);
+        thisRound.set(variant.name, result.cpuPerGb);
+      }
+      perRound.push(thisRound);
+    }
+    const rows: BenchResult[] = [];
+    const row = (variant: string, metric: string, value: number, unit: string) =>
+      rows.push({ bench: BENCH, variant, metric, value, unit });
+    for (const variant of variants) {
+      row(variant.name, "cpu_s_per_gb", percentile(cpu.get(variant.name) ?? [], 50), "s/GB");
+      row(variant.name, "mb_per_second", percentile(mbps.get(variant.name) ?? [], 50), "MB/s");
+    }
+    for (const [variant, base, metric] of RATIOS) {
+      const ratios = perRound.flatMap((r) => {
+        const mine = r.get(variant);
+        const theirs = r.get(base);
+        return mine === undefined || theirs === undefined ? [] : [mine / theirs];
+      });
+      if (ratios.length > 0) row(variant, metric, percentile(ratios, 50), "ratio");
+    }
+    for (const note of notes) process.stderr.write(`relay-cpu: ${note}\n`);
+    const jsonPath = process.env.FLOCK_BENCH_RELAY_CPU_JSON ?? DEFAULT_JSON;
+    mkdirSync(dirname(jsonPath), { recursive: true });
+    const meta = {
+      date: new Date().toISOString(),
+      node: process.version,
+      haproxy: haproxy ?? null,
+      bytes,
+      rounds,
+    };
+    writeFileSync(jsonPath, `${JSON.stringify({ ...meta, notes, rows }, null, 2)}\n`);
+    process.stderr.write(`relay-cpu: results in ${jsonPath}\n`);
+    return rows;
+  } finally {
+    await Promise.all([...relays.values()].map((r) => r.stop()));
+    receivers.stop();
+  }
+};

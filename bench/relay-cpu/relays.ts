@@ -1,0 +1,200 @@
+/**
+ * Starting, measuring and stopping the relays that bench/relay-cpu.ts compares: the data
+ * plane as deployed (`flock relay start`, compiled), bare Node relays (children.ts) and
+ * haproxy. A relay's cost is the CPU time of its process, all threads, read from /proc.
+ */
+import type { ChildProcess } from "node:child_process";
+import { execFileSync, fork, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { relayCaPath, relayPaths } from "../../cli/certs/layout.ts";
+import { saveRevocationState } from "../../dataplane/worker-link/revocation-state.ts";
+import type { ChildReady, ChildStart } from "./children.ts";
+
+export interface Relay {
+  readonly pid: number;
+  readonly port: number;
+  /** How a Flock data plane splices tcp pairs. */
+  readonly splice?: "kernel" | "js";
+  stop(): Promise<void>;
+}
+
+/** CPU seconds of every thread of a process (schedstat: nanoseconds on a CPU). */
+export function cpuSeconds(pid: number): number {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const schedstat = readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8");
+    ns += Number(schedstat.split(" ")[0]);
+  }
+  return ns / 1e9;
+}
+
+const CHILD = fileURLToPath(new URL("./children.ts", import.meta.url));
+const FLOCK_BIN = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
+const RELAY_NAME = "bench";
+
+const profileFlags = (profileDir?: string) =>
+  profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+
+function whenExited(child: ChildProcess): Promise<unknown> {
+  return new Promise((resolve) => child.once("exit", resolve));
+}
+
+/**
+ * `flock relay start`, as a data plane is run, with its certificates and a saved (empty)
+ * revocation list in a temporary folder: direct mode then needs no worker. The port and the
+ * splice path come from its "data plane listening" log line. `kernelSplice` false sets
+ * FLOCK_NATIVE_SPLICE=0.
+ */
+export async function startFlockRelay(
+  kernelSplice: boolean,
+  certs: { relayCaPem: string; certPem: string; keyPem: string },
+  profileDir?: string,
+): Promise<Relay> {
+  const dir = mkdtempSync(join(tmpdir(), "flock-bench-relay-"));
+  const certsDir = join(dir, "certs");
+  const paths = relayPaths(certsDir, RELAY_NAME);
+  mkdirSync(paths.dir, { recursive: true });
+  writeFileSync(relayCaPath(certsDir), certs.relayCaPem);
+  writeFileSync(paths.cert, certs.certPem);
+  writeFileSync(paths.key, certs.keyPem, { mode: 0o600 });
+  await saveRevocationState(join(dir, "state", `relay-${RELAY_NAME}.json`), []);
+  const args = ["relay", "start", "--name", RELAY_NAME, "--host", "127.0.0.1", "--port", "0", "--no-metrics"];
+  const where = ["--certs", certsDir, "--state-dir", join(dir, "state"), "--url", "http://127.0.0.1:9"];
+  const child = spawn(process.execPath, [...profileFlags(profileDir), FLOCK_BIN, ...args, ...where], {
+    cwd: dir,
+    env: { ...process.env, FLOCK_NATIVE_SPLICE: kernelSplice ? "1" : "0" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = whenExited(child);
+  const listening = await new Promise<{ port: number; splice: "kernel" | "js" }>((resolve, reject) => {
+    let seen = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      for (const line of seen.split("\n")) {
+        if (!line.includes('"data plane listening"')) continue;
+        resolve(JSON.parse(line));
+      }
+    });
+    void exited.then(() => reject(new Error(`flock relay start exited before listening: ${seen}`)));
+  });
+  child.stdout?.resume();
+  return {
+    pid: child.pid as number,
+    port: listening.port,
+    splice: listening.splice,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `profileDir` runs the child with --cpu-prof, the profile written there when it stops. */
+export async function startChild(start: ChildStart, profileDir?: string): Promise<Relay> {
+  const execArgv = ["--import", "tsx", ...profileFlags(profileDir)];
+  const child = fork(CHILD, [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const ready = await new Promise<ChildReady>((resolve, reject) => {
+    child.once("message", (message: ChildReady) => resolve(message));
+    child.once("exit", (code) => reject(new Error(`${start.kind} relay exited (${code}) before listening`)));
+    child.send(start);
+  });
+  const exited = whenExited(child);
+  return {
+    pid: child.pid as number,
+    ...ready,
+    stop: async () => {
+      child.send("exit");
+      await exited;
+    },
+  };
+}
+
+/** haproxy's version line, or undefined when it is not installed. */
+export function haproxyVersion(): string | undefined {
+  try {
+    return execFileSync("haproxy", ["-v"], { encoding: "utf8" }).split("\n")[0];
+  } catch {
+    return undefined;
+  }
+}
+
+export type HaproxyMode = "tcp" | "tcp-splice" | "tls";
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Waits for a listener on 127.0.0.1:port, read from /proc/net/tcp: a probe connection
+ * would make haproxy dial the receiver, and that stray connection would be taken for a pair's.
+ */
+async function untilListening(port: number): Promise<void> {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const LISTEN = "0A";
+  for (;;) {
+    const lines = readFileSync("/proc/net/tcp", "utf8").split("\n");
+    if (
+      lines.some((line) => line.trim().split(/\s+/)[1] === local && line.trim().split(/\s+/)[3] === LISTEN)
+    ) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * haproxy with one thread, tcp mode. "tcp" is its default (recv/send through its
+ * buffers), "tcp-splice" turns its own kernel splicing on, "tls" terminates TLS on both
+ * legs as the Flock tls transport does.
+ */
+export async function startHaproxy(
+  mode: HaproxyMode,
+  upstreamPort: number,
+  tls: { certPem: string; keyPem: string },
+): Promise<Relay> {
+  const dir = mkdtempSync(join(tmpdir(), "flock-bench-haproxy-"));
+  const pem = join(dir, "relay.pem");
+  writeFileSync(pem, `${tls.certPem}\n${tls.keyPem}`, { mode: 0o600 });
+  const port = await freePort();
+  const config = [
+    "global",
+    "  nbthread 1",
+    "  maxconn 1000",
+    "defaults",
+    "  mode tcp",
+    "  timeout connect 5s",
+    "  timeout client 300s",
+    "  timeout server 300s",
+    ...(mode === "tcp-splice" ? ["  option splice-auto"] : []),
+    "frontend in",
+    `  bind 127.0.0.1:${port}${mode === "tls" ? ` ssl crt ${pem}` : ""}`,
+    "  default_backend out",
+    "backend out",
+    `  server receiver 127.0.0.1:${upstreamPort}${mode === "tls" ? " ssl verify none" : ""}`,
+    "",
+  ].join("\n");
+  writeFileSync(join(dir, "haproxy.cfg"), config);
+  const child = spawn("haproxy", ["-db", "-f", join(dir, "haproxy.cfg")], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  await untilListening(port);
+  return {
+    pid: child.pid as number,
+    port,
+    stop: async () => {
+      const exited = whenExited(child);
+      child.kill("SIGTERM");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
