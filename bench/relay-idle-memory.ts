@@ -1,9 +1,13 @@
 /**
- * RSS per idle pair in the data plane, on plain TCP and on TLS. The data plane runs alone
- * in a child process (measured there after a forced GC, before and after the pairs are up),
- * and the parties run in other child processes, so nothing but the relay's own memory is
- * counted. BENCH_IDLE_PAIRS sets the pair count (default 10000); it is lowered to what the
- * relay process's file descriptor limit allows (two sockets per pair) and the row says so.
+ * RSS per idle pair in the data plane, on plain TCP (kernel splice, and the JS splice as
+ * with FLOCK_NATIVE_SPLICE=0) and on TLS. The data plane runs alone in a child process
+ * (measured there after a forced GC, before and after the pairs are up), and the parties
+ * run in other child processes, so nothing but the relay's own memory is counted.
+ * BENCH_IDLE_PAIRS sets the pair count (default 10000); it is lowered to what the relay
+ * process's file descriptor limit allows (two sockets per pair) and the row says so.
+ * Both figures are taken once memory has settled (see `settled`), beside the part that is
+ * the V8 heap in use. BENCH_IDLE_HEAP_SNAPSHOT (a folder) writes the relay's heap snapshot
+ * once its pairs are up, to see what holds the memory.
  */
 import type { ChildProcess } from "node:child_process";
 import { fork } from "node:child_process";
@@ -18,8 +22,21 @@ const SPARE_FDS = 256;
 const PAIRS_PER_CLIENT_PROCESS = 3_000;
 /** Handshakes in flight at once per party process, so the listen backlog never overflows. */
 const DIAL_CONCURRENCY = 32;
-const TRANSPORTS = ["tcp", "tls"] as const;
-type Transport = (typeof TRANSPORTS)[number];
+/**
+ * Settling (see `settled`): the quiet first waited (V8's memory reducer starts after about
+ * 8 s with little allocation), how often RSS is then sampled, what counts as still falling,
+ * and how long at most.
+ */
+const SETTLE_QUIET_MS = 10_000;
+const SETTLE_SAMPLE_MS = 2_000;
+const SETTLED_FALL = 0.01;
+const SETTLE_MAX_MS = 30_000;
+type Transport = "tcp" | "tls";
+const VARIANTS: ReadonlyArray<{ name: string; transport: Transport; kernelSplice: boolean }> = [
+  { name: "tcp", transport: "tcp", kernelSplice: true },
+  { name: "tcp-js-splice", transport: "tcp", kernelSplice: false },
+  { name: "tls", transport: "tls", kernelSplice: true },
+];
 
 interface Certs {
   relayCaPem: string;
@@ -29,10 +46,10 @@ interface Certs {
 }
 
 type Message =
-  | { kind: "start-relay"; certs: Certs }
-  | { kind: "relay-up"; port: number; rss: number }
+  | { kind: "start-relay"; certs: Certs; kernelSplice: boolean; snapshotName: string }
+  | { kind: "relay-up"; port: number; memory: Settled }
   | { kind: "measure" }
-  | { kind: "rss"; rss: number; pairs: number }
+  | { kind: "settled"; memory: Settled; pairs: number }
   | { kind: "dial"; certs: Certs; port: number; transport: Transport; from: number; count: number }
   | { kind: "dialed"; count: number };
 
@@ -46,11 +63,32 @@ function openFileLimit(): number {
   return Number.isFinite(soft) ? soft : 1024;
 }
 
-function settledRss(): number {
+/** Memory once it stops falling: RSS, and the V8 heap in use. */
+interface Settled {
+  rss: number;
+  heapUsed: number;
+}
+
+/**
+ * SETTLE_QUIET_MS of quiet, then forced GCs and RSS sampled every SETTLE_SAMPLE_MS until it
+ * stops falling (at most SETTLE_MAX_MS). After a burst of handshakes V8 keeps the heap it
+ * grew, and its memory reducer gives it back only after some seconds of quiet: without
+ * waiting, that slack, which no idle pair holds, would be counted as theirs. The baseline is
+ * taken the same way.
+ */
+async function settled(): Promise<Settled> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  gc?.();
-  return process.memoryUsage().rss;
+  let last = Number.POSITIVE_INFINITY;
+  const deadline = Date.now() + SETTLE_MAX_MS;
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_QUIET_MS));
+  for (;;) {
+    gc?.();
+    gc?.();
+    const { rss, heapUsed } = process.memoryUsage();
+    if (rss >= last * (1 - SETTLED_FALL) || Date.now() >= deadline) return { rss, heapUsed };
+    last = rss;
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_SAMPLE_MS));
+  }
 }
 
 function next<T extends Message["kind"]>(
@@ -68,18 +106,50 @@ function next<T extends Message["kind"]>(
   });
 }
 
-const spawnChild = () =>
-  fork(self, [], { execArgv: ["--import", "tsx", "--expose-gc"], env: { ...process.env, BENCH_CHILD: "1" } });
+/**
+ * This file compiled as the data plane is deployed (esbuild, as scripts/build.mjs does):
+ * run through tsx, every function would carry a name property (tsx keeps names), a quarter
+ * of an idle TLS pair's heap that no deployed relay has. Written beside the results so its
+ * npm imports resolve from the repository's node_modules.
+ */
+async function compiledSelf(): Promise<string> {
+  const { build } = await import("esbuild");
+  const outfile = fileURLToPath(new URL("./results/relay-idle-memory-child.mjs", import.meta.url));
+  await build({
+    entryPoints: [self],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    logLevel: "warning",
+  });
+  return outfile;
+}
 
-async function measure(transport: Transport, certs: Certs, pairs: number): Promise<number> {
-  const relay = spawnChild();
+let compiled: Promise<string> | undefined;
+const spawnChild = async () =>
+  fork(await (compiled ??= compiledSelf()), [], {
+    execArgv: ["--expose-gc"],
+    env: { ...process.env, BENCH_CHILD: "1" },
+  });
+
+async function measure(variant: (typeof VARIANTS)[number], certs: Certs, pairs: number): Promise<Settled> {
+  const { transport, kernelSplice, name } = variant;
+  const relay = await spawnChild();
   const children: ChildProcess[] = [relay];
   try {
-    relay.send({ kind: "start-relay", certs } satisfies Message);
+    relay.send({
+      kind: "start-relay",
+      certs,
+      kernelSplice,
+      snapshotName: `${name}-${pairs}`,
+    } satisfies Message);
     const up = await next(relay, "relay-up");
     const dialers: Array<Promise<unknown>> = [];
     for (let from = 0; from < pairs; from += PAIRS_PER_CLIENT_PROCESS) {
-      const client = spawnChild();
+      const client = await spawnChild();
       children.push(client);
       const count = Math.min(PAIRS_PER_CLIENT_PROCESS, pairs - from);
       client.send({ kind: "dial", certs, port: up.port, transport, from, count } satisfies Message);
@@ -87,9 +157,13 @@ async function measure(transport: Transport, certs: Certs, pairs: number): Promi
     }
     await Promise.all(dialers);
     relay.send({ kind: "measure" } satisfies Message);
-    const after = await next(relay, "rss");
+    const after = await next(relay, "settled");
     if (after.pairs !== pairs) throw new Error(`relay holds ${after.pairs} pairs, expected ${pairs}`);
-    return (after.rss - up.rss) / pairs / 1024;
+    const per = (bytes: number) => bytes / pairs / 1024;
+    return {
+      rss: per(after.memory.rss - up.memory.rss),
+      heapUsed: per(after.memory.heapUsed - up.memory.heapUsed),
+    };
   } finally {
     for (const child of children) child.kill("SIGKILL");
   }
@@ -113,20 +187,24 @@ export const run: Bench = async () => {
     );
   }
   const rows: BenchResult[] = [];
-  for (const transport of TRANSPORTS) {
-    const kb = await measure(transport, certs, pairs);
-    rows.push({
-      bench: "relay-idle-memory",
-      variant: `${transport}-${pairs}-pairs`,
-      metric: "kb_per_pair",
-      value: kb,
-      unit: "KB",
-    });
+  for (const variant of VARIANTS) {
+    const kb = await measure(variant, certs, pairs);
+    const row = (metric: string, value: number) =>
+      rows.push({
+        bench: "relay-idle-memory",
+        variant: `${variant.name}-${pairs}-pairs`,
+        metric,
+        value,
+        unit: "KB",
+      });
+    row("kb_per_pair", kb.rss);
+    // The part of it that is JavaScript objects; the rest is native (sockets, TLS, the addon's pairs).
+    row("kb_heap_per_pair", kb.heapUsed);
   }
   return rows;
 };
 
-async function startRelay(certs: Certs): Promise<void> {
+async function startRelay({ certs, kernelSplice, snapshotName }: Extract<Message, { kind: "start-relay" }>) {
   const { default: pino } = await import("pino");
   const { startDataPlane } = await import("../dataplane/server.ts");
   const { saveRevocationState } = await import("../dataplane/worker-link/revocation-state.ts");
@@ -147,6 +225,7 @@ async function startRelay(certs: Certs): Promise<void> {
     relayCaPem: certs.relayCaPem,
     metricsPort: null,
     reportIntervalMs: null,
+    kernelSplice,
     logger: pino({ level: "silent" }),
     // Memory is measured, not handshake latency: a loaded machine must not time pairs out.
     limits: {
@@ -164,13 +243,16 @@ async function startRelay(certs: Certs): Promise<void> {
   // Read once at start; nothing reports, so nothing writes it again.
   const { rm } = await import("node:fs/promises");
   await rm(stateFile, { force: true });
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  process.send?.({ kind: "relay-up", port: dataPlane.port, rss: settledRss() } satisfies Message);
+  process.send?.({ kind: "relay-up", port: dataPlane.port, memory: await settled() } satisfies Message);
   process.on("message", (message: Message) => {
     if (message.kind !== "measure") return;
-    setTimeout(() => {
-      process.send?.({ kind: "rss", rss: settledRss(), pairs: dataPlane.activePairs() } satisfies Message);
-    }, 500);
+    void (async () => {
+      const memory = await settled();
+      const snapshots = process.env.BENCH_IDLE_HEAP_SNAPSHOT;
+      if (snapshots)
+        (await import("node:v8")).writeHeapSnapshot(join(snapshots, `${snapshotName}.heapsnapshot`));
+      process.send?.({ kind: "settled", memory, pairs: dataPlane.activePairs() } satisfies Message);
+    })();
   });
 }
 
@@ -211,7 +293,7 @@ async function dialPairs(message: Extract<Message, { kind: "dial" }>): Promise<v
 
 if (process.env.BENCH_CHILD === "1" && process.send) {
   process.on("message", (message: Message) => {
-    if (message.kind === "start-relay") void startRelay(message.certs);
+    if (message.kind === "start-relay") void startRelay(message);
     if (message.kind === "dial") void dialPairs(message);
   });
 }

@@ -122,11 +122,13 @@ function sideOf(
   { party, early, resumable }: Greeted,
   context: HandshakeContext,
 ): AdmittedSide {
-  const { stream } = transport;
+  // The answers below outlive the handshake: they take the stream and the name, not the
+  // transport (its TLS certificate would stay with every idle pair).
+  const { stream, name } = transport;
   // Made from the data plane's logger rather than chained, so an idle side holds one logger.
   const log = context.logger.child({
     conn: connection.id,
-    transport: transport.name,
+    transport: name,
     party: party.self,
     pair: party.pair,
     mode: party.mode,
@@ -149,12 +151,12 @@ function sideOf(
       if (refused) return;
       refused = true;
       const refusal = new Refusal(error, { speaks: "frames", stream });
-      refuse(refusal, { ...context, connection, log, transport: transport.name });
+      refuse(refusal, { ...context, connection, log, transport: name });
     },
   };
   return Object.freeze({
     party,
-    transport: transport.name,
+    transport: name,
     stream,
     early: Buffer.from(early.buffer, early.byteOffset, early.length),
     resumable,

@@ -92,6 +92,15 @@ function speakFrames(stream: Duplex, sniffed: SniffResult, name: FramedTransport
 }
 
 /**
+ * Logs a layer's errors for as long as it lives (at debug: a pair's end counts its reset).
+ * A function of its own, so the listener holds the logger and not the handshake's scope
+ * (its certificate, deadline, closures), which an idle pair would otherwise keep.
+ */
+function logErrors(layer: Duplex, log: Logger, message: string): void {
+  layer.on("error", (error) => log.debug({ err: error.message }, message));
+}
+
+/**
  * TLS with the relay server certificate. A client certificate is requested but not
  * required, and not rejected by the TLS stack: a wrong one gets a clear CERT_INVALID
  * frame instead of a silent close, and clients without one prove their key in the hello.
@@ -131,7 +140,7 @@ function startTls(
     };
     const secured = () => {
       cleanup();
-      tls.on("error", (error) => log.debug({ err: error.message }, "TLS error"));
+      logErrors(tls, log, "TLS error");
       resolve(tls);
     };
     tls.once("secure", secured);
@@ -154,7 +163,7 @@ async function openWebSocket(
     upgradeToWebSocket(socket, context.wss, context.maxUpgradeRequestBytes, signal),
   );
   connection.addLayer(ws);
-  ws.on("error", (error) => connection.log.debug({ err: error.message }, "WebSocket error"));
+  logErrors(ws, connection.log, "WebSocket error");
   const magic = await at(frames(ws), readUntil(ws, transportSniffer(), signal));
   if (magic.kind !== "flock") throw new Refusal(new FlockError("BAD_MAGIC"), frames(ws));
   return speakFrames(ws, magic, name);

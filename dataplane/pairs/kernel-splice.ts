@@ -39,9 +39,13 @@ export type SplicerChoice =
   | { path: "kernel"; splice: Splicer; stats: () => ReturnType<SpliceAddon["stats"]>; maxIdlePipes: number }
   | { path: "js"; splice: Splicer; why: string };
 
-let loaded: { addon: SpliceAddon; ends: Map<number, EndHandler> } | string | undefined;
+/** The started addon, and the pairs it holds by id until it reports their end. */
+interface LoadedAddon {
+  addon: SpliceAddon;
+  ends: Map<number, { ended(kind: number, aToB: number, bToA: number): void }>;
+}
 
-type EndHandler = (kind: number, aToB: number, bToA: number) => void;
+let loaded: LoadedAddon | string | undefined;
 
 /**
  * The built addon, looked for in each folder above this module: it runs from the sources
@@ -56,7 +60,7 @@ function findAddon(): string | undefined {
 }
 
 /** Loads and starts the addon once per process; a string says why it cannot be used. */
-function loadAddon(): { addon: SpliceAddon; ends: Map<number, EndHandler> } | string {
+function loadAddon(): LoadedAddon | string {
   if (loaded !== undefined) return loaded;
   if (process.platform !== "linux") {
     loaded = "splice(2) is Linux-only";
@@ -69,11 +73,11 @@ function loadAddon(): { addon: SpliceAddon; ends: Map<number, EndHandler> } | st
   }
   try {
     const addon = createRequire(import.meta.url)(path) as SpliceAddon;
-    const ends = new Map<number, EndHandler>();
+    const ends: LoadedAddon["ends"] = new Map();
     addon.start((id, kind, _errno, aToB, bToA) => {
-      const end = ends.get(id);
+      const pair = ends.get(id);
       ends.delete(id);
-      end?.(kind, aToB, bToA);
+      pair?.ended(kind, aToB, bToA);
     });
     loaded = { addon, ends };
   } catch (error) {
@@ -90,12 +94,11 @@ export function chooseSplicer(wanted: boolean): SplicerChoice {
   if (!wanted) return { path: "js", splice: spliceStreams, why: "turned off (FLOCK_NATIVE_SPLICE=0)" };
   const native = loadAddon();
   if (typeof native === "string") return { path: "js", splice: spliceStreams, why: native };
-  const { addon, ends } = native;
   return {
     path: "kernel",
-    splice: (a, b, options) => kernelSplice(addon, ends, a, b, options),
-    stats: () => addon.stats(),
-    maxIdlePipes: addon.maxIdlePipes,
+    splice: (a, b, options) => kernelSplice(native, a, b, options),
+    stats: () => native.addon.stats(),
+    maxIdlePipes: native.addon.maxIdlePipes,
   };
 }
 
@@ -125,8 +128,7 @@ function takeUnsent(side: SpliceSide): Buffer {
 }
 
 function kernelSplice(
-  addon: SpliceAddon,
-  ends: Map<number, EndHandler>,
+  native: LoadedAddon,
   sideA: SpliceSide,
   sideB: SpliceSide,
   options: SpliceOptions,
@@ -134,39 +136,77 @@ function kernelSplice(
   const fdA = tcpDescriptor(sideA);
   const fdB = tcpDescriptor(sideB);
   if (fdA === undefined || fdB === undefined) return spliceStreams(sideA, sideB, options);
-  const a: Socket = sideA.socket;
-  const b: Socket = sideB.socket;
+  return new KernelPair(native, [sideA, sideB], [fdA, fdB], options);
+}
 
-  const started = Date.now();
-  let id: number | undefined;
-  let result: SpliceResult | undefined;
+/**
+ * One pair handed to the splice thread. Until the handover it holds the two sides; after
+ * it, only the addon's id, so an idle pair keeps no JavaScript socket alive.
+ */
+class KernelPair implements Splice {
+  readonly done: Promise<SpliceResult>;
+  readonly #native: LoadedAddon;
+  #resolve!: (result: SpliceResult) => void;
+  #result: SpliceResult | undefined;
+  /** The JS sides, until the handover (or an end before it). */
+  #sides: readonly [SpliceSide, SpliceSide] | undefined;
+  #id: number | undefined;
   /** Set by stop() once the addon holds the pair: the reason its "stopped" end reports. */
-  let stopReason: SpliceEndReason = "stopped";
-  let resolveDone!: (result: SpliceResult) => void;
-  const done = new Promise<SpliceResult>((resolve) => {
-    resolveDone = resolve;
-  });
-  const finish = (reason: SpliceEndReason, aToB: number, bToA: number) => {
-    if (result) return;
-    stopIdleWatch();
-    result = { reason, aToB, bToA };
-    resolveDone(result);
-  };
-  /** Before the handover the sockets are still JavaScript's to end. */
-  const finishBeforeHandover = (reason: SpliceEndReason) => {
-    if (result) return;
-    unwatch();
-    endBoth(sideA, sideB, reason);
-    finish(reason, 0, 0);
-  };
+  #stopReason: SpliceEndReason = "stopped";
+  readonly #stopIdleWatch: () => void;
   // A side that errors or closes before the handover is a reset, as in the JS splice.
-  const vanished = () => finishBeforeHandover("reset");
-  const unwatch = () => {
-    a.off("error", vanished).off("close", vanished);
-    b.off("error", vanished).off("close", vanished);
-  };
-  a.on("error", vanished).on("close", vanished);
-  b.on("error", vanished).on("close", vanished);
+  readonly #vanished = () => this.#endBeforeHandover("reset");
+
+  constructor(
+    native: LoadedAddon,
+    sides: readonly [SpliceSide, SpliceSide],
+    fds: readonly [number, number],
+    options: SpliceOptions,
+  ) {
+    this.#native = native;
+    this.#sides = sides;
+    this.done = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+    const [a, b] = sides;
+    for (const { socket } of sides) socket.on("error", this.#vanished).on("close", this.#vanished);
+    // Before the handover the pair is as old as it is quiet.
+    const started = Date.now();
+    this.#stopIdleWatch = watchIdle(
+      options.idleTimeoutMs,
+      () => (this.#id === undefined ? Date.now() - started : native.addon.idleMs(this.#id)),
+      () => this.stop("idle_timeout"),
+    );
+    const pendingA = flushed(a.socket);
+    const pendingB = flushed(b.socket);
+    if (pendingA === undefined && pendingB === undefined) this.#handOver(fds);
+    else void Promise.all([pendingA, pendingB]).then(() => this.#handOver(fds));
+  }
+
+  bytes(): number {
+    if (this.#result) return this.#result.aToB + this.#result.bToA;
+    return this.#id === undefined ? 0 : Math.max(0, this.#native.addon.bytes(this.#id));
+  }
+
+  stop(reason: SpliceEndReason): void {
+    if (this.#result) return;
+    if (this.#id === undefined) {
+      this.#endBeforeHandover(reason);
+      return;
+    }
+    this.#stopReason = reason;
+    // Every end the data plane asks for is a reset (see endBoth in splice.ts).
+    this.#native.addon.stop(this.#id, true);
+  }
+
+  /** The splice thread's report of this pair's end. */
+  ended(kind: number, aToB: number, bToA: number): void {
+    this.#finish(
+      kind === END_CLOSED ? "closed" : kind === END_RESET ? "reset" : this.#stopReason,
+      aToB,
+      bToA,
+    );
+  }
 
   /**
    * Teardown order of the handover: (1) every write JavaScript queued (PAIRED) has reached
@@ -177,48 +217,45 @@ function kernelSplice(
    * descriptors, and since the duplicates keep the sockets open, the connections see
    * nothing (no FIN, no RST); (5) the splice thread polls the duplicates from then on.
    */
-  const handOver = () => {
-    if (result) return;
-    const headToB = takeUnsent(sideA);
-    const headToA = takeUnsent(sideB);
+  #handOver([fdA, fdB]: readonly [number, number]): void {
+    const sides = this.#sides;
+    if (this.#result || sides === undefined) return;
+    const [a, b] = sides;
+    const headToB = takeUnsent(a);
+    const headToA = takeUnsent(b);
     try {
-      id = addon.open(fdA, fdB, headToA, headToB);
+      this.#id = this.#native.addon.open(fdA, fdB, headToA, headToB);
     } catch {
       // No descriptor to spare for the duplicates (EMFILE): end it as the JS splice ends a
       // pair whose socket fails.
-      finishBeforeHandover("reset");
+      this.#endBeforeHandover("reset");
       return;
     }
-    ends.set(id, (kind, aToB, bToA) =>
-      finish(kind === END_CLOSED ? "closed" : kind === END_RESET ? "reset" : stopReason, aToB, bToA),
-    );
-    unwatch();
-    a.destroy();
-    b.destroy();
-  };
-  // Before the handover the pair is as old as it is quiet; after its end, nothing to watch.
-  const stopIdleWatch = watchIdle(
-    options.idleTimeoutMs,
-    () => (id === undefined ? Date.now() - started : addon.idleMs(id)),
-    () => stop("idle_timeout"),
-  );
-  const pendingA = flushed(a);
-  const pendingB = flushed(b);
-  if (pendingA === undefined && pendingB === undefined) handOver();
-  else void Promise.all([pendingA, pendingB]).then(handOver);
+    this.#native.ends.set(this.#id, this);
+    this.#letGo();
+    a.socket.destroy();
+    b.socket.destroy();
+  }
 
-  const stop = (reason: SpliceEndReason) => {
-    if (result) return;
-    if (id === undefined) finishBeforeHandover(reason);
-    else {
-      stopReason = reason;
-      // Every end the data plane asks for is a reset (see endBoth in splice.ts).
-      addon.stop(id, true);
-    }
-  };
-  const bytes = () => {
-    if (result) return result.aToB + result.bToA;
-    return id === undefined ? 0 : Math.max(0, addon.bytes(id));
-  };
-  return { done, bytes, stop };
+  /** Before the handover the sockets are still JavaScript's to end. */
+  #endBeforeHandover(reason: SpliceEndReason): void {
+    const sides = this.#sides;
+    if (this.#result || sides === undefined) return;
+    this.#letGo();
+    endBoth(sides[0], sides[1], reason);
+    this.#finish(reason, 0, 0);
+  }
+
+  #letGo(): void {
+    for (const { socket } of this.#sides ?? [])
+      socket.off("error", this.#vanished).off("close", this.#vanished);
+    this.#sides = undefined;
+  }
+
+  #finish(reason: SpliceEndReason, aToB: number, bToA: number): void {
+    if (this.#result) return;
+    this.#stopIdleWatch();
+    this.#result = { reason, aToB, bToA };
+    this.#resolve(this.#result);
+  }
 }

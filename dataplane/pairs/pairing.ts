@@ -116,8 +116,8 @@ export class Pairing<S extends PairingSide> {
     this.#options.onSideEnded(side, "abandoned");
   }
 
-  /** A pair handed out by onPaired has ended; `side` is either of its sides. */
-  pairEnded(side: S): void {
+  /** A pair handed out by onPaired has ended; `side` is either of its sides (its user is enough). */
+  pairEnded(side: Pick<S, "user">): void {
     this.#active--;
     this.#heldByUser.add(side.user, -1);
   }

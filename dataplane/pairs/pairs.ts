@@ -27,20 +27,35 @@ export interface PairsOptions {
   splicer: Splicer;
 }
 
+/** What a live pair keeps of each side: no stream or connection (see LivePair). */
+interface LiveSide {
+  /** Of the side's relay certificate, for the revocation cut-off. */
+  readonly thumbprint: string;
+  readonly resumable: boolean;
+}
+
 /**
  * A pair from the moment both sides are told until it ends. Telling a side may take a
  * moment (the original relay's TLS must finish first), so the splice comes later; a stop
- * asked for meanwhile is kept and applied as the splice starts.
+ * asked for meanwhile is kept and applied as the splice starts. It holds no side, stream
+ * or connection, so an idle kernel-spliced pair keeps no JavaScript socket alive
+ * (docs/data-plane.md, "Kernel splice (plain-TCP pairs)").
  */
 class LivePair {
   splice: Splice | undefined;
   /** Stopped because a side's party was revoked, so its end is counted as "revoked". */
   revoked = false;
+  readonly sides: readonly [LiveSide, LiveSide];
   #stopAsked: SpliceEndReason | undefined;
   readonly ended: Promise<void>;
   #markEnded!: () => void;
 
-  constructor(readonly sides: readonly [AdmittedSide, AdmittedSide]) {
+  constructor(sides: readonly [AdmittedSide, AdmittedSide]) {
+    const keep = ({ party, resumable }: AdmittedSide) => ({
+      thumbprint: party.thumbprint,
+      resumable: resumable === true,
+    });
+    this.sides = [keep(sides[0]), keep(sides[1])];
     this.ended = new Promise((resolve) => {
       this.#markEnded = resolve;
     });
@@ -130,18 +145,24 @@ export class Pairs {
     const streamB = arriving.answers.paired({ role: roleB, peerProtocol: protocolOf(a) });
     const streamA = a.answers.paired({ role: roleA, peerProtocol: protocolOf(arriving) });
     const pendingA = waiting.takeEarly();
-    void Promise.all([streamA, streamB]).then(async ([sa, sb]) => {
+    void Promise.all([streamA, streamB]).then(([sa, sb]) => {
       const sideA = spliceSide(a, sa, pendingA, arriving);
       const sideB = spliceSide(arriving, sb, arriving.early, a);
       const { idleTimeoutMs } = this.#options.limits;
-      const result = await live.started(this.#options.splicer(sideA, sideB, { idleTimeoutMs }));
+      this.#untilEnded(live, this.#options.splicer(sideA, sideB, { idleTimeoutMs }), a);
+    });
+  }
+
+  /** Counts the pair's end. Keeps only the user and a logger of the sides while the pair lives. */
+  #untilEnded(live: LivePair, splice: Splice, { party: { user }, log }: AdmittedSide): void {
+    void live.started(splice).then((result) => {
       this.#live.delete(live);
-      this.#pairing.pairEnded(waiting);
+      this.#pairing.pairEnded({ user });
       this.#endedBytes += result.aToB + result.bToA;
       this.#options.metrics.bytes.inc(result.aToB + result.bToA);
       const reason: PairEndReason = live.revoked ? "revoked" : result.reason;
       this.#options.metrics.pairEnded(reason);
-      a.log.info({ ...result, reason }, "pair ended");
+      log.info({ ...result, reason }, "pair ended");
     });
   }
 
@@ -149,10 +170,13 @@ export class Pairs {
   cutOff(fingerprints: readonly string[]): void {
     if (fingerprints.length === 0) return;
     const revoked = new Set(fingerprints);
-    const isRevoked = (side: AdmittedSide) => revoked.has(side.party.thumbprint);
-    this.#pairing.failWaiting((waiting) => isRevoked(waiting.side), "PARTY_REVOKED", "revoked");
+    this.#pairing.failWaiting(
+      (waiting) => revoked.has(waiting.side.party.thumbprint),
+      "PARTY_REVOKED",
+      "revoked",
+    );
     for (const live of this.#live) {
-      if (!live.sides.some(isRevoked)) continue;
+      if (!live.sides.some((side) => revoked.has(side.thumbprint))) continue;
       live.revoked = true;
       live.stop("stopped");
     }
@@ -175,7 +199,7 @@ export class Pairs {
   moveResumable(): number {
     let moved = 0;
     for (const live of this.#live) {
-      if (!live.sides.every((side) => side.resumable === true)) continue;
+      if (!live.sides.every((side) => side.resumable)) continue;
       live.stop("drained");
       moved++;
     }

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { pipeline } from "node:stream";
+import { finished } from "node:stream";
 import { watchIdle } from "./idle-timer.ts";
 
 export type SpliceEndReason = "closed" | "reset" | "idle_timeout" | "drained" | "stopped";
@@ -67,59 +67,88 @@ export function endBoth(sideA: SpliceSide, sideB: SpliceSide, reason: SpliceEndR
 }
 
 /**
- * Joins two byte streams. One pipeline per direction, so backpressure works both ways (a
- * peer that stops reading pauses only its own sender) and an end on one side becomes an
- * end on the other while the opposite direction keeps flowing (half-close; the sockets are
- * allowHalfOpen). An error or abrupt close on either side destroys both: a reset must
- * never leave the other side hanging.
+ * Joins two byte streams, one direction each way: backpressure both ways (a peer that stops
+ * reading pauses only its own sender), an end on one side passed on to the other while the
+ * opposite direction keeps flowing (half-close; the sockets are allowHalfOpen), and an error
+ * or an abrupt close on either side resets both: a reset must never leave the other side
+ * hanging. A pair holds a few listeners and one `finished` watch per stream, where two
+ * `stream.pipeline`s held dozens of closures: most of an idle pair's memory.
  */
-export const spliceStreams: Splicer = (sideA, sideB, options) => {
-  const a = sideA.stream;
-  const b = sideB.stream;
-  if (sideA.pending.length > 0) a.unshift(sideA.pending);
-  if (sideB.pending.length > 0) b.unshift(sideB.pending);
-  let aToB = 0;
-  let bToA = 0;
-  let lastActivity = Date.now();
-  let openDirections = 2;
-  let finish!: (reason: SpliceEndReason) => void;
-  const done = new Promise<SpliceResult>((resolve) => {
-    let ended = false;
-    finish = (reason) => {
-      if (ended) return;
-      ended = true;
-      stopIdleWatch();
-      endBoth(sideA, sideB, reason);
-      resolve({ reason, aToB, bToA });
-    };
-  });
+export const spliceStreams: Splicer = (sideA, sideB, options) => new StreamPair(sideA, sideB, options);
 
-  // Counting with extra 'data' listeners keeps the pipelines free of a Transform per pair.
-  a.on("data", (chunk: Buffer) => {
-    aToB += chunk.length;
-    lastActivity = Date.now();
-  });
-  b.on("data", (chunk: Buffer) => {
-    bToA += chunk.length;
-    lastActivity = Date.now();
-  });
+/** Bytes from one stream to the other. */
+class Direction {
+  bytes = 0;
+  constructor(
+    readonly pair: StreamPair,
+    readonly from: Duplex,
+    readonly to: Duplex,
+  ) {
+    from.on("data", this.#onData);
+    from.on("end", this.#onEnd);
+    to.on("drain", this.#onDrain);
+  }
 
-  // Registered before the pipelines' own handlers: the other side must get a RST before
-  // pipeline's cleanup closes it politely.
-  a.once("error", () => finish("reset"));
-  b.once("error", () => finish("reset"));
-  const directionDone = (error: Error | null | undefined) => {
-    if (error) finish("reset");
-    else if (--openDirections === 0) finish("closed");
+  readonly #onData = (chunk: Buffer) => {
+    this.bytes += chunk.length;
+    this.pair.lastActivity = Date.now();
+    if (!this.to.write(chunk)) this.from.pause();
   };
-  pipeline(a, b, directionDone);
-  pipeline(b, a, directionDone);
+  readonly #onDrain = () => this.from.resume();
+  readonly #onEnd = () => this.to.end();
+}
 
-  const stopIdleWatch = watchIdle(
-    options.idleTimeoutMs,
-    () => Date.now() - lastActivity,
-    () => finish("idle_timeout"),
-  );
+class StreamPair implements Splice {
+  readonly done: Promise<SpliceResult>;
+  lastActivity = Date.now();
+  readonly #sides: readonly [SpliceSide, SpliceSide];
+  readonly #aToB: Direction;
+  readonly #bToA: Direction;
+  /** Streams not yet done both ways (read to their end, and their writes flushed after an end). */
+  #openStreams = 2;
+  #ended = false;
+  #resolve!: (result: SpliceResult) => void;
+  readonly #stopIdleWatch: () => void;
 
-  return { done, bytes: () => aToB + bToA, stop: (reason) => finish(reason) };
-};
+  constructor(sideA: SpliceSide, sideB: SpliceSide, options: SpliceOptions) {
+    this.#sides = [sideA, sideB];
+    this.done = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+    const a = sideA.stream;
+    const b = sideB.stream;
+    if (sideA.pending.length > 0) a.unshift(sideA.pending);
+    if (sideB.pending.length > 0) b.unshift(sideB.pending);
+    this.#aToB = new Direction(this, a, b);
+    this.#bToA = new Direction(this, b, a);
+    // A stream that closes before it is done both ways was cut off (an error, a TCP close
+    // under it, a WebSocket dropped): `finished` reports that as an error.
+    finished(a, this.#streamDone);
+    finished(b, this.#streamDone);
+    // A stream its handshake read in paused mode does not start flowing on a 'data' listener alone.
+    a.resume();
+    b.resume();
+    this.#stopIdleWatch = watchIdle(
+      options.idleTimeoutMs,
+      () => Date.now() - this.lastActivity,
+      () => this.stop("idle_timeout"),
+    );
+  }
+
+  bytes(): number {
+    return this.#aToB.bytes + this.#bToA.bytes;
+  }
+
+  stop(reason: SpliceEndReason): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#stopIdleWatch();
+    endBoth(this.#sides[0], this.#sides[1], reason);
+    this.#resolve({ reason, aToB: this.#aToB.bytes, bToA: this.#bToA.bytes });
+  }
+
+  readonly #streamDone = (error?: Error | null) => {
+    if (error) this.stop("reset");
+    else if (--this.#openStreams === 0) this.stop("closed");
+  };
+}

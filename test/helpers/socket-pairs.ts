@@ -50,6 +50,12 @@ export async function relayedSockets(): Promise<RelayedSockets> {
   return { a, b, relayA, relayB };
 }
 
+/** Stops tracking the relay's two sockets (a test that checks nothing else holds them). */
+export function forgetRelaySides(s: RelayedSockets): void {
+  sockets.delete(s.relayA);
+  sockets.delete(s.relayB);
+}
+
 /** Closes every socket and listener the tests opened (afterEach). */
 export function closeAllRelayedSockets(): void {
   for (const socket of sockets) socket.destroy();

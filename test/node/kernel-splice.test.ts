@@ -1,5 +1,7 @@
 import { readdirSync } from "node:fs";
 import type { Socket } from "node:net";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
 import { chooseSplicer } from "../../dataplane/pairs/kernel-splice.ts";
 import type { Splice, Splicer } from "../../dataplane/pairs/splice.ts";
@@ -7,6 +9,7 @@ import type { RelayedSockets } from "../helpers/socket-pairs.ts";
 import {
   closeAllRelayedSockets,
   closedWith,
+  forgetRelaySides,
   pattern,
   readToEnd,
   relayedSockets,
@@ -177,6 +180,28 @@ describe.runIf(kernel.path === "kernel")("kernel splice resources", () => {
     await settled(() => spliced.bytes());
     s.a.resetAndDestroy();
     expect((await spliced.done).reason).toBe("reset");
+  });
+
+  it("lets go of the JS sockets once the kernel has them, so an idle pair holds none", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    // Made in a scope of their own, so only the splice could still hold the relay's sockets.
+    const handedOver = async () => {
+      const s = await relayedSockets();
+      forgetRelaySides(s);
+      const spliced = spliceWith(kernel.splice, s);
+      return { spliced, parties: [s.a, s.b], relaySides: [new WeakRef(s.relayA), new WeakRef(s.relayB)] };
+    };
+    const { spliced, parties, relaySides } = await handedOver();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gc();
+    expect(relaySides.map((side) => side.deref())).toEqual([undefined, undefined]);
+    // The pair still works without them.
+    const [a, b] = parties as [Socket, Socket];
+    const atB = readToEnd(b);
+    a.end("still spliced");
+    expect((await atB).toString()).toBe("still spliced");
+    spliced.stop("stopped");
   });
 
   it("moves every pair on one thread, and idle pairs hold no pipe", async () => {
