@@ -174,7 +174,11 @@ export const run: Bench = async () => {
       bytes,
       rounds,
     };
-    writeFileSync(jsonPath, `${JSON.stringify({ ...meta, notes, rows }, null, 2)}\n`);
+    // Every round's figure too: the machine is shared, and the spread says how far to trust a median.
+    const samples = Object.fromEntries(
+      variants.map((v) => [v.name, { cpu_s_per_gb: cpu.get(v.name), mb_per_second: mbps.get(v.name) }]),
+    );
+    writeFileSync(jsonPath, `${JSON.stringify({ ...meta, notes, rows, samples }, null, 2)}\n`);
     process.stderr.write(`relay-cpu: results in ${jsonPath}\n`);
     return rows;
   } finally {
