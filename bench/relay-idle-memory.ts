@@ -129,11 +129,13 @@ async function compiledSelf(): Promise<string> {
 }
 
 let compiled: Promise<string> | undefined;
-const spawnChild = async () =>
-  fork(await (compiled ??= compiledSelf()), [], {
+const spawnChild = async () => {
+  compiled ??= compiledSelf();
+  return fork(await compiled, [], {
     execArgv: ["--expose-gc"],
     env: { ...process.env, BENCH_CHILD: "1" },
   });
+};
 
 async function measure(variant: (typeof VARIANTS)[number], certs: Certs, pairs: number): Promise<Settled> {
   const { transport, kernelSplice, name } = variant;
