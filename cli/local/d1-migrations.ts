@@ -19,6 +19,14 @@ export async function migrationNames(dir: string): Promise<string[]> {
 }
 
 /**
+ * How many times one migration's batch is tried. miniflare's D1 simulator now and then fails a
+ * batch with an internal assertion ("false == true": its `total_changes()` row came back
+ * empty); the batch is one transaction, so trying it again is safe, and a real SQL error fails
+ * every try alike.
+ */
+export const MIGRATION_ATTEMPTS = 2;
+
+/**
  * Applies the migrations of `dir` that the table does not list yet, each in one batch
  * (a transaction) together with its bookkeeping row, so a failed migration leaves no trace.
  * Returns the names applied now.
@@ -31,14 +39,17 @@ export async function applyMigrations(db: D1Database, dir: string): Promise<stri
   for (const name of await migrationNames(dir)) {
     if (done.has(name)) continue;
     const sql = await readFile(join(dir, name), "utf8");
-    try {
-      await db.batch([
-        db.prepare(sql),
-        db.prepare(`INSERT INTO ${MIGRATIONS_TABLE} (name) VALUES (?)`).bind(name),
-      ]);
-    } catch (error) {
-      const cause = (error as { cause?: Error }).cause ?? error;
-      throw new Error(`Migration ${name} failed: ${(cause as Error).message}`);
+    const batch = () =>
+      db.batch([db.prepare(sql), db.prepare(`INSERT INTO ${MIGRATIONS_TABLE} (name) VALUES (?)`).bind(name)]);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await batch();
+        break;
+      } catch (error) {
+        if (attempt < MIGRATION_ATTEMPTS) continue;
+        const cause = (error as { cause?: Error }).cause ?? error;
+        throw new Error(`Migration ${name} failed: ${(cause as Error).message}`);
+      }
     }
     now.push(name);
   }
