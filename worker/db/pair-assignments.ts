@@ -15,11 +15,6 @@ const NOT_DRAINING = "(relays.load IS NULL OR json_extract(relays.load, '$.capac
 /** A relay an assigned pair may stay on: live, and not draining. */
 const KEEPS_ITS_PAIRS = `${LIVE} AND ${NOT_DRAINING}`;
 
-export interface PairAssignment {
-  relay: string;
-  expiresAt: number;
-}
-
 /** The relay one side wants for a pair (tickets/choose-relay.ts). */
 export interface WantedRelay {
   pair: string;
@@ -28,18 +23,6 @@ export interface WantedRelay {
 
 /** A pair with the relay its assignment names, as the ticket's batch reads it back. */
 export type PlacedPair = { pair: string } & Pick<RelayRow, "name" | "hosts" | "port">;
-
-export async function findPairAssignment(
-  db: D1Database,
-  pair: string,
-  now: number,
-): Promise<PairAssignment | undefined> {
-  const row = await db
-    .prepare("SELECT relay, expires_at FROM pair_assignments WHERE pair = ? AND expires_at > ?")
-    .bind(pair, now)
-    .first<{ relay: string; expires_at: number }>();
-  return row ? { relay: row.relay, expiresAt: row.expires_at } : undefined;
-}
 
 /** Assignments past their expiry: swept by every assignment and by the daily cron. */
 export function sweepPairAssignments(db: D1Database, now: number): D1PreparedStatement {

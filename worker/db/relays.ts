@@ -131,18 +131,14 @@ export async function listRelays(db: D1Database, query: PageQuery, now: number):
   );
 }
 
-/** Active relays that reported within RELAY_LIVE_SECONDS, by name: the ones that get tickets. */
 /** What choosing a relay needs of each live one (tickets/choose-relay.ts). */
 export type LiveRelay = Pick<RelayRow, "name" | "load">;
 
+/** Active relays that reported within RELAY_LIVE_SECONDS, by name: the ones that get tickets. */
 export function selectLiveRelays(db: D1Database, now: number): D1PreparedStatement {
   return db
     .prepare("SELECT name, load FROM relays WHERE last_report_at > ? AND status = 'active' ORDER BY name")
     .bind(now - RELAY_LIVE_SECONDS);
-}
-
-export async function listLiveRelays(db: D1Database, now: number): Promise<LiveRelay[]> {
-  return (await selectLiveRelays(db, now).all<LiveRelay>()).results;
 }
 
 /** A data plane's load report, for the report's batch. */

@@ -57,11 +57,6 @@ export function insertTicketsForAssignedRelays(
     .bind(JSON.stringify(tickets), issued.user, issued.party, issued.issuedAt, issued.expiresAt);
 }
 
-export async function findTicket(db: D1Database, jti: string): Promise<TicketRecord | undefined> {
-  const row = await db.prepare(`SELECT ${COLUMNS} FROM tickets WHERE jti = ?`).bind(jti).first<TicketRow>();
-  return row ? toTicketRecord(row) : undefined;
-}
-
 /**
  * A user's ticket audit, newest first, optionally of one party. The cursor is the last row's
  * (issued_at, jti). Rows outlive a deleted user, so an unknown name lists nothing rather

@@ -2,14 +2,8 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
 import { parsePageQuery } from "../../../worker/db/pagination.ts";
-import {
-  findRelay,
-  findRelayByFingerprint,
-  insertRelay,
-  listLiveRelays,
-  listRelays,
-} from "../../../worker/db/relays.ts";
-import { recordRelayReport } from "../support/registry-rows.ts";
+import { findRelay, findRelayByFingerprint, insertRelay, listRelays } from "../../../worker/db/relays.ts";
+import { listLiveRelays, recordRelayReport } from "../support/registry-rows.ts";
 
 const T0 = 1_800_000_000;
 

@@ -2,7 +2,6 @@ import { env, SELF } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Page, RelayInfo, TicketResponse } from "../../../protocol/api.ts";
 import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
-import { findPairAssignment } from "../../../worker/db/pair-assignments.ts";
 import {
   admin,
   BASE,
@@ -14,6 +13,7 @@ import {
   requestTicket,
   type Signer,
 } from "../support/fixtures.ts";
+import { findPairAssignment } from "../support/ticket-rows.ts";
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 

@@ -1,6 +1,6 @@
 import type { RelayLoad } from "../../../protocol/api.ts";
 import { selectRevokedFingerprints, toFingerprints } from "../../../worker/db/parties.ts";
-import { updateRelayLoad } from "../../../worker/db/relays.ts";
+import { type LiveRelay, selectLiveRelays, updateRelayLoad } from "../../../worker/db/relays.ts";
 
 /** A relay's load report written straight to D1, as the report endpoint's batch writes it. */
 export async function recordRelayReport(
@@ -15,4 +15,9 @@ export async function recordRelayReport(
 /** What the report endpoint tells data planes to refuse, read on its own. */
 export async function listRevokedFingerprints(db: D1Database, now: number): Promise<string[]> {
   return toFingerprints(await selectRevokedFingerprints(db, now).all());
+}
+
+/** The live relays as a ticket request's batch reads them, read on their own. */
+export async function listLiveRelays(db: D1Database, now: number): Promise<LiveRelay[]> {
+  return (await selectLiveRelays(db, now).all<LiveRelay>()).results;
 }

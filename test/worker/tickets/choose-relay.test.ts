@@ -1,15 +1,15 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
-import { findPairAssignment } from "../../../worker/db/pair-assignments.ts";
-import { insertRelay, type LiveRelay, listLiveRelays, type RelayRow } from "../../../worker/db/relays.ts";
+import { insertRelay, type LiveRelay, type RelayRow } from "../../../worker/db/relays.ts";
 import {
   chooseRelay,
   highestRandomWeight,
   PAIR_ASSIGNMENT_SECONDS,
 } from "../../../worker/tickets/choose-relay.ts";
 import { assignAndRead } from "../support/assign-pair.ts";
-import { recordRelayReport } from "../support/registry-rows.ts";
+import { listLiveRelays, recordRelayReport } from "../support/registry-rows.ts";
+import { findPairAssignment } from "../support/ticket-rows.ts";
 
 const T0 = 1_800_000_000;
 const LOAD = { activePairs: 0, waitingSides: 0, bytesPerSecond: 0, capacity: 10 };

@@ -3,13 +3,13 @@ import { decodeJwt } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_TICKETS_PER_REQUEST, MAX_UNREACHABLE_RELAYS } from "../../../protocol/api.ts";
 import { findParty, insertParty, type PartyRow } from "../../../worker/db/parties.ts";
-import { insertRelay, listLiveRelays } from "../../../worker/db/relays.ts";
-import { findTicket } from "../../../worker/db/tickets.ts";
+import { insertRelay } from "../../../worker/db/relays.ts";
 import { insertUser } from "../../../worker/db/users.ts";
 import { issueTickets } from "../../../worker/tickets/issue-tickets.ts";
 import { loadTicketKeys } from "../../../worker/tickets/ticket-keys.ts";
 import { parseTicketRequestBody } from "../../../worker/tickets/ticket-request-body.ts";
-import { recordRelayReport } from "../support/registry-rows.ts";
+import { listLiveRelays, recordRelayReport } from "../support/registry-rows.ts";
+import { findTicket } from "../support/ticket-rows.ts";
 
 const NOW = Math.floor(Date.now() / 1000);
 

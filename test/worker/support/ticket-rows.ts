@@ -1,0 +1,35 @@
+/**
+ * Reads of what a ticket request wrote (its pair's assignment, its audit row), straight from
+ * D1: the worker itself only ever reads these back inside the batch that writes them.
+ */
+import type { TicketRecord } from "../../../worker/db/tickets.ts";
+
+export interface PairAssignment {
+  relay: string;
+  expiresAt: number;
+}
+
+/** The relay a pair is assigned to, unless its assignment has expired by `now`. */
+export async function findPairAssignment(
+  db: D1Database,
+  pair: string,
+  now: number,
+): Promise<PairAssignment | undefined> {
+  const row = await db
+    .prepare("SELECT relay, expires_at AS expiresAt FROM pair_assignments WHERE pair = ? AND expires_at > ?")
+    .bind(pair, now)
+    .first<PairAssignment>();
+  return row ?? undefined;
+}
+
+/** A ticket's audit row, with unix seconds for times. */
+export async function findTicket(db: D1Database, jti: string): Promise<TicketRecord | undefined> {
+  const row = await db
+    .prepare(
+      `SELECT jti, user_name AS user, party, dest, pair, relay, issued_at AS issuedAt, expires_at AS expiresAt
+       FROM tickets WHERE jti = ?`,
+    )
+    .bind(jti)
+    .first<TicketRecord>();
+  return row ?? undefined;
+}
