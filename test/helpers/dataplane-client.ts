@@ -12,7 +12,7 @@ import { ConnectionGone, readUntil } from "../../dataplane/admission/read-until.
 import { sha256, toBase64Url } from "../../protocol/encoding.ts";
 import type { ChallengeFrame, ClientFrame, PairedFrame, RelayFrame } from "../../protocol/frames.ts";
 import { encodeFrame, FrameDecoder, MAGIC, parseRelayFrame, WS_SUBPROTOCOL } from "../../protocol/frames.ts";
-import type { Issued } from "./dataplane-fixtures.ts";
+import type { DataPlaneFixtures, Issued, Party } from "./dataplane-fixtures.ts";
 import { certField, proofSignature } from "./dataplane-fixtures.ts";
 
 export const TRANSPORTS = ["tcp", "tls", "ws", "wss"] as const;
@@ -197,6 +197,28 @@ export class TestParty {
     if (rest.length > 0) this.stream.unshift(rest);
     return this.stream;
   }
+}
+
+/**
+ * Dials the data plane on `port` and presents a ticket from `from` to `to` minted by `fx`: on
+ * tls and wss the TLS client certificate is the proof, elsewhere the hello carries cert + sig.
+ */
+export async function dialWithTicket(
+  fx: Pick<DataPlaneFixtures, "relayCa" | "ticket">,
+  port: number,
+  transport: Transport,
+  from: Party,
+  to: Party,
+): Promise<TestParty> {
+  const tls = transport === "tls" || transport === "wss";
+  const party = await TestParty.dial({
+    transport,
+    port,
+    relayCaPem: fx.relayCa.certPem,
+    tlsIdentity: tls ? from : undefined,
+  });
+  await party.sendTicket(await fx.ticket(from, to), tls ? undefined : from);
+  return party;
 }
 
 /** Reads a stream to its end, leaving it open for writing (for-await would destroy it). */

@@ -1,27 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { DataPlane } from "../../dataplane/server.ts";
-import type { Transport } from "../helpers/dataplane-client.ts";
-import { TestParty, TRANSPORTS } from "../helpers/dataplane-client.ts";
-import type { Party } from "../helpers/dataplane-fixtures.ts";
+import { dialWithTicket, TRANSPORTS } from "../helpers/dataplane-client.ts";
 import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 
 const fx = useDataPlaneFixtures();
 afterEach(() => {
   fx.worker.revokedFingerprints = [];
 });
-
-const usesTls = (transport: Transport) => transport === "tls" || transport === "wss";
-
-async function dialTicket(port: number, transport: Transport, from: Party, to: Party): Promise<TestParty> {
-  const party = await TestParty.dial({
-    transport,
-    port,
-    relayCaPem: fx.relayCa.certPem,
-    tlsIdentity: usesTls(transport) ? from : undefined,
-  });
-  await party.sendTicket(await fx.ticket(from, to), usesTls(transport) ? undefined : from);
-  return party;
-}
 
 /**
  * When the data plane ends a pair for its own reasons, a party must never mistake it for
@@ -45,8 +30,8 @@ const OWN_ENDS: Array<[string, Record<string, number>, (dp: DataPlane) => Promis
 describe.each(TRANSPORTS)("over %s", (transport) => {
   it.each(OWN_ENDS)("resets both sides at %s", async (_, limits, end) => {
     const dp = await fx.start(limits);
-    const a = await dialTicket(dp.port, transport, fx.a, fx.b);
-    const b = await dialTicket(dp.port, transport, fx.b, fx.a);
+    const a = await dialWithTicket(fx, dp.port, transport, fx.a, fx.b);
+    const b = await dialWithTicket(fx, dp.port, transport, fx.b, fx.a);
     await Promise.all([a.paired(), b.paired()]);
     a.dataStream().resume();
     b.dataStream().resume();
@@ -57,8 +42,8 @@ describe.each(TRANSPORTS)("over %s", (transport) => {
   it("ends both sides cleanly when both directions finished", async () => {
     if (transport === "ws" || transport === "wss") return; // no half-close: see dataplane-transports
     const dp = await fx.start();
-    const a = await dialTicket(dp.port, transport, fx.a, fx.b);
-    const b = await dialTicket(dp.port, transport, fx.b, fx.a);
+    const a = await dialWithTicket(fx, dp.port, transport, fx.a, fx.b);
+    const b = await dialWithTicket(fx, dp.port, transport, fx.b, fx.a);
     await Promise.all([a.paired(), b.paired()]);
     a.dataStream().resume();
     b.dataStream().resume();

@@ -1,29 +1,14 @@
 import type { Duplex } from "node:stream";
 import { describe, expect, it } from "vitest";
-import type { Transport } from "../helpers/dataplane-client.ts";
-import { readAll, TestParty, TRANSPORTS } from "../helpers/dataplane-client.ts";
-import type { Party } from "../helpers/dataplane-fixtures.ts";
+import type { TestParty, Transport } from "../helpers/dataplane-client.ts";
+import { dialWithTicket, readAll, TRANSPORTS } from "../helpers/dataplane-client.ts";
 import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 
 const fx = useDataPlaneFixtures();
 
-const usesTls = (transport: Transport) => transport === "tls" || transport === "wss";
-
-/** Dials with a ticket; on TLS transports the client certificate is the proof, elsewhere cert + sig. */
-async function dialTicket(port: number, transport: Transport, from: Party, to: Party): Promise<TestParty> {
-  const party = await TestParty.dial({
-    transport,
-    port,
-    relayCaPem: fx.relayCa.certPem,
-    tlsIdentity: usesTls(transport) ? from : undefined,
-  });
-  await party.sendTicket(await fx.ticket(from, to), usesTls(transport) ? undefined : from);
-  return party;
-}
-
 async function pair(port: number, ta: Transport, tb: Transport): Promise<[TestParty, TestParty]> {
-  const a = await dialTicket(port, ta, fx.a, fx.b);
-  const b = await dialTicket(port, tb, fx.b, fx.a);
+  const a = await dialWithTicket(fx, port, ta, fx.a, fx.b);
+  const b = await dialWithTicket(fx, port, tb, fx.b, fx.a);
   const [pa, pb] = await Promise.all([a.paired(), b.paired()]);
   expect(pa).toEqual({ type: "paired", peer: "alice/b", role: "client", pair: pa.pair });
   expect(pb).toEqual({ type: "paired", peer: "alice/a", role: "server", pair: pa.pair });

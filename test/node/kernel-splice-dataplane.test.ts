@@ -2,9 +2,8 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { chooseSplicer } from "../../dataplane/pairs/kernel-splice.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
-import type { Transport } from "../helpers/dataplane-client.ts";
-import { TestParty } from "../helpers/dataplane-client.ts";
-import type { Party } from "../helpers/dataplane-fixtures.ts";
+import type { TestParty, Transport } from "../helpers/dataplane-client.ts";
+import { dialWithTicket } from "../helpers/dataplane-client.ts";
 import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 
 const fx = useDataPlaneFixtures();
@@ -22,19 +21,8 @@ async function startLogged(
 }
 
 async function pairUp(port: number, transport: Transport): Promise<[TestParty, TestParty]> {
-  const dial = async (from: Party, to: Party) => {
-    const usesTls = transport === "tls";
-    const party = await TestParty.dial({
-      transport,
-      port,
-      relayCaPem: fx.relayCa.certPem,
-      tlsIdentity: usesTls ? from : undefined,
-    });
-    await party.sendTicket(await fx.ticket(from, to), usesTls ? undefined : from);
-    return party;
-  };
-  const a = await dial(fx.a, fx.b);
-  const b = await dial(fx.b, fx.a);
+  const a = await dialWithTicket(fx, port, transport, fx.a, fx.b);
+  const b = await dialWithTicket(fx, port, transport, fx.b, fx.a);
   await Promise.all([a.paired(), b.paired()]);
   return [a, b];
 }
