@@ -1,13 +1,13 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { Channel } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { Transport } from "../../client/dial.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { issuePartyCertificate, makeCa, startSystem } from "../helpers/system.ts";
+import { issuePartyCertificate, makeCa } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 const TRANSFER_BYTES = 64 * 1024 * 1024;
 /** 64 MB through two TLS layers on a busy 2-core machine can take more than the default 30 s. */
@@ -16,36 +16,23 @@ const CHUNK_BYTES = 1024 * 1024;
 /** More than the socket buffers hold, so a transport torn down early would lose a tail. */
 const CLOSE_TEST_BYTES = 16 * 1024 * 1024;
 
-let system: FlockSystem;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
-const sockets: Duplex[] = [];
+const fx = useSystemWithPair();
 /** Errors on channel sockets; tests where none may happen assert it stays empty. */
 const socketErrors: Error[] = [];
 
-beforeAll(async () => {
-  system = await startSystem();
-  await system.createUser("acme");
-  alice = await system.party("acme", "alice", "bob");
-  bob = await system.party("acme", "bob", "alice");
-});
 afterEach(() => {
-  for (const s of sockets.splice(0)) s.destroy();
   socketErrors.splice(0);
-});
-afterAll(async () => {
-  await system?.stop();
 });
 
 async function pair(
   a: Transport,
   b: Transport,
-  identities: [IdentityMaterials, IdentityMaterials] = [alice, bob],
+  identities: [IdentityMaterials, IdentityMaterials] = [fx.alice, fx.bob],
   channel?: string,
 ): Promise<[Channel, Channel]> {
   const open = (identity: IdentityMaterials, transport: Transport) =>
     openChannel({ identity, transport, deadlineMs: 20_000, ...(channel ? { channel } : {}) }).then((c) => {
-      sockets.push(c.socket);
+      fx.sockets.push(c.socket);
       c.socket.on("error", (error) => socketErrors.push(error));
       return c;
     });
@@ -108,7 +95,7 @@ describe.each([
   it(
     "delivers every byte when the receiver has already ended its side, and the relay sees a clean close",
     async () => {
-      const relay = system.dataPlanes[0] as DataPlane;
+      const relay = fx.system.dataPlanes[0] as DataPlane;
       const ends = async () => {
         const { values } = await relay.metrics.pairEnds.get();
         const count = (reason: string) => values.find((v) => v.labels.reason === reason)?.value ?? 0;
@@ -163,12 +150,12 @@ describe("who may pair", () => {
     const forged = await issuePartyCertificate(rogueCa, "acme", "bob");
     // The relay certificate is bob's real one, so the data plane pairs them; only the
     // end-to-end check can tell, and it must refuse on both ends.
-    const fakeBob = { ...bob, userCa: rogueCa.pem, partyCert: forged.cert, partyKey: forged.key };
+    const fakeBob = { ...fx.bob, userCa: rogueCa.pem, partyCert: forged.cert, partyKey: forged.key };
     const results = await Promise.allSettled([
-      openChannel({ identity: alice, channel: "forged", deadlineMs: 20_000 }),
+      openChannel({ identity: fx.alice, channel: "forged", deadlineMs: 20_000 }),
       openChannel({ identity: fakeBob, channel: "forged", deadlineMs: 20_000 }),
     ]);
-    for (const r of results) if (r.status === "fulfilled") sockets.push(r.value.socket);
+    for (const r of results) if (r.status === "fulfilled") fx.sockets.push(r.value.socket);
     expect(results).toEqual([
       expect.objectContaining({
         status: "rejected",
@@ -182,14 +169,16 @@ describe("who may pair", () => {
   });
 
   it("raises UNKNOWN_DEST at once instead of retrying", async () => {
-    await expect(openChannel({ identity: alice, dest: "nobody", deadlineMs: 60_000 })).rejects.toMatchObject({
+    await expect(
+      openChannel({ identity: fx.alice, dest: "nobody", deadlineMs: 60_000 }),
+    ).rejects.toMatchObject({
       code: "UNKNOWN_DEST",
     });
   });
 
   it("gives up with CONNECT_TIMEOUT when the peer never comes within the deadline", async () => {
     await expect(
-      openChannel({ identity: alice, channel: "lonely", deadlineMs: 1_500 }),
+      openChannel({ identity: fx.alice, channel: "lonely", deadlineMs: 1_500 }),
     ).rejects.toMatchObject({
       code: "CONNECT_TIMEOUT",
     });

@@ -1,29 +1,14 @@
-import type { Duplex } from "node:stream";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { startSystem } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /** Seed-compatible direct mode: no ticket, the relay certificate authorises the pair. */
-let system: FlockSystem;
+const fx = useSystemWithPair();
 let relayAddress: string;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
-const sockets: Duplex[] = [];
 
-beforeAll(async () => {
-  system = await startSystem();
-  await system.createUser("acme");
-  alice = await system.party("acme", "alice", "bob");
-  bob = await system.party("acme", "bob", "alice");
-  relayAddress = `127.0.0.1:${system.dataPlanes[0]?.port}`;
-});
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.destroy();
-});
-afterAll(async () => {
-  await system?.stop();
+beforeAll(() => {
+  relayAddress = `127.0.0.1:${fx.system.dataPlanes[0]?.port}`;
 });
 
 describe.each(["tcp", "tls", "wss"] as const)("direct mode over %s", (transport) => {
@@ -36,8 +21,8 @@ describe.each(["tcp", "tls", "wss"] as const)("direct mode over %s", (transport)
         channel: `tag-${transport}`,
         deadlineMs: 20_000,
       });
-    const [a, b] = await Promise.all([open(alice), open(bob)]);
-    sockets.push(a.socket, b.socket);
+    const [a, b] = await Promise.all([open(fx.alice), open(fx.bob)]);
+    fx.sockets.push(a.socket, b.socket);
     expect([a.peer, b.peer, a.relay]).toEqual(["acme/bob", "acme/alice", "relay-1"]);
     b.socket.pipe(b.socket);
     const echoed = new Promise<string>((resolve) => {
@@ -53,7 +38,7 @@ describe.each(["tcp", "tls", "wss"] as const)("direct mode over %s", (transport)
 });
 
 it("refuses a relay address that is not host:port", async () => {
-  await expect(openChannel({ identity: alice, relay: "relay-1" })).rejects.toMatchObject({
+  await expect(openChannel({ identity: fx.alice, relay: "relay-1" })).rejects.toMatchObject({
     code: "CONFIG_INVALID",
   });
 });

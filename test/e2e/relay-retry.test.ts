@@ -1,32 +1,13 @@
-import type { Duplex } from "node:stream";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ConnectEvent } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
-import type { IdentityMaterials } from "../../client/identity.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { startSystem } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
  * Retries driven by events, not by clocks: the second party starts only once the first
  * has reported the failure it is retrying.
  */
-let system: FlockSystem;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
-const sockets: Duplex[] = [];
-
-beforeAll(async () => {
-  system = await startSystem({ dataPlane: false });
-  await system.createUser("acme");
-  alice = await system.party("acme", "alice", "bob");
-  bob = await system.party("acme", "bob", "alice");
-});
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.destroy();
-});
-afterAll(async () => {
-  await system?.stop();
-});
+const fx = useSystemWithPair({ dataPlane: false });
 
 /** Opens alice's side and resolves `retried` on her first retry of `code`. */
 function aliceRetrying(code: string, channel: string) {
@@ -36,7 +17,7 @@ function aliceRetrying(code: string, channel: string) {
       if (event.type === "retry" && event.error.code === code) resolve(event);
     };
   });
-  const opened = openChannel({ identity: alice, channel, deadlineMs: 25_000, onEvent: (e) => onRetry(e) });
+  const opened = openChannel({ identity: fx.alice, channel, deadlineMs: 25_000, onEvent: (e) => onRetry(e) });
   return { retried, opened };
 }
 
@@ -44,12 +25,12 @@ describe("connect retries with a fresh ticket", () => {
   it("waits out NO_RELAY_AVAILABLE until a data plane reports", async () => {
     const { retried, opened } = aliceRetrying("NO_RELAY_AVAILABLE", "late-relay");
     await retried;
-    await system.startDataPlane("relay-1", { pairingTimeoutMs: 400 });
+    await fx.system.startDataPlane("relay-1", { pairingTimeoutMs: 400 });
     const [a, b] = await Promise.all([
       opened,
-      openChannel({ identity: bob, channel: "late-relay", deadlineMs: 25_000 }),
+      openChannel({ identity: fx.bob, channel: "late-relay", deadlineMs: 25_000 }),
     ]);
-    sockets.push(a.socket, b.socket);
+    fx.sockets.push(a.socket, b.socket);
     expect([a.peer, b.peer]).toEqual(["acme/bob", "acme/alice"]);
   });
 
@@ -58,9 +39,9 @@ describe("connect retries with a fresh ticket", () => {
     await retried;
     const [a, b] = await Promise.all([
       opened,
-      openChannel({ identity: bob, channel: "late-peer", deadlineMs: 25_000 }),
+      openChannel({ identity: fx.bob, channel: "late-peer", deadlineMs: 25_000 }),
     ]);
-    sockets.push(a.socket, b.socket);
+    fx.sockets.push(a.socket, b.socket);
     a.socket.end("after a retry");
     const got = await new Promise<string>((resolve) => {
       let text = "";

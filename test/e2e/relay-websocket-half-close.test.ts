@@ -7,35 +7,18 @@
  */
 import { createHash } from "node:crypto";
 import type { Duplex } from "node:stream";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ConnectEvent } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { Transport } from "../../client/dial.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { startSystem } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /** Written in backpressured pieces, so most of it is still to send when the peer's end arrives. */
 const LATE_BYTES = 8 * 1024 * 1024;
 const PIECE_BYTES = 64 * 1024;
 
-let system: FlockSystem;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
-const sockets: Duplex[] = [];
-
-beforeAll(async () => {
-  system = await startSystem();
-  await system.createUser("acme");
-  alice = await system.party("acme", "alice", "bob");
-  bob = await system.party("acme", "bob", "alice");
-});
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.destroy();
-});
-afterAll(async () => {
-  await system?.stop();
-});
+const fx = useSystemWithPair();
 
 function digestOfAll(stream: Duplex): Promise<{ bytes: number; sha256: string }> {
   return new Promise((resolve, reject) => {
@@ -69,9 +52,9 @@ describe.each([
         stream: { framing },
         onEvent: (event) => events.push(event),
       });
-    const [lateSide, earlySide] = await Promise.all([open(alice, late), open(bob, early)]);
+    const [lateSide, earlySide] = await Promise.all([open(fx.alice, late), open(fx.bob, early)]);
     expect([lateSide.framed, earlySide.framed]).toEqual([framing, framing]);
-    sockets.push(lateSide.socket, earlySide.socket);
+    fx.sockets.push(lateSide.socket, earlySide.socket);
     const received = digestOfAll(earlySide.socket);
     const peerEnded = new Promise((resolve) => lateSide.socket.once("end", resolve));
     lateSide.socket.resume();

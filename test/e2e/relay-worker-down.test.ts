@@ -5,7 +5,7 @@
  * worker, keeps pairing end to end on the last revocation list the data plane heard.
  */
 import type { Duplex } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { ConnectEvent } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import { dialRelay } from "../../client/dial.ts";
@@ -15,32 +15,20 @@ import { createIdentity } from "../../client/identity.ts";
 import { relayKeyMaterial } from "../../client/relay-key-material.ts";
 import { fetchTicket } from "../../client/ticket-client.ts";
 import type { TicketResponse } from "../../protocol/api.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { startSystem } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
-let system: FlockSystem;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
+const fx = useSystemWithPair();
 /** Fetched while the worker was up, presented after it went down. */
 let tickets: [TicketResponse, TicketResponse];
-const streams: Duplex[] = [];
 
 beforeAll(async () => {
-  system = await startSystem();
-  await system.createUser("acme");
-  alice = await system.party("acme", "alice", "bob");
-  bob = await system.party("acme", "bob", "alice");
   tickets = await Promise.all([
-    fetchTicket(alice, { dest: "bob", channel: "before-the-outage" }),
-    fetchTicket(bob, { dest: "alice", channel: "before-the-outage" }),
+    fetchTicket(fx.alice, { dest: "bob", channel: "before-the-outage" }),
+    fetchTicket(fx.bob, { dest: "alice", channel: "before-the-outage" }),
   ]);
-  await system.worker.stop();
+  await fx.system.worker.stop();
   // The data plane finds the worker gone: its next report fails, and it keeps what it knew.
-  await system.dataPlanes[0]?.reportNow();
-});
-afterAll(async () => {
-  for (const s of streams) s.destroy();
-  await system?.stop();
+  await fx.system.dataPlanes[0]?.reportNow();
 });
 
 async function presentTicket(identity: IdentityMaterials, ticket: TicketResponse): Promise<Duplex> {
@@ -50,7 +38,7 @@ async function presentTicket(identity: IdentityMaterials, ticket: TicketResponse
     "tcp",
     createIdentity(identity),
   );
-  streams.push(stream);
+  fx.sockets.push(stream);
   await relayHandshake(stream, { ticket: ticket.ticket, relayCertDer: certDer, relayKey: key });
   return stream;
 }
@@ -62,8 +50,8 @@ function firstBytes(stream: Duplex): Promise<string> {
 describe("while the worker is unreachable", () => {
   it("a data plane verifies tickets with the keys it cached, and pairs them", async () => {
     const [toBob, toAlice] = await Promise.all([
-      presentTicket(alice, tickets[0]),
-      presentTicket(bob, tickets[1]),
+      presentTicket(fx.alice, tickets[0]),
+      presentTicket(fx.bob, tickets[1]),
     ]);
     const arrived = firstBytes(toAlice);
     toBob.write("signed before the outage");
@@ -75,13 +63,13 @@ describe("while the worker is unreachable", () => {
     const open = (identity: IdentityMaterials) =>
       openChannel({
         identity,
-        relay: `127.0.0.1:${system.dataPlanes[0]?.port}`,
+        relay: `127.0.0.1:${fx.system.dataPlanes[0]?.port}`,
         channel: "during-the-outage",
         deadlineMs: 20_000,
         onEvent: (event) => events.push(event),
       });
-    const [a, b] = await Promise.all([open(alice), open(bob)]);
-    streams.push(a.socket, b.socket);
+    const [a, b] = await Promise.all([open(fx.alice), open(fx.bob)]);
+    fx.sockets.push(a.socket, b.socket);
     expect([a.peer, b.peer]).toEqual(["acme/bob", "acme/alice"]);
     const arrived = firstBytes(b.socket);
     a.socket.write("no worker needed");

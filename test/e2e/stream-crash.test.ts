@@ -1,10 +1,10 @@
 import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import { spawnFlock } from "../helpers/run-flock.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { identityEnv, startSystemWithPair } from "../helpers/system.ts";
+import { identityEnv } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
  * Whole processes, as users run them: `flock connect` on both sides, data planes in their
@@ -15,20 +15,12 @@ const MiB = 1024 * 1024;
 const BIG_BYTES = Number(process.env.FLOCK_TEST_STREAM_MB ?? 256) * MiB;
 const BIG_TEST_TIMEOUT_MS = 240_000;
 
-let system: FlockSystem;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
+const fx = useSystemWithPair({ dataPlane: false });
 let channels = 0;
 const processes: ChildProcess[] = [];
 
-beforeAll(async () => {
-  ({ system, alice, bob } = await startSystemWithPair({ dataPlane: false }));
-});
 afterEach(() => {
   for (const p of processes.splice(0)) if (p.exitCode === null) p.kill("SIGKILL");
-});
-afterAll(async () => {
-  await system?.stop();
 });
 
 interface Exited {
@@ -40,7 +32,7 @@ interface Exited {
 function flockConnect(identity: IdentityMaterials, channel: string, extra: string[] = []) {
   const child = spawnFlock(
     ["connect", "--channel", channel, ...extra],
-    system.certsDir,
+    fx.system.certsDir,
     identityEnv(identity),
   );
   processes.push(child);
@@ -85,10 +77,10 @@ async function feed(stdin: NodeJS.WritableStream, bytes: number): Promise<string
 
 describe("flock connect across crashes", () => {
   it("a sender killed with SIGKILL: the receiver fails with STREAM_TRUNCATED (exit 3) and says how many bytes arrived", async () => {
-    await system.startDataPlane("crash-1");
+    await fx.system.startDataPlane("crash-1");
     const channel = `crash-${++channels}`;
-    const sender = flockConnect(alice, channel, ["--quiet"]);
-    const receiver = flockConnect(bob, channel, ["--resume-deadline", "1500"]);
+    const sender = flockConnect(fx.alice, channel, ["--quiet"]);
+    const receiver = flockConnect(fx.bob, channel, ["--resume-deadline", "1500"]);
     receiver.child.stdin?.end();
     sender.child.stdin?.on("error", () => {});
     receiver.after(2 * MiB, () => sender.child.kill("SIGKILL"));
@@ -106,10 +98,10 @@ describe("flock connect across crashes", () => {
     `${BIG_BYTES / MiB} MB byte-exact while the data plane carrying it is killed and another runs; both exit 0`,
     async () => {
       const planes = new Map<string, ChildProcess>();
-      for (const name of ["big-1", "big-2"]) planes.set(name, await system.startDataPlaneProcess(name));
+      for (const name of ["big-1", "big-2"]) planes.set(name, await fx.system.startDataPlaneProcess(name));
       const channel = `big-${++channels}`;
-      const sender = flockConnect(alice, channel);
-      const receiver = flockConnect(bob, channel);
+      const sender = flockConnect(fx.alice, channel);
+      const receiver = flockConnect(fx.bob, channel);
       receiver.child.stdin?.end();
       let killed: string | undefined;
       receiver.after(BIG_BYTES / 4, () => {

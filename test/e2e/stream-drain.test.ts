@@ -1,11 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Channel, ConnectEvent, StreamOptions } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { startSystemWithPair } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
  * A draining data plane (SIGTERM) tells the worker first, then resets the pairs whose two
@@ -17,27 +16,14 @@ const PAYLOAD_BYTES = 8 * 1024 * 1024;
 /** Long: a moved pair must not be what ends the drain. */
 const DRAIN_DEADLINE_MS = 60_000;
 
-let system: FlockSystem;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
+const fx = useSystemWithPair({ dataPlane: false });
 let relays = 0;
-const opened: Channel[] = [];
-
-beforeAll(async () => {
-  ({ system, alice, bob } = await startSystemWithPair({ dataPlane: false }));
-});
-afterEach(() => {
-  for (const c of opened.splice(0)) c.socket.destroy();
-});
-afterAll(async () => {
-  await system?.stop();
-});
 
 async function pairOn(channel: string, stream: [StreamOptions, StreamOptions], events: ConnectEvent[]) {
   const open = (identity: IdentityMaterials, options: StreamOptions) =>
     openChannel({ identity, channel, stream: options, onEvent: (e) => events.push(e) });
-  const pair = await Promise.all([open(alice, stream[0]), open(bob, stream[1])]);
-  opened.push(...pair);
+  const pair = await Promise.all([open(fx.alice, stream[0]), open(fx.bob, stream[1])]);
+  fx.sockets.push(...pair.map((c) => c.socket));
   return pair;
 }
 
@@ -55,8 +41,8 @@ function received(stream: Channel["socket"]): Promise<string> {
 describe("a data plane that drains", () => {
   it("moves its resumable pairs to another data plane with no error, byte-exact", async () => {
     const planes = [
-      await system.startDataPlane(`drain-${++relays}`),
-      await system.startDataPlane(`drain-${++relays}`),
+      await fx.system.startDataPlane(`drain-${++relays}`),
+      await fx.system.startDataPlane(`drain-${++relays}`),
     ];
     const events: ConnectEvent[] = [];
     const [toBob, toAlice] = await pairOn("drain-moves", [{}, {}], events);
@@ -89,8 +75,8 @@ describe("a data plane that drains", () => {
 
   it("lets a pair that cannot resume run on instead of cutting it", async () => {
     const planes = [
-      await system.startDataPlane(`drain-${++relays}`),
-      await system.startDataPlane(`drain-${++relays}`),
+      await fx.system.startDataPlane(`drain-${++relays}`),
+      await fx.system.startDataPlane(`drain-${++relays}`),
     ];
     const events: ConnectEvent[] = [];
     // Bob's side does not resume: the data plane must not reset the pair early.

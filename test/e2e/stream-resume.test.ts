@@ -1,12 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Channel, ConnectEvent } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { Transport } from "../../client/dial.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { startSystemWithPair } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
  * Resume in ticket mode: the data plane carrying a pair stops dead mid-transfer while another
@@ -16,33 +15,20 @@ import { startSystemWithPair } from "../helpers/system.ts";
  */
 const PAYLOAD_BYTES = 8 * 1024 * 1024;
 
-let system: FlockSystem;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
+const fx = useSystemWithPair({ dataPlane: false });
 let relays = 0;
-const opened: Channel[] = [];
-
-beforeAll(async () => {
-  ({ system, alice, bob } = await startSystemWithPair({ dataPlane: false }));
-});
-afterEach(() => {
-  for (const c of opened.splice(0)) c.socket.destroy();
-});
-afterAll(async () => {
-  await system?.stop();
-});
 
 describe.each(["tcp", "tls", "ws", "wss"] as const)("over %s", (transport: Transport) => {
   it("survives the death of the data plane carrying the pair, byte-exact both ways", async () => {
-    await system.startDataPlane(`resume-${++relays}`);
-    await system.startDataPlane(`resume-${++relays}`);
+    await fx.system.startDataPlane(`resume-${++relays}`);
+    await fx.system.startDataPlane(`resume-${++relays}`);
     const events: ConnectEvent[] = [];
     const open = (identity: IdentityMaterials) =>
       openChannel({ identity, transport, channel: `resume-${transport}`, onEvent: (e) => events.push(e) });
-    const [toBob, toAlice] = await Promise.all([open(alice), open(bob)]);
-    opened.push(toBob, toAlice);
+    const [toBob, toAlice] = await Promise.all([open(fx.alice), open(fx.bob)]);
+    fx.sockets.push(toBob.socket, toAlice.socket);
     expect([toBob.framed, toAlice.framed]).toEqual([true, true]);
-    const carrying = system.dataPlanes.find((p) => p.name === toBob.relay) as DataPlane;
+    const carrying = fx.system.dataPlanes.find((p) => p.name === toBob.relay) as DataPlane;
 
     const toB = randomBytes(PAYLOAD_BYTES);
     const toA = randomBytes(PAYLOAD_BYTES / 4);
