@@ -97,6 +97,16 @@ Addon* StartedAddon(napi_env env, napi_callback_info info, size_t* argc, napi_va
   return addon;
 }
 
+// One call's arguments (at most N; argc says how many came) and the addon, which is null
+// when start() has not run yet (an exception is then pending).
+template <size_t N>
+struct StartedCall {
+  size_t argc = N;
+  napi_value argv[N] = {};
+  Addon* addon;
+  StartedCall(napi_env env, napi_callback_info info) : addon(StartedAddon(env, info, &argc, argv)) {}
+};
+
 napi_value Start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -163,16 +173,17 @@ int DupStreamSocket(int fd) {
 
 // open(fdA, fdB, headToA?, headToB?) → id
 napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  Addon* addon = StartedAddon(env, info, &argc, argv);
+  StartedCall<4> call(env, info);
+  Addon* addon = call.addon;
   if (addon == nullptr) return nullptr;
   double fd_a = -1;
   double fd_b = -1;
   std::string head_to_a;
   std::string head_to_b;
-  if (argc < 2 || !NumberArg(env, argv[0], &fd_a) || !NumberArg(env, argv[1], &fd_b) ||
-      (argc > 2 && !BytesArg(env, argv[2], &head_to_a)) || (argc > 3 && !BytesArg(env, argv[3], &head_to_b))) {
+  const size_t argc = call.argc;
+  if (argc < 2 || !NumberArg(env, call.argv[0], &fd_a) || !NumberArg(env, call.argv[1], &fd_b) ||
+      (argc > 2 && !BytesArg(env, call.argv[2], &head_to_a)) ||
+      (argc > 3 && !BytesArg(env, call.argv[3], &head_to_b))) {
     napi_throw_type_error(env, "ERR_FLOCK_SPLICE", "open(fdA, fdB, headToA?, headToB?) takes two descriptors and bytes");
     return nullptr;
   }
@@ -202,48 +213,40 @@ std::shared_ptr<Pair> FindPair(napi_env env, Addon* addon, size_t argc, napi_val
   return found == addon->pairs.end() ? nullptr : found->second;
 }
 
-std::shared_ptr<Pair> PairArg(napi_env env, napi_callback_info info, bool* ok) {
-  size_t argc = 1;
-  napi_value argv[1];
-  Addon* addon = StartedAddon(env, info, &argc, argv);
-  *ok = addon != nullptr;
-  return addon == nullptr ? nullptr : FindPair(env, addon, argc, argv);
+// measure(pair) for the pair named by the call's one argument, or -1 once it has ended.
+template <typename Measure>
+napi_value MeasurePair(napi_env env, napi_callback_info info, Measure measure) {
+  StartedCall<1> call(env, info);
+  if (call.addon == nullptr) return nullptr;
+  auto pair = FindPair(env, call.addon, call.argc, call.argv);
+  napi_value result;
+  CHECK_NAPI(env, napi_create_double(env, pair ? measure(*pair) : -1, &result));
+  return result;
 }
 
 // bytes(id) → bytes moved both ways so far, or -1 once the pair has ended.
 napi_value Bytes(napi_env env, napi_callback_info info) {
-  bool ok;
-  auto pair = PairArg(env, info, &ok);
-  if (!ok) return nullptr;
-  double bytes = pair ? static_cast<double>(pair->a_to_b.bytes() + pair->b_to_a.bytes()) : -1;
-  napi_value result;
-  CHECK_NAPI(env, napi_create_double(env, bytes, &result));
-  return result;
+  return MeasurePair(env, info, [](const Pair& pair) {
+    return static_cast<double>(pair.a_to_b.bytes() + pair.b_to_a.bytes());
+  });
 }
 
 // idleMs(id) → milliseconds since a byte or an end last moved, or -1 once the pair has ended.
 napi_value IdleMs(napi_env env, napi_callback_info info) {
-  bool ok;
-  auto pair = PairArg(env, info, &ok);
-  if (!ok) return nullptr;
-  double idle =
-      pair ? static_cast<double>(MonotonicMs() - pair->last_activity_ms.load(std::memory_order_relaxed)) : -1;
-  napi_value result;
-  CHECK_NAPI(env, napi_create_double(env, idle, &result));
-  return result;
+  return MeasurePair(env, info, [](const Pair& pair) {
+    return static_cast<double>(MonotonicMs() - pair.last_activity_ms.load(std::memory_order_relaxed));
+  });
 }
 
 // stop(id, reset): ends the pair, with a RST to each side when `reset`. Its end is reported
 // as stopped, unless it ended on its own first.
 napi_value Stop(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  Addon* addon = StartedAddon(env, info, &argc, argv);
-  if (addon == nullptr) return nullptr;
-  auto pair = FindPair(env, addon, argc, argv);
+  StartedCall<2> call(env, info);
+  if (call.addon == nullptr) return nullptr;
+  auto pair = FindPair(env, call.addon, call.argc, call.argv);
   bool reset = false;
-  if (argc > 1) napi_get_value_bool(env, argv[1], &reset);
-  if (pair) addon->loop->Stop(std::move(pair), reset);
+  if (call.argc > 1) napi_get_value_bool(env, call.argv[1], &reset);
+  if (pair) call.addon->loop->Stop(std::move(pair), reset);
   return nullptr;
 }
 
