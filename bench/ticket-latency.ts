@@ -8,36 +8,17 @@
  *
  * FLOCK_BENCH_TICKETS (default 500 requests per variant), FLOCK_BENCH_CONCURRENCY (default 8).
  */
-import { readdir, readFile } from "node:fs/promises";
 import { percentile } from "../cli/commands/ping.ts";
 import { createIdentity } from "../client/identity.ts";
 import { fetchTicket, fetchTickets } from "../client/ticket-client.ts";
 import { startSystem } from "../test/helpers/system.ts";
+import { childrenCpuSeconds } from "./lib/child-cpu.ts";
 import { envNumber } from "./lib/env.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
 const BENCH = "ticket-latency";
 /** The peers of one MPC party in the many-tickets variant: N = 10 parties, N−1 tickets per request. */
 const MPC_PEERS = 9;
-
-/** Linux reports process times in clock ticks of 1/100 s (CLK_TCK on every mainstream build). */
-const CLOCK_TICKS_PER_SECOND = 100;
-
-/** utime + stime of every workerd process whose parent is this process, in CPU seconds. */
-async function workerdCpuSeconds(): Promise<number> {
-  let ticks = 0;
-  for (const pid of await readdir("/proc")) {
-    if (!/^[0-9]+$/.test(pid)) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-    // Fields after the parenthesised command name: state ppid ... utime(14) stime(15).
-    const close = stat.lastIndexOf(")");
-    if (!stat.slice(stat.indexOf("(") + 1, close).startsWith("workerd")) continue;
-    const fields = stat.slice(close + 2).split(" ");
-    if (Number(fields[1]) !== process.pid) continue;
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / CLOCK_TICKS_PER_SECOND;
-}
 
 async function sequential(count: number, call: () => Promise<unknown>): Promise<number[]> {
   const times: number[] = [];
@@ -85,9 +66,9 @@ export const run: Bench = async () => {
       [`tickets-x${MPC_PEERS}`, mpcTickets, MPC_PEERS],
     ] as const) {
       await sequential(Math.min(20, count), call); // warm-up: first requests compile and open D1
-      const cpuBefore = await workerdCpuSeconds();
+      const cpuBefore = childrenCpuSeconds("workerd");
       const times = await sequential(count, call);
-      const cpuMs = ((await workerdCpuSeconds()) - cpuBefore) * 1000;
+      const cpuMs = (childrenCpuSeconds("workerd") - cpuBefore) * 1000;
       rows.push({ bench: BENCH, variant, metric: "cpu_ms_per_request", value: cpuMs / count, unit: "ms" });
       if (ticketsPerCall > 0) {
         const perTicket = cpuMs / count / ticketsPerCall;
