@@ -12,9 +12,8 @@ import worker from "../../../worker/index.ts";
 import { D1_OUTAGE_MESSAGE, failingOnWrite } from "../support/d1-doubles.ts";
 import {
   BASE,
-  createParty,
   createRelay,
-  createUser,
+  createUserWithParties,
   expectError,
   IDLE_LOAD,
   makeCsr,
@@ -79,9 +78,7 @@ describe("D1 failing mid-request", () => {
   afterAll(() => quiet.mockRestore());
 
   beforeAll(async () => {
-    await createUser("outage");
-    party = await createParty("outage", "a");
-    await createParty("outage", "b");
+    [party] = await createUserWithParties("outage", "a", "b");
     relay = await createRelay("outage-relay");
     expect((await reportLoad(relay)).status).toBe(200);
   });

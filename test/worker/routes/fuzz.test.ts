@@ -4,9 +4,8 @@ import { isErrorCode } from "../../../protocol/errors.ts";
 import { isValidName } from "../../../protocol/names.ts";
 import {
   adminPost,
-  createParty,
   createRelay,
-  createUser,
+  createUserWithParties,
   postSigned,
   reportLoad,
   type Signer,
@@ -27,9 +26,7 @@ describe("hostile input never reaches a 500", () => {
   let party: Signer;
 
   beforeAll(async () => {
-    await createUser("fuzz");
-    party = await createParty("fuzz", "a");
-    await createParty("fuzz", "b");
+    [party] = await createUserWithParties("fuzz", "a", "b");
     await reportLoad(await createRelay("fuzz-relay"));
   });
 

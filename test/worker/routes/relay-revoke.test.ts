@@ -5,9 +5,8 @@ import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
 import {
   admin,
   BASE,
-  createParty,
   createRelay,
-  createUser,
+  createUserWithParties,
   expectError,
   reportLoad,
   requestTicket,
@@ -54,9 +53,7 @@ describe("POST /v1/relays/:relay/revoke", () => {
   let b: Signer;
 
   beforeAll(async () => {
-    await createUser("alice");
-    a = await createParty("alice", "a");
-    b = await createParty("alice", "b");
+    [a, b] = await createUserWithParties("alice", "a", "b");
   });
 
   beforeEach(silenceRelays);

@@ -24,6 +24,7 @@ import {
   createParty,
   createRelay,
   createUser,
+  createUserWithParties,
   expectError,
   generateKeys,
   postSigned,
@@ -65,10 +66,8 @@ describe("POST /v1/tickets", () => {
   let relay: Signer;
 
   beforeAll(async () => {
-    await createUser("alice");
+    [a, b] = await createUserWithParties("alice", "a", "b");
     await createUser("bob");
-    a = await createParty("alice", "a");
-    b = await createParty("alice", "b");
     relay = await createRelay("r1");
   });
 

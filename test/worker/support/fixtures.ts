@@ -87,6 +87,19 @@ export async function createParty(
   return { keys, kind, certificate: issued.certificate, fingerprint: issued.item.fingerprint, issued };
 }
 
+type PartySigner = Awaited<ReturnType<typeof createParty>>;
+
+/** A user and its EC parties, made in order: the parties' signers, one for each name. */
+export async function createUserWithParties<const Names extends readonly string[]>(
+  user: string,
+  ...parties: Names
+): Promise<{ -readonly [K in keyof Names]: PartySigner }> {
+  await createUser(user);
+  const signers: PartySigner[] = [];
+  for (const party of parties) signers.push(await createParty(user, party));
+  return signers as { -readonly [K in keyof Names]: PartySigner };
+}
+
 export async function createRelay(
   name: string,
   hosts: string[] = ["127.0.0.1"],

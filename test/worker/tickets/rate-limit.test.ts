@@ -16,7 +16,7 @@ import {
   BASE,
   createParty,
   createRelay,
-  createUser,
+  createUserWithParties,
   expectError,
   reportLoad,
   type Signer,
@@ -54,11 +54,7 @@ describe("ticket rate limit", () => {
   let c: Signer;
 
   beforeAll(async () => {
-    await createUser("limited");
-    a = await createParty("limited", "a");
-    b = await createParty("limited", "b");
-    c = await createParty("limited", "c");
-    await createParty("limited", "peer");
+    [a, b, c] = await createUserWithParties("limited", "a", "b", "c", "peer");
     expect((await reportLoad(await createRelay("limited-relay"))).status).toBe(200);
   });
 
