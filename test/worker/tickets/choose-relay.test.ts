@@ -184,12 +184,7 @@ describe("chooseRelay and load", () => {
       { activePairs: 9, waitingSides: 2, bytesPerSecond: 0, capacity: 10 },
       now,
     );
-    await recordRelayReport(
-      env.DB,
-      "roomy",
-      { activePairs: 0, waitingSides: 0, bytesPerSecond: 0, capacity: 10 },
-      now,
-    );
+    await recordRelayReport(env.DB, "roomy", LOAD, now);
     for (let i = 0; i < 10; i++) {
       expect((await choose(`load-${i}`, now)).name).toBe("roomy");
     }
@@ -214,12 +209,7 @@ describe("chooseRelay and load", () => {
       { activePairs: 10, waitingSides: 0, bytesPerSecond: 0, capacity: 10 },
       now,
     );
-    await recordRelayReport(
-      env.DB,
-      "roomy",
-      { activePairs: 0, waitingSides: 0, bytesPerSecond: 0, capacity: 10 },
-      now,
-    );
+    await recordRelayReport(env.DB, "roomy", LOAD, now);
     await env.DB.prepare(
       "INSERT INTO pair_assignments (pair, relay, expires_at) VALUES ('on-full', 'full', ?)",
     )

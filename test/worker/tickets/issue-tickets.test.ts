@@ -8,6 +8,7 @@ import { insertUser } from "../../../worker/db/users.ts";
 import { issueTickets } from "../../../worker/tickets/issue-tickets.ts";
 import { loadTicketKeys } from "../../../worker/tickets/ticket-keys.ts";
 import { parseTicketRequestBody } from "../../../worker/tickets/ticket-request-body.ts";
+import { IDLE_LOAD } from "../support/fixtures.ts";
 import { listLiveRelays, recordRelayReport } from "../support/registry-rows.ts";
 import { findTicket } from "../support/ticket-rows.ts";
 
@@ -30,12 +31,7 @@ describe("issueTickets (no HTTP)", () => {
       { name: "r", hosts: ["h.example"], port: 7, cert: "", fingerprint: "fp-r", notAfter: NOW + 999 },
       NOW,
     );
-    await recordRelayReport(
-      env.DB,
-      "r",
-      { activePairs: 0, waitingSides: 0, bytesPerSecond: 0, capacity: 1 },
-      NOW,
-    );
+    await recordRelayReport(env.DB, "r", { ...IDLE_LOAD, capacity: 1 }, NOW);
     const row = await findParty(env.DB, "u", "x");
     if (!row) throw new Error("fixture");
     caller = row;
