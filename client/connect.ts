@@ -1,5 +1,6 @@
 import type { X509Certificate } from "node:crypto";
 import type { Duplex } from "node:stream";
+import type { TicketResponse } from "../protocol/api.ts";
 import { FlockError } from "../protocol/errors.ts";
 import type { PeerProtocol } from "../protocol/frames.ts";
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL, isValidName } from "../protocol/names.ts";
@@ -95,7 +96,18 @@ export async function connect(options: ConnectOptions = {}): Promise<Duplex> {
  * with a fresh ticket and backoff until the deadline for failures that can cure themselves.
  */
 export async function openChannel(options: ConnectOptions = {}): Promise<Channel> {
-  const plan = planConnection(options);
+  return openPlanned(planConnection(options));
+}
+
+/**
+ * openChannel for a checked plan; `issued` is the first attempt's ticket when one was fetched
+ * already (openChannels: one request for many peers), or none (a failed request for it).
+ */
+export async function openPlanned(
+  plan: Plan,
+  issued?: Promise<TicketResponse | undefined>,
+): Promise<Channel> {
+  let firstTicket = issued;
   const binding = {
     pair: await pairId(plan.identity.user, plan.identity.party, plan.dest, plan.channel),
     channel: plan.channel,
@@ -106,7 +118,9 @@ export async function openChannel(options: ConnectOptions = {}): Promise<Channel
   const { reached, opened } = await retryUntil(
     plan.deadlineMs,
     async (track): Promise<{ reached: Reached; opened: OpenedSession | undefined }> => {
-      const reached = await reachPeer(plan, plan.channel, track, unreachable);
+      const ticket = firstTicket;
+      firstTicket = undefined;
+      const reached = await reachPeer(plan, plan.channel, track, unreachable, ticket);
       if (!reached.framed) return { reached, opened: undefined };
       const own = { window: plan.limits.windowBytes, resume: plan.resume };
       return { reached, opened: await openSession(reached.socket, binding, own) };
@@ -127,7 +141,7 @@ export async function openChannel(options: ConnectOptions = {}): Promise<Channel
   };
 }
 
-interface Plan extends Route {
+export interface Plan extends Route {
   channel: string;
   deadlineMs: number;
   limits: StreamLimits;
@@ -135,7 +149,7 @@ interface Plan extends Route {
   onEvent: (event: ConnectEvent) => void;
 }
 
-function planConnection(options: ConnectOptions): Plan {
+export function planConnection(options: ConnectOptions): Plan {
   // An identity given in code is checked like one from the environment (once per distinct
   // text, see parsed-cache.ts): a key that does not match its certificate fails here, not mid-handshake.
   const identity = options.identity ? createIdentity(options.identity) : loadIdentity();

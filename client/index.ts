@@ -3,6 +3,8 @@ export type { ErrorCode } from "../protocol/errors.ts";
 export { FlockError } from "../protocol/errors.ts";
 export type { Channel, ConnectEvent, ConnectOptions, StreamOptions } from "./connect.ts";
 export { connect, DEFAULT_CONNECT_DEADLINE_MS, openChannel } from "./connect.ts";
+export type { ConnectManyOptions, PeerChannel } from "./connect-many.ts";
+export { openChannels } from "./connect-many.ts";
 export { ALLOW_PLAIN_HTTP_ENV } from "./control-plane-url.ts";
 export type { Transport } from "./dial.ts";
 export { DEFAULT_TRANSPORT, TRANSPORTS } from "./dial.ts";

@@ -1,6 +1,7 @@
 import type { X509Certificate } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import type { TicketResponse } from "../protocol/api.ts";
 import { MAX_UNREACHABLE_RELAYS } from "../protocol/api.ts";
 import { FlockError } from "../protocol/errors.ts";
 import type { PeerProtocol } from "../protocol/frames.ts";
@@ -79,12 +80,17 @@ export class UnreachableRelays {
   }
 }
 
-/** One attempt: ticket (unless direct) → dial → Flock handshake → paired → end-to-end mTLS. */
+/**
+ * One attempt: ticket (unless direct) → dial → Flock handshake → paired → end-to-end mTLS.
+ * `issued` is a ticket already fetched for this attempt (openChannels asks for several peers'
+ * at once); without one, or when it resolves to none, the attempt asks for its own.
+ */
 export async function reachPeer(
   route: Route,
   channel: string,
   track: Track,
   unreachable: UnreachableRelays = new UnreachableRelays(),
+  issued?: Promise<TicketResponse | undefined>,
 ): Promise<Reached> {
   const { identity, dest, transport, onEvent } = route;
   // Fetched beside the ticket and the dial; it never rejects, and is awaited once paired.
@@ -96,14 +102,16 @@ export async function reachPeer(
     request = { direct: { dest, tag: channel } };
   } else {
     const avoid = unreachable.names;
-    const ticket = await fetchTicket(
-      identity,
-      { dest, channel, ...(avoid.length > 0 ? { unreachable: avoid } : {}) },
-      track.signal,
-    ).catch((error: unknown) => {
-      if (error instanceof FlockError && error.code === "NO_RELAY_AVAILABLE") unreachable.clear();
-      throw error;
-    });
+    const ticket =
+      (await issued) ??
+      (await fetchTicket(
+        identity,
+        { dest, channel, ...(avoid.length > 0 ? { unreachable: avoid } : {}) },
+        track.signal,
+      ).catch((error: unknown) => {
+        if (error instanceof FlockError && error.code === "NO_RELAY_AVAILABLE") unreachable.clear();
+        throw error;
+      }));
     onEvent({ type: "ticket", relay: ticket.relay.name, role: ticket.role, pair: ticket.pair });
     relay = ticket.relay;
     request = { ticket: ticket.ticket };

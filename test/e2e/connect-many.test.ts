@@ -1,0 +1,134 @@
+import dc from "node:diagnostics_channel";
+import { once } from "node:events";
+import type { ClientRequest } from "node:http";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Channel, ConnectEvent } from "../../client/connect.ts";
+import { openChannel } from "../../client/connect.ts";
+import type { PeerChannel } from "../../client/connect-many.ts";
+import { openChannels } from "../../client/connect-many.ts";
+import type { IdentityMaterials } from "../../client/identity.ts";
+import { MAX_TICKETS_PER_REQUEST } from "../../protocol/api.ts";
+import { TICKETS_PATH } from "../../protocol/wire.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
+
+const fx = useSystemWithPair();
+const PEERS = ["carol", "dave", "erin"];
+const identities = new Map<string, IdentityMaterials>();
+
+beforeAll(async () => {
+  for (const name of PEERS) identities.set(name, await fx.system.party("acme", name, "alice"));
+});
+
+/** Ticket requests this process sends while `run` runs. */
+async function countingTicketRequests<T>(run: () => Promise<T>): Promise<{ result: T; requests: number }> {
+  let requests = 0;
+  const onRequest = (message: unknown) => {
+    const { request } = message as { request: ClientRequest };
+    if (request.method === "POST" && request.path === TICKETS_PATH) requests++;
+  };
+  dc.subscribe("http.client.request.start", onRequest);
+  try {
+    return { result: await run(), requests };
+  } finally {
+    dc.unsubscribe("http.client.request.start", onRequest);
+  }
+}
+
+/** Each peer's own openChannel to alice, resolved once it holds its ticket (so it asks no more). */
+async function peersDialingAlice(names: string[], channel: string) {
+  const ticketed: Promise<unknown>[] = [];
+  const channels = names.map((name) => {
+    let ticket: () => void = () => {};
+    ticketed.push(new Promise<void>((resolve) => (ticket = resolve)));
+    const onEvent = (event: ConnectEvent) => event.type === "ticket" && ticket();
+    const identity = identities.get(name) as IdentityMaterials;
+    return openChannel({ identity, channel, deadlineMs: 20_000, onEvent }).then((c) => {
+      fx.sockets.push(c.socket);
+      return c;
+    });
+  });
+  await Promise.all(ticketed);
+  return channels;
+}
+
+function opened(outcome: PeerChannel | undefined): Channel {
+  if (!outcome?.ok) throw new Error(`no channel: ${outcome?.ok === false ? outcome.error.message : "none"}`);
+  fx.sockets.push(outcome.channel.socket);
+  return outcome.channel;
+}
+
+describe("openChannels", () => {
+  it("gives each peer its own ticket and stream, from one ticket request", async () => {
+    const theirs = await peersDialingAlice(PEERS, "mpc-1");
+    const events: string[] = [];
+    const { result, requests } = await countingTicketRequests(() =>
+      openChannels({
+        identity: fx.alice,
+        peers: PEERS,
+        channel: "mpc-1",
+        deadlineMs: 20_000,
+        onEvent: (event, peer) => event.type === "ticket" && events.push(peer),
+      }),
+    );
+    expect(requests).toBe(1);
+    expect(result.map((r) => r.peer)).toEqual(PEERS);
+    const mine = result.map(opened);
+    expect(mine.map((c) => c.peer)).toEqual(PEERS.map((p) => `acme/${p}`));
+    expect(new Set(mine.map((c) => c.pair)).size).toBe(PEERS.length);
+    expect(events.sort()).toEqual([...PEERS].sort());
+    const remote = await Promise.all(theirs);
+    for (const [i, channel] of mine.entries()) {
+      const peer = remote[i] as Channel;
+      expect(peer.pair).toBe(channel.pair);
+      channel.socket.write(`to ${PEERS[i]}`);
+      const [chunk] = await once(peer.socket, "data");
+      expect(String(chunk)).toBe(`to ${PEERS[i]}`);
+    }
+  });
+
+  it("reports a peer that does not exist for that peer alone", async () => {
+    const [carol] = await peersDialingAlice(["carol"], "mpc-2");
+    const result = await openChannels({
+      identity: fx.alice,
+      peers: ["carol", "nobody"],
+      channel: "mpc-2",
+      deadlineMs: 20_000,
+    });
+    expect(opened(result[0]).peer).toBe("acme/carol");
+    expect((await carol)?.peer).toBe("acme/alice");
+    const failed = result[1];
+    expect(failed?.ok === false && [failed.peer, failed.error.code]).toEqual(["nobody", "UNKNOWN_DEST"]);
+  });
+
+  it("reports a peer that never comes as its own CONNECT_TIMEOUT", async () => {
+    const [dave] = await peersDialingAlice(["dave"], "mpc-3");
+    const result = await openChannels({
+      identity: fx.alice,
+      peers: ["dave", "erin"],
+      channel: "mpc-3",
+      deadlineMs: 2_000,
+    });
+    expect(opened(result[0]).peer).toBe("acme/dave");
+    expect((await dave)?.peer).toBe("acme/alice");
+    const failed = result[1];
+    expect(failed?.ok === false && [failed.peer, failed.error.code]).toEqual(["erin", "CONNECT_TIMEOUT"]);
+  });
+
+  it("refuses more peers than one ticket request may name, before asking the worker", async () => {
+    const peers = Array.from({ length: MAX_TICKETS_PER_REQUEST + 1 }, (_, i) => `p${i}`);
+    const { result, requests } = await countingTicketRequests(() =>
+      openChannels({ identity: fx.alice, peers }).catch((error: unknown) => error),
+    );
+    expect(result).toMatchObject({ code: "CONFIG_INVALID" });
+    expect(requests).toBe(0);
+  });
+
+  it("refuses a peer named twice and an empty list", async () => {
+    await expect(openChannels({ identity: fx.alice, peers: ["carol", "carol"] })).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+    });
+    await expect(openChannels({ identity: fx.alice, peers: [] })).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+    });
+  });
+});
