@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { access, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
-import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../helpers/free-port.ts";
 import { startTestWorker, type TestWorker } from "../helpers/local-worker.ts";
 import { FLOCK_BIN, runFlock } from "../helpers/run-flock.ts";
 
@@ -129,10 +129,7 @@ describe("flock binary", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
   });
 
   it("an unreachable worker exits 1 naming the URL", async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
-    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
-    await new Promise((r) => closed.close(r));
+    const url = `http://127.0.0.1:${await freePort()}`;
     const run = await flock(["list", "relays"], cwd, { ...admin, FLOCK_URL: url });
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(
@@ -140,14 +137,6 @@ describe("flock binary", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
     );
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 describe("flock dev", { timeout: SPAWN_TEST_TIMEOUT_MS }, () => {
   const children: ChildProcess[] = [];

@@ -12,15 +12,7 @@ import { type DevEnvironment, startDev } from "../../cli/commands/dev.ts";
 import { fetchTicket } from "../../cli/commands/ticket.ts";
 import { readConfigFile, writeConfig } from "../../cli/config.ts";
 import { UserError } from "../../cli/output.ts";
-
-/** A port that was free a moment ago: the relay must be registered with its real port, so 0 will not do. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
+import { freePort } from "../helpers/free-port.ts";
 
 /** Each test starts workerd (and rebuilds the bundle when worker/ changed): slow on a loaded machine. */
 describe("startDev", { timeout: 120_000 }, () => {

@@ -10,6 +10,7 @@ import type { Tunnel, TunnelLimits, TunnelOptions } from "../../cli/tunnel/tunne
 import { isStreamChannel, newStreamChannel } from "../../cli/tunnel/tunnel-stream.ts";
 import { openChannel } from "../../client/connect.ts";
 import { createIdentity } from "../../client/identity.ts";
+import { freePort } from "../helpers/free-port.ts";
 import { runFlock } from "../helpers/run-flock.ts";
 import type { FlockSystem } from "../helpers/system.ts";
 import { startSystem } from "../helpers/system.ts";
@@ -108,10 +109,7 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
   });
 
   it("a service that refuses the connection is a reset on the program's socket", async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const { port: closedPort } = closed.address() as AddressInfo;
-    await new Promise((resolve) => closed.close(resolve));
+    const closedPort = await freePort();
     const channel = `t${++channelCount}`;
     tunnels.push(startForwardTunnel({ ...bob, channel }, { host: "127.0.0.1", port: closedPort }));
     const listening = await startListenTunnel({ ...alice, channel }, { host: "127.0.0.1", port: 0 });
@@ -120,10 +118,7 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
   });
 
   it("a refused stream the listen end then gives up does not crash the forward end's process", async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const { port: closedPort } = closed.address() as AddressInfo;
-    await new Promise((resolve) => closed.close(resolve));
+    const closedPort = await freePort();
     const channel = `t${++channelCount}`;
     const forwarding = startForwardTunnel({ ...bob, channel }, { host: "127.0.0.1", port: closedPort });
     tunnels.push(forwarding);

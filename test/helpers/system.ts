@@ -10,8 +10,6 @@ import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
@@ -34,6 +32,7 @@ import type { RelayLoad } from "../../protocol/api.ts";
 import { certificateThumbprint } from "../../protocol/encoding.ts";
 import { relayUri } from "../../protocol/names.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../../protocol/signed-request.ts";
+import { freePort } from "./free-port.ts";
 import { UNTHROTTLED_TICKET_VARS } from "./local-worker.ts";
 
 export interface TestCa {
@@ -177,15 +176,6 @@ await dataPlane.reportNow();
 process.stdout.write("ready\\n");
 process.once("SIGTERM", () => dataPlane.stop().then(() => process.exit(0)));
 `;
-
-/** A port nobody listens on right now: relays are registered with their port before they start. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /**
  * Starts the worker in workerd with a fresh state dir and, unless `dataPlane: false`, one

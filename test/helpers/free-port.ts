@@ -1,0 +1,14 @@
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
+
+/**
+ * A port on 127.0.0.1 that nobody listened on a moment ago: for what must be given its port
+ * before it starts (a relay is registered with its own), or for a connection to be refused.
+ */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
