@@ -12,11 +12,9 @@ import type { Transport } from "./dial.ts";
 import { DEFAULT_TRANSPORT, isTransport } from "./dial.ts";
 import type { IdentityMaterials, PartyConfig } from "./identity.ts";
 import { createIdentity, loadIdentity } from "./identity.ts";
-import type { Reached, Route, RouteEvent } from "./reach-peer.ts";
-import { reachPeer, UnreachableRelays } from "./reach-peer.ts";
+import type { Route, RouteEvent } from "./reach-peer.ts";
 import type { StreamEvent } from "./stream/framed-stream.ts";
-import type { OpenedSession } from "./stream/session-start.ts";
-import { openSession } from "./stream/session-start.ts";
+import { SessionOpener } from "./stream/session-opener.ts";
 import { framedChannel } from "./stream/stream-channel.ts";
 import type { StreamLimits } from "./stream/stream-limits.ts";
 import { streamLimits } from "./stream/stream-limits.ts";
@@ -93,7 +91,8 @@ export async function connect(options: ConnectOptions = {}): Promise<Duplex> {
 
 /**
  * Ticket → dial → handshake → paired → end-to-end mTLS → (version 2) OPEN both ways, retried
- * with a fresh ticket and backoff until the deadline for failures that can cure themselves.
+ * with a fresh ticket and backoff until the deadline for failures that can cure themselves
+ * (a break between the OPEN frames is healed on the session's resume channel: session-opener.ts).
  */
 export async function openChannel(options: ConnectOptions = {}): Promise<Channel> {
   return openPlanned(planConnection(options));
@@ -114,20 +113,19 @@ export async function openPlanned(
     self: partyRef(plan.identity.user, plan.identity.party),
     peer: partyRef(plan.identity.user, plan.dest),
   };
-  const unreachable = new UnreachableRelays();
+  const opener = new SessionOpener(plan, binding, plan, plan.onEvent);
   const { reached, opened } = await retryUntil(
     plan.deadlineMs,
-    async (track): Promise<{ reached: Reached; opened: OpenedSession | undefined }> => {
+    (track) => {
       const ticket = firstTicket;
       firstTicket = undefined;
-      const reached = await reachPeer(plan, plan.channel, track, unreachable, ticket);
-      if (!reached.framed) return { reached, opened: undefined };
-      const own = { window: plan.limits.windowBytes, resume: plan.resume };
-      return { reached, opened: await openSession(reached.socket, binding, own) };
+      return opener.attempt(track, ticket);
     },
     plan.onEvent,
   );
-  const socket = opened ? framedChannel(plan, reached, opened, plan.limits, plan.onEvent) : reached.socket;
+  const socket = opened
+    ? framedChannel(plan, reached, opened, binding, plan.limits, plan.onEvent)
+    : reached.socket;
   return {
     socket,
     framed: opened !== undefined,

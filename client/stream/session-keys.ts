@@ -38,14 +38,36 @@ export function sessionKeys(socket: TLSSocket): SessionKeys {
   return { resumeSecret: hmac(exported, "flock resume secret"), resumeChannel: `resume.${label}` };
 }
 
-/** What `role` sends in its RESUME frame on `socket`: bound to the session and to this transport. */
-export function resumeProof(keys: SessionKeys, role: Role, socket: TLSSocket): string {
-  const transport = socket.exportKeyingMaterial(EXPORTER_BYTES, RESUME_EXPORTER_LABEL, NO_CONTEXT);
-  return hmac(keys.resumeSecret, "flock resume proof\0", role, "\0", transport).toString("base64url");
+/**
+ * Who a proof comes from and what its sender means to be connected to: `from`/`to` as the
+ * sender sees them. The binding is part of the proof because a side whose transport broke
+ * before the peer's OPEN arrived resumes without ever having compared OPEN frames
+ * (docs/stream.md "Resume"): the proof is then the only check that both mean the same pair,
+ * channel and parties.
+ */
+export interface ProofSubject {
+  role: Role;
+  pair: string;
+  channel: string;
+  from: string;
+  to: string;
 }
 
-export function isResumeProof(keys: SessionKeys, role: Role, socket: TLSSocket, proof: string): boolean {
-  const want = Buffer.from(resumeProof(keys, role, socket));
+/** What a side sends in its RESUME frame on `socket`: bound to the session, the binding and this transport. */
+export function resumeProof(keys: SessionKeys, subject: ProofSubject, socket: TLSSocket): string {
+  const transport = socket.exportKeyingMaterial(EXPORTER_BYTES, RESUME_EXPORTER_LABEL, NO_CONTEXT);
+  // JSON: no field can run into the next whatever the names hold.
+  const binding = JSON.stringify([subject.role, subject.pair, subject.channel, subject.from, subject.to]);
+  return hmac(keys.resumeSecret, "flock resume proof\0", binding, "\0", transport).toString("base64url");
+}
+
+export function isResumeProof(
+  keys: SessionKeys,
+  subject: ProofSubject,
+  socket: TLSSocket,
+  proof: string,
+): boolean {
+  const want = Buffer.from(resumeProof(keys, subject, socket));
   const got = Buffer.from(proof);
   return got.length === want.length && timingSafeEqual(got, want);
 }

@@ -20,6 +20,19 @@ export interface SessionBinding {
   peer: string;
 }
 
+/**
+ * The transport broke after this side's OPEN went out and before the peer's arrived. The
+ * peer may hold the session open and be resuming it, or may be starting over: the caller
+ * looks for it on the session's resume channel first (docs/stream.md "Resume").
+ */
+export class OpenInDoubt extends FlockError {
+  readonly keys: SessionKeys;
+  constructor(keys: SessionKeys, lost: FlockError) {
+    super(lost.code, lost.message, { cause: lost });
+    this.keys = keys;
+  }
+}
+
 export interface OpenedSession {
   keys: SessionKeys;
   peerWindow: number;
@@ -47,7 +60,11 @@ export async function openSession(
     window: own.window,
     resume: own.resume,
   };
-  const theirs = await exchangeFirstFrames(socket, mine);
+  // Before the exchange: a broken transport can no longer export the session's keys.
+  const keys = sessionKeys(socket);
+  const theirs = await exchangeFirstFrames(socket, mine).catch((error: FlockError) => {
+    throw error.code === "PEER_CLOSED" ? new OpenInDoubt(keys, error) : error;
+  });
   if (theirs.type !== "open")
     throw refuse(socket, sessionMismatch(`sent ${theirs.type.toUpperCase()} to a new session`));
   if (theirs.from !== binding.peer || theirs.to !== binding.self) {
@@ -68,30 +85,40 @@ export async function openSession(
       ),
     );
   }
-  return { keys: sessionKeys(socket), peerWindow: theirs.window, resumable: own.resume && theirs.resume };
+  return { keys, peerWindow: theirs.window, resumable: own.resume && theirs.resume };
 }
 
 /**
  * First frames on a resumed transport: each side proves it holds the session's secret (an
- * HMAC bound to this TLS connection) and says how far it got, so the other resends from there.
+ * HMAC bound to this TLS connection and to the binding) and says how far it got, so the
+ * other resends from there.
  */
 export async function resumeSession(
   socket: TLSSocket,
   keys: SessionKeys,
   role: Role,
+  binding: SessionBinding,
   own: OwnPosition & { window: number },
 ): Promise<PeerPosition> {
+  const { pair, channel } = binding;
   const theirs = await exchangeFirstFrames(socket, {
     type: "resume",
-    proof: resumeProof(keys, role, socket),
+    proof: resumeProof(keys, { role, pair, channel, from: binding.self, to: binding.peer }, socket),
     received: own.received,
     endReceived: own.endReceived,
     window: own.window,
   });
   if (theirs.type !== "resume")
     throw refuse(socket, sessionMismatch("opened a new session instead of resuming"));
-  if (!isResumeProof(keys, role === "client" ? "server" : "client", socket, theirs.proof)) {
-    throw refuse(socket, sessionMismatch("could not prove it holds this session's secret"));
+  const peerRole = role === "client" ? "server" : "client";
+  const expected = { role: peerRole, pair, channel, from: binding.peer, to: binding.self } as const;
+  if (!isResumeProof(keys, expected, socket, theirs.proof)) {
+    throw refuse(
+      socket,
+      sessionMismatch(
+        `could not prove it holds this session's secret for channel "${channel}" (pair ${pair}) between ${binding.self} and ${binding.peer}`,
+      ),
+    );
   }
   return { received: theirs.received, endReceived: theirs.endReceived, window: theirs.window };
 }

@@ -14,6 +14,11 @@ export interface StreamLimits {
   heartbeatMs: number;
   /** No frame from the peer for this long (while reading) is a dead path: the transport is dropped. */
   silenceMs: number;
+  /**
+   * A side whose transport broke after its OPEN went out, before the peer's arrived, looks
+   * for the peer on the session's resume channel this long before it starts over.
+   */
+  openResumeMs: number;
 }
 
 /** A few round trips' worth on a fast path, and little enough to hold thousands of idle channels. */
@@ -23,12 +28,19 @@ export const DEFAULT_RESUME_DEADLINE_MS = 60_000;
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 /** Three missed heartbeats. */
 export const PEER_SILENCE_TIMEOUT_MS = 30_000;
+/**
+ * A peer that has the session open is on the resume channel within a ticket, a dial and two
+ * handshakes (about 0.1 s here, a few seconds on a loaded machine or after a crash); too short
+ * and the two miss each other, too long only delays the rare break before the peer's verdict.
+ */
+export const DEFAULT_OPEN_RESUME_MS = 10_000;
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   windowBytes: DEFAULT_WINDOW_BYTES,
   resumeDeadlineMs: DEFAULT_RESUME_DEADLINE_MS,
   heartbeatMs: HEARTBEAT_INTERVAL_MS,
   silenceMs: PEER_SILENCE_TIMEOUT_MS,
+  openResumeMs: DEFAULT_OPEN_RESUME_MS,
 };
 
 /** Defaults filled in; a value that could only fail later is refused here. */
@@ -45,7 +57,7 @@ export function streamLimits(input: Partial<StreamLimits> = {}): StreamLimits {
       `The stream window must be a whole number of bytes from ${MIN_WINDOW_BYTES} to ${MAX_WINDOW_BYTES}.`,
     );
   }
-  for (const key of ["resumeDeadlineMs", "heartbeatMs", "silenceMs"] as const) {
+  for (const key of ["resumeDeadlineMs", "heartbeatMs", "silenceMs", "openResumeMs"] as const) {
     if (!(Number.isFinite(limits[key]) && limits[key] > 0)) {
       throw new FlockError("CONFIG_INVALID", `The stream's ${key} must be a positive number of ms.`);
     }

@@ -1,6 +1,5 @@
-import type { AddressInfo, Server, Socket } from "node:net";
-import { connect, createServer } from "node:net";
 import { FRAME_HEADER_BYTES, MAGIC } from "../../protocol/frames.ts";
+import { startProxyInFront } from "./proxy-in-front.ts";
 
 /**
  * A relay-side attacker: a TCP proxy in front of a data plane (direct mode, tcp transport)
@@ -34,15 +33,8 @@ export interface AttackPlan {
 }
 
 export async function startAttackerProxy(target: { port: number }, plan: AttackPlan): Promise<AttackerProxy> {
-  const sockets = new Set<Socket>();
   let attacked = 0;
-  const server: Server = createServer((party) => {
-    const relay = connect(target.port, "127.0.0.1");
-    for (const s of [party, relay]) {
-      sockets.add(s);
-      s.on("error", () => {});
-      s.on("close", () => sockets.delete(s));
-    }
+  const proxy = await startProxyInFront(target, (party, relay) => {
     let marked: boolean | undefined;
     const fromParty = new HandshakeReader(true);
     const toParty = new HandshakeReader(false);
@@ -84,16 +76,12 @@ export async function startAttackerProxy(target: { port: number }, plan: AttackP
       if (!dropped) party.destroy();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
-    port: (server.address() as AddressInfo).port,
+    port: proxy.port,
     get attacked() {
       return attacked;
     },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close: () => proxy.close(),
   };
 }
 

@@ -65,6 +65,8 @@ const binding = (self: string, peer: string, channel = "payments"): SessionBindi
   peer: `acme/${peer}`,
 });
 const own = { window: 1 << 20, resume: true };
+/** A resume of a session that has moved no byte yet. */
+const fromStart = { received: 0, endReceived: false, window: 1 << 20 };
 
 describe("wire version negotiation (ALPN inside the end-to-end TLS)", () => {
   it("chooses version 2 when both ends offer it", async () => {
@@ -170,8 +172,16 @@ describe("RESUME: the same session, proven with the first handshake's secret", (
     const keys = await firstKeys();
     const [client, server] = await securedPair();
     const [atAlice, atBob] = await Promise.all([
-      resumeSession(client.socket, keys, "client", { received: 10, endReceived: false, window: 1 << 20 }),
-      resumeSession(server.socket, keys, "server", { received: 20, endReceived: true, window: 1 << 21 }),
+      resumeSession(client.socket, keys, "client", binding("alice", "bob"), {
+        received: 10,
+        endReceived: false,
+        window: 1 << 20,
+      }),
+      resumeSession(server.socket, keys, "server", binding("bob", "alice"), {
+        received: 20,
+        endReceived: true,
+        window: 1 << 21,
+      }),
     ]);
     expect(atAlice).toEqual({ received: 20, endReceived: true, window: 1 << 21 });
     expect(atBob).toEqual({ received: 10, endReceived: false, window: 1 << 20 });
@@ -181,8 +191,8 @@ describe("RESUME: the same session, proven with the first handshake's secret", (
     const [keys, other] = await Promise.all([firstKeys(), firstKeys()]);
     const [client, server] = await securedPair();
     const results = await Promise.allSettled([
-      resumeSession(client.socket, keys, "client", { received: 0, endReceived: false, window: 1 << 20 }),
-      resumeSession(server.socket, other, "server", { received: 0, endReceived: false, window: 1 << 20 }),
+      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart),
+      resumeSession(server.socket, other, "server", binding("bob", "alice"), fromStart),
     ]);
     for (const result of results) {
       expect(result).toMatchObject({ status: "rejected", reason: { code: "SESSION_MISMATCH" } });
@@ -194,19 +204,37 @@ describe("RESUME: the same session, proven with the first handshake's secret", (
     const [client, server] = await securedPair();
     // Both claim the client's role: each sees a proof made for its own role, not the peer's.
     const results = await Promise.allSettled([
-      resumeSession(client.socket, keys, "client", { received: 0, endReceived: false, window: 1 << 20 }),
-      resumeSession(server.socket, keys, "client", { received: 0, endReceived: false, window: 1 << 20 }),
+      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart),
+      resumeSession(server.socket, keys, "client", binding("bob", "alice"), fromStart),
     ]);
     for (const result of results) {
       expect(result).toMatchObject({ status: "rejected", reason: { code: "SESSION_MISMATCH" } });
     }
   });
 
+  it.each([
+    ["another channel", binding("bob", "alice", "logs")],
+    ["other parties", binding("bob", "carol")],
+  ])("refuses a proof made for %s with SESSION_MISMATCH on both sides: it covers the binding", async (_what, theirs) => {
+    const keys = await firstKeys();
+    const [client, server] = await securedPair();
+    const results = await Promise.allSettled([
+      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart),
+      resumeSession(server.socket, keys, "server", theirs, fromStart),
+    ]);
+    for (const result of results) {
+      expect(result).toMatchObject({ status: "rejected", reason: { code: "SESSION_MISMATCH" } });
+    }
+    expect((results[0] as PromiseRejectedResult).reason.message).toContain(
+      'for channel "payments" (pair pair-of-payments) between acme/alice and acme/bob',
+    );
+  });
+
   it("refuses a peer that opens a new session where this side resumes", async () => {
     const keys = await firstKeys();
     const [client, server] = await securedPair();
     const results = await Promise.allSettled([
-      resumeSession(client.socket, keys, "client", { received: 0, endReceived: false, window: 1 << 20 }),
+      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart),
       openSession(server.socket, binding("bob", "alice"), own),
     ]);
     for (const result of results) {

@@ -1,0 +1,166 @@
+import { createHash, randomBytes } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Channel, ConnectEvent, StreamOptions } from "../../client/connect.ts";
+import { openChannel } from "../../client/connect.ts";
+import type { IdentityMaterials } from "../../client/identity.ts";
+import { encodeControl } from "../../client/stream/control-frames.ts";
+import { DEFAULT_WINDOW_BYTES } from "../../client/stream/stream-limits.ts";
+import type { DataPlane } from "../../dataplane/server.ts";
+import { pairId } from "../../protocol/ticket.ts";
+import type { OpenCut, OpenCutProxy } from "../helpers/open-cut-proxy.ts";
+import { startOpenCutProxy } from "../helpers/open-cut-proxy.ts";
+import type { FlockSystem } from "../helpers/system.ts";
+import { startSystemWithPair } from "../helpers/system.ts";
+
+/**
+ * A transport break at each point of the opening of a version-2 stream, between alice (the
+ * end-to-end TLS client, whose connection the proxy cuts) and bob: before either verdict,
+ * after one side's OPEN left but before the peer even had the verdict, after both OPENs left
+ * and neither arrived, after one arrived, after both. Whatever the point, both sides meet
+ * again (on the session's resume channel or the pair's own) and the bytes of both
+ * directions arrive exactly once, with no CONNECT_TIMEOUT on the way (docs/stream.md "Resume").
+ */
+const PAYLOAD_BYTES = 256 * 1024;
+const stream: StreamOptions = { resumeDeadlineMs: 15_000, openResumeMs: 2_000 };
+
+let system: FlockSystem;
+let dataPlane: DataPlane;
+let alice: IdentityMaterials;
+let bob: IdentityMaterials;
+let proxy: OpenCutProxy | undefined;
+let channels = 0;
+const opened: Channel[] = [];
+
+beforeAll(async () => {
+  ({ system, alice, bob } = await startSystemWithPair());
+  dataPlane = system.dataPlanes[0] as DataPlane;
+});
+afterEach(async () => {
+  for (const c of opened.splice(0)) c.socket.destroy();
+  await proxy?.close();
+  proxy = undefined;
+});
+afterAll(async () => {
+  await system?.stop();
+});
+
+interface Side {
+  sent: string;
+  got: string;
+  events: ConnectEvent[];
+}
+
+/** Each side writes its payload as soon as its own channel is open and reads the peer's to the end. */
+async function exchange(cut: OpenCut): Promise<{ alice: Side; bob: Side; channel: string }> {
+  const channel = `open-break-${++channels}`;
+  proxy = await startOpenCutProxy(dataPlane, { dest: "bob", cut, openBytes: await openFrameBytes(channel) });
+  const side = async (identity: IdentityMaterials): Promise<Side> => {
+    const events: ConnectEvent[] = [];
+    const c = await openChannel({
+      identity,
+      channel,
+      relay: `127.0.0.1:${proxy?.port}`,
+      deadlineMs: 20_000,
+      stream,
+      onEvent: (e) => events.push(e),
+    });
+    opened.push(c);
+    const payload = randomBytes(PAYLOAD_BYTES);
+    const got = digest(c.socket);
+    c.socket.end(payload);
+    return { sent: sha256(payload), got: await got, events };
+  };
+  const [a, b] = await Promise.all([side(alice), side(bob)]);
+  return { alice: a, bob: b, channel };
+}
+
+/** What the proxy knows an OPEN frame of this channel by: its length. */
+async function openFrameBytes(channel: string): Promise<number> {
+  const frame = encodeControl({
+    type: "open",
+    pair: await pairId("acme", "alice", "bob", channel),
+    channel,
+    from: "acme/alice",
+    to: "acme/bob",
+    window: DEFAULT_WINDOW_BYTES,
+    resume: true,
+  });
+  return frame.length;
+}
+
+const resumed = (s: Side) => s.events.filter((e) => e.type === "resumed").length;
+
+/** Where the proxy cuts, the milestones it must have seen (see open-cut-proxy.ts), and how many `resumed` events each side has. */
+const interleavings: [string, OpenCut, Partial<OpenCutProxy["reached"]>, [number, number]][] = [
+  // Neither side had the other's verdict, so neither sent its OPEN: both start over.
+  [
+    "before either verdict",
+    { up: { pass: 0, await: 1 }, down: { pass: 0, await: 1 } },
+    { up: 1, down: 1 },
+    [0, 0],
+  ],
+  // Alice is in doubt and looks on the resume channel; bob never sent an OPEN: both start over.
+  [
+    "after alice's OPEN left, before bob had her verdict",
+    { up: { pass: 0, await: 2 }, down: { pass: 1, await: 1 } },
+    { up: 2, down: 1 },
+    [0, 0],
+  ],
+  [
+    "after bob's OPEN left, before alice had his verdict",
+    { up: { pass: 1, await: 1 }, down: { pass: 0, await: 2 } },
+    { up: 1, down: 2 },
+    [0, 0],
+  ],
+  // Both in doubt: they meet on the resume channel and resume from 0.
+  [
+    "after both OPENs left and neither arrived",
+    { up: { pass: 1, await: 2 }, down: { pass: 1, await: 2 } },
+    { up: 2, down: 2 },
+    [1, 1],
+  ],
+  // Alice has the session open (and may send DATA at once); bob is in doubt and meets her.
+  [
+    "after only alice received the peer's OPEN",
+    { up: { pass: 1, await: 2 }, down: { pass: 2, await: 2 } },
+    { down: 2 },
+    [1, 1],
+  ],
+  // Bob has it open (his first DATA frame says so); alice is in doubt and meets him.
+  [
+    "after only bob received the peer's OPEN",
+    { up: { pass: 2, await: 2 }, down: { pass: 1, await: 3 } },
+    { up: 2, down: 3 },
+    [1, 1],
+  ],
+  [
+    "after both OPENs arrived",
+    { up: { pass: 2, await: 3 }, down: { pass: 2, await: 3 } },
+    { up: 3, down: 3 },
+    [1, 1],
+  ],
+];
+
+describe("a break while a version-2 stream opens", () => {
+  it.each(
+    interleavings,
+  )("%s: both sides meet again, every byte arrives once", async (_name, cut, reached, resumes) => {
+    const run = await exchange(cut);
+    expect(proxy?.cut).toBe(true);
+    expect(proxy?.reached).toMatchObject(reached);
+    expect(run.alice.got).toBe(run.bob.sent);
+    expect(run.bob.got).toBe(run.alice.sent);
+    expect([resumed(run.alice), resumed(run.bob)]).toEqual(resumes);
+  });
+});
+
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+function digest(socket: Channel["socket"]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash("sha256");
+    socket.on("data", (c: Buffer) => hash.update(c));
+    socket.once("end", () => resolve(hash.digest("hex")));
+    socket.once("error", reject);
+  });
+}
