@@ -84,13 +84,6 @@ export function selectPartyByFingerprint(db: D1Database, fingerprint: string): D
   return db.prepare(`SELECT ${COLUMNS} FROM parties WHERE fingerprint = ?`).bind(fingerprint);
 }
 
-export async function findPartyByFingerprint(
-  db: D1Database,
-  fingerprint: string,
-): Promise<PartyRow | undefined> {
-  return (await selectPartyByFingerprint(db, fingerprint).first<PartyRow>()) ?? undefined;
-}
-
 /** What a ticket needs of its destination. */
 export type DestRow = Pick<PartyRow, "name" | "status">;
 

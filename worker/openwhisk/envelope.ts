@@ -3,7 +3,6 @@
  * `{"error", "code": <transaction id>}` as application/json, the controller's CORS headers,
  * and its transaction-id rule for X-Request-ID.
  */
-import { toBase64Url } from "../../protocol/encoding.ts";
 
 export const OW_MESSAGES = {
   noCredentials: "The resource requires authentication, which was not supplied with the request",
@@ -48,8 +47,4 @@ export function owError(
 /** The controller's 413 text (http/ErrorResponse.scala:162). */
 export function tooLargeMessage(size: number, limit: number): string {
   return `Request larger than allowed: ${size} > ${limit} bytes.`;
-}
-
-export function randomId(): string {
-  return toBase64Url(crypto.getRandomValues(new Uint8Array(12)));
 }

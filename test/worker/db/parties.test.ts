@@ -3,14 +3,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parsePageQuery } from "../../../worker/db/pagination.ts";
 import {
   findParty,
-  findPartyByFingerprint,
   insertParty,
   listAllParties,
   listPartiesOfUser,
   revokeParty,
 } from "../../../worker/db/parties.ts";
 import { insertUser } from "../../../worker/db/users.ts";
-import { listRevokedFingerprints } from "../support/registry-rows.ts";
+import { findPartyByFingerprint, listRevokedFingerprints } from "../support/registry-rows.ts";
 
 const T0 = 1_800_000_000;
 

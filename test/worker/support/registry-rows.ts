@@ -1,5 +1,10 @@
 import type { RelayLoad } from "../../../protocol/api.ts";
-import { selectRevokedFingerprints, toFingerprints } from "../../../worker/db/parties.ts";
+import {
+  type PartyRow,
+  selectPartyByFingerprint,
+  selectRevokedFingerprints,
+  toFingerprints,
+} from "../../../worker/db/parties.ts";
 import { type LiveRelay, selectLiveRelays, updateRelayLoad } from "../../../worker/db/relays.ts";
 
 /** A relay's load report written straight to D1, as the report endpoint's batch writes it. */
@@ -20,4 +25,12 @@ export async function listRevokedFingerprints(db: D1Database, now: number): Prom
 /** The live relays as a ticket request's batch reads them, read on their own. */
 export async function listLiveRelays(db: D1Database, now: number): Promise<LiveRelay[]> {
   return (await selectLiveRelays(db, now).all<LiveRelay>()).results;
+}
+
+/** The party whose relay certificate has this fingerprint, read on its own. */
+export async function findPartyByFingerprint(
+  db: D1Database,
+  fingerprint: string,
+): Promise<PartyRow | undefined> {
+  return (await selectPartyByFingerprint(db, fingerprint).first<PartyRow>()) ?? undefined;
 }
