@@ -1,12 +1,13 @@
 import { FlockError } from "./errors.ts";
 
+/** The longest user, party or relay name, in characters. */
+export const MAX_NAME_LENGTH = 64;
 /**
  * User, party and relay names end up in certificate subjects, SAN URIs, file paths
  * (certs/<user>/<party>/) and ticket claims, so they are kept to a set that is safe in
  * all of them: no '/', no '.', no ':' (the SAN URI separator), no whitespace.
  */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-export const MAX_NAME_LENGTH = 64;
+export const NAME_PATTERN = new RegExp(`^[A-Za-z0-9][A-Za-z0-9_-]{0,${MAX_NAME_LENGTH - 1}}$`);
 
 export function isValidName(value: unknown): value is string {
   return typeof value === "string" && NAME_PATTERN.test(value);
@@ -16,7 +17,7 @@ export function assertName(value: unknown, what: string): string {
   if (!isValidName(value)) {
     throw new FlockError(
       "INVALID_NAME",
-      `Invalid ${what} name: names are 1-64 characters of letters, digits, '-' and '_'.`,
+      `Invalid ${what} name: names are 1-${MAX_NAME_LENGTH} characters of letters, digits, '-' and '_'.`,
     );
   }
   return value;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Page, UserInfo } from "../../../protocol/api.ts";
+import { MAX_NAME_LENGTH } from "../../../protocol/names.ts";
 import { admin, adminPost, createParty, createUser, expectError } from "../support/fixtures.ts";
 
 describe("/v1/users", () => {
@@ -16,6 +17,10 @@ describe("/v1/users", () => {
     await expectError(await adminPost("/v1/users", { name: "dup" }), 409, "USER_EXISTS");
   });
 
+  it("takes a name of MAX_NAME_LENGTH characters", async () => {
+    expect((await adminPost("/v1/users", { name: "a".repeat(MAX_NAME_LENGTH) })).status).toBe(201);
+  });
+
   it.each([
     ["SQL metacharacters", "x'; DROP TABLE users; --"],
     ["a quote", "o'brien"],
@@ -23,7 +28,7 @@ describe("/v1/users", () => {
     ["a colon (SAN URI separator)", "a:b"],
     ["a leading underscore", "_relays"],
     ["an empty name", ""],
-    ["65 characters", "a".repeat(65)],
+    ["MAX_NAME_LENGTH + 1 characters", "a".repeat(MAX_NAME_LENGTH + 1)],
     ["a number", 42],
   ])("refuses a name with %s: 400 INVALID_NAME", async (_what, name) => {
     await expectError(await adminPost("/v1/users", { name }), 400, "INVALID_NAME");
