@@ -62,17 +62,19 @@ export class FramedStream extends Duplex {
       allowHalfOpen: true,
       autoDestroy: false,
       readableHighWaterMark: MAX_DATA_FRAME_BYTES,
-      // Writes are copied into the send buffer at once; this only decides when write() says
+      // Writes go into the send buffer at once; this only decides when write() says
       // "wait", and 64 KiB writes against the default 16 KiB would each wait for a 'drain'.
       writableHighWaterMark: WRITABLE_HIGH_WATER_MARK_BYTES,
     });
     this.#limits = options.limits;
     this.#resume = options.resume;
     this.#onEvent = options.onEvent ?? (() => {});
-    this.#out = new Outbound(options.limits.windowBytes, () => this.#transport, {
-      sent: () => this.#liveness.sent(),
-      endAcknowledged: () => this.#checkDone(),
-    });
+    this.#out = new Outbound(
+      options.limits.windowBytes,
+      () => this.#transport,
+      { sent: () => this.#liveness.sent(), endAcknowledged: () => this.#checkDone() },
+      { keepWrites: options.limits.zeroCopyWrites },
+    );
     this.#in = new Inbound(options.peerWindow, () => this.#sendAck());
     this.#liveness = new Liveness(
       options.limits,

@@ -162,7 +162,8 @@ export class StreamFrameParser {
         const offset = this.#payloadOffset;
         this.#payloadLeft -= take;
         this.#payloadOffset += take;
-        this.#handler.data(offset, chunk.subarray(at, at + take));
+        // A chunk that is all payload (most of a bulk transfer) goes on as it is, without a view.
+        this.#handler.data(offset, take === chunk.length ? chunk : chunk.subarray(at, at + take));
         at += take;
       } else if (this.#body !== undefined) {
         const take = Math.min(this.#body.length - this.#bodyHave, chunk.length - at);

@@ -2,9 +2,25 @@ import type { Duplex } from "node:stream";
 import { badFrame } from "./control-frames.ts";
 import { encodeEnd } from "./frames.ts";
 import type { PeerPosition } from "./resume-within.ts";
-import { SendBuffer } from "./send-buffer.ts";
+import type { OutgoingFrame } from "./send-buffer.ts";
+import { OWN_WRITE_MIN_BYTES, SendBuffer } from "./send-buffer.ts";
 
 type Callback = (error?: Error | null) => void;
+
+/** Writes one DATA frame; answers what the transport's write said (false: wait for 'drain'). */
+function writeFrame(transport: Duplex, { buffers, length }: OutgoingFrame): boolean {
+  const [first, payload] = buffers as [Buffer, Buffer | undefined];
+  if (!payload) return transport.write(first);
+  if (length >= OWN_WRITE_MIN_BYTES) {
+    transport.write(first);
+    return transport.write(payload);
+  }
+  transport.cork();
+  transport.write(first);
+  const more = transport.write(payload);
+  transport.uncork();
+  return more;
+}
 
 /**
  * This side's direction of a framed stream: the application's writes go into the send buffer
@@ -31,8 +47,9 @@ export class Outbound {
     window: number,
     transport: () => Duplex | undefined,
     on: { sent: () => void; endAcknowledged: () => void },
+    options: { keepWrites?: boolean } = {},
   ) {
-    this.buffer = new SendBuffer(window);
+    this.buffer = new SendBuffer(window, options);
     this.#transport = transport;
     this.#onSent = on.sent;
     this.#onEndAcknowledged = on.endAcknowledged;
@@ -109,8 +126,8 @@ export class Outbound {
     const transport = this.#transport();
     if (!transport || this.#waitingDrain) return;
     while (this.#sent < this.buffer.end) {
-      const { buffers, length, blockFull } = this.buffer.frame(this.#sent);
-      if (!blockFull && !flushPartial && !this.#ending) {
+      const frame = this.buffer.frame(this.#sent);
+      if (!frame.complete && !flushPartial && !this.#ending) {
         // After the writer's 'drain' handler (a tick), so its next write can still join the block.
         this.#flushTimer ??= setImmediate(() => {
           this.#flushTimer = undefined;
@@ -118,11 +135,8 @@ export class Outbound {
         });
         return;
       }
-      if (buffers.length > 1) transport.cork();
-      let more = true;
-      for (const buffer of buffers) more = transport.write(buffer);
-      if (buffers.length > 1) transport.uncork();
-      this.#sent += length;
+      const more = writeFrame(transport, frame);
+      this.#sent += frame.length;
       this.#onSent();
       if (!more) {
         this.#waitingDrain = true;
@@ -144,9 +158,9 @@ export class Outbound {
   /** Writes every byte not yet sent, whatever the backpressure: the stream is being given up. */
   flushAll(transport: Duplex): void {
     while (this.#sent < this.buffer.end) {
-      const { buffers, length } = this.buffer.frame(this.#sent);
-      for (const buffer of buffers) transport.write(buffer);
-      this.#sent += length;
+      const frame = this.buffer.frame(this.#sent);
+      writeFrame(transport, frame);
+      this.#sent += frame.length;
     }
   }
 

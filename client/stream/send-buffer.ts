@@ -5,24 +5,48 @@ import { DATA_HEADER_BYTES, encodeDataHeader, MAX_DATA_FRAME_BYTES, writeDataHea
  * what a resumed session sends again. It never holds more than `window` bytes; a writer
  * that finds it full waits for acknowledgements, which is the application's backpressure.
  *
- * The bytes are copied in: a caller may reuse a buffer once its write callback ran, and
- * these bytes must stay intact until the peer acknowledges them, which can be a resume
- * later. They go into blocks of one DATA frame each, with room for the frame header in
+ * By default the bytes are copied in: a caller may reuse a buffer once its write callback
+ * ran, and these bytes must stay intact until the peer acknowledges them, which can be a
+ * resume later. They go into blocks of one DATA frame each, with room for the frame header in
  * front, so a frame that starts a block leaves in one write. A block is a quarter window
  * (MIN_BLOCK_ALLOCATION to MAX_BLOCK_ALLOCATION, a power of two): the write syscalls of 64
  * KiB frames cost the sender four times those of raw 1 MiB writes. Acknowledged blocks are
  * reused (a fresh allocation per frame cost five times the copy), and let go of once nothing
  * is held.
+ *
+ * With `keepWrites` (the stream's `zeroCopyWrites`), a write of OWN_WRITE_MIN_BYTES or more is
+ * kept as it is instead, in frames of its own: no copy, and the writer promises not to modify
+ * the buffer (docs/stream.md, "Zero-copy writes").
  */
 export const MIN_BLOCK_ALLOCATION = 64 * 1024;
 export const MAX_BLOCK_ALLOCATION = MAX_DATA_FRAME_BYTES;
 
-interface Block {
-  /** Stream offset of the block's first payload byte. */
+/**
+ * A frame whose header is not in front of its payload in memory leaves as two writes, header
+ * then payload, once the payload is this long: TLS copies the parts of a gathered write into
+ * one buffer, which costs more than the extra 13-byte record of a header written alone. A
+ * shorter write kept by `keepWrites` would pay that record for little: it is copied instead.
+ */
+export const OWN_WRITE_MIN_BYTES = 64 * 1024;
+
+interface Segment {
+  /** Stream offset of the segment's first payload byte. */
   start: number;
-  /** DATA_HEADER_BYTES of headroom, then up to blockBytes of payload. */
+  /** A block of ours (DATA_HEADER_BYTES of headroom, then payload), or the writer's own buffer. */
   bytes: Buffer;
+  /** Index in `bytes` of the first payload byte. */
+  at: number;
   used: number;
+  /** A block: later writes may fill it, and it is reused once acknowledged. */
+  block: boolean;
+}
+
+/** A DATA frame ready to write: one buffer (header and payload), or the header then the payload. */
+export interface OutgoingFrame {
+  buffers: Buffer[];
+  length: number;
+  /** No later write can join this frame's payload: send it now. */
+  complete: boolean;
 }
 
 export class SendBuffer {
@@ -31,19 +55,21 @@ export class SendBuffer {
   readonly blockAllocation: number;
   /** Payload bytes of a full block. */
   readonly blockBytes: number;
-  readonly #blocks: Block[] = [];
+  readonly #keepWrites: boolean;
+  readonly #segments: Segment[] = [];
   readonly #free: Buffer[] = [];
   /** Acknowledgements free about a quarter window at a time: that much waits for reuse. */
   readonly #maxFree: number;
   #acked = 0;
   #end = 0;
 
-  constructor(window: number) {
+  constructor(window: number, options: { keepWrites?: boolean } = {}) {
     this.window = window;
     const quarter = 2 ** Math.floor(Math.log2(window / 4));
     this.blockAllocation = Math.min(MAX_BLOCK_ALLOCATION, Math.max(MIN_BLOCK_ALLOCATION, quarter));
     this.blockBytes = this.blockAllocation - DATA_HEADER_BYTES;
     this.#maxFree = Math.max(1, Math.floor(window / 4 / this.blockAllocation));
+    this.#keepWrites = options.keepWrites ?? false;
   }
 
   /** Stream offset of the first byte held: everything before it was acknowledged. */
@@ -64,24 +90,37 @@ export class SendBuffer {
     return this.window - this.held;
   }
 
-  /** Bytes allocated, held or waiting for reuse: at most about the window and a quarter, plus a block. */
+  /**
+   * Bytes of blocks allocated, held or waiting for reuse: at most about the window and a
+   * quarter, plus a block. Writes kept by `keepWrites` are the writer's memory, not counted.
+   */
   get allocated(): number {
-    return (this.#blocks.length + this.#free.length) * this.blockAllocation;
+    let blocks = this.#free.length;
+    for (const segment of this.#segments) if (segment.block) blocks++;
+    return blocks * this.blockAllocation;
   }
 
-  /** Copies as much of `chunk` as the window has room for; answers how many bytes it took. */
-  append(chunk: Uint8Array): number {
+  /** Takes as much of `chunk` as the window has room for (kept or copied); answers how many bytes. */
+  append(chunk: Buffer): number {
     const take = Math.min(chunk.length, this.room);
+    if (this.#keepWrites && take >= OWN_WRITE_MIN_BYTES) {
+      const bytes = take === chunk.length ? chunk : chunk.subarray(0, take);
+      this.#segments.push({ start: this.#end, bytes, at: 0, used: take, block: false });
+      this.#end += take;
+      return take;
+    }
     let copied = 0;
     while (copied < take) {
-      let last = this.#blocks.at(-1);
-      if (!last || last.used === this.blockBytes) {
+      let last = this.#segments.at(-1);
+      if (!last?.block || last.used === this.blockBytes) {
         last = {
           start: this.#end,
           bytes: this.#free.pop() ?? Buffer.allocUnsafe(this.blockAllocation),
+          at: DATA_HEADER_BYTES,
           used: 0,
+          block: true,
         };
-        this.#blocks.push(last);
+        this.#segments.push(last);
       }
       const n = Math.min(take - copied, this.blockBytes - last.used);
       last.bytes.set(chunk.subarray(copied, copied + n), DATA_HEADER_BYTES + last.used);
@@ -99,47 +138,47 @@ export class SendBuffer {
     }
     this.#acked = offset;
     let drop = 0;
-    for (const block of this.#blocks) {
-      if (block.start + block.used > offset) break;
+    for (const segment of this.#segments) {
+      if (segment.start + segment.used > offset) break;
       drop++;
     }
-    // A block partly acknowledged stays whole until its last byte is; an idle stream holds none.
-    for (const block of this.#blocks.splice(0, drop)) {
-      if (this.#free.length < this.#maxFree) this.#free.push(block.bytes);
+    // A segment partly acknowledged stays whole until its last byte is; an idle stream holds none.
+    for (const segment of this.#segments.splice(0, drop)) {
+      if (segment.block && this.#free.length < this.#maxFree) this.#free.push(segment.bytes);
     }
     if (this.held === 0) this.#free.length = 0;
   }
 
   /**
-   * The DATA frame that sends held bytes from `offset` on, as far as its block goes, how many
-   * bytes it carries, and whether its block is full (no later write can join it): one buffer
-   * (the header in the block's headroom) when it starts the block, else header and payload.
+   * The DATA frame that sends held bytes from `offset` on, as far as its segment goes (at most
+   * MAX_DATA_FRAME_BYTES): one buffer when it starts a block (the header in its headroom), else
+   * header and payload.
    */
-  frame(offset: number): { buffers: Buffer[]; length: number; blockFull: boolean } {
+  frame(offset: number): OutgoingFrame {
     if (offset < this.#acked || offset >= this.#end) {
       throw new RangeError(`frame(${offset}) outside [${this.#acked}, ${this.#end})`);
     }
-    const block = this.#blockAt(offset);
-    const from = offset - block.start;
-    const length = block.used - from;
-    const blockFull = block.used === this.blockBytes;
-    if (from === 0) {
-      writeDataHeader(block.bytes, offset, length);
-      return { buffers: [block.bytes.subarray(0, DATA_HEADER_BYTES + length)], length, blockFull };
+    const segment = this.#segmentAt(offset);
+    const from = offset - segment.start;
+    const length = Math.min(segment.used - from, MAX_DATA_FRAME_BYTES);
+    const complete = !segment.block || segment.used === this.blockBytes || segment !== this.#segments.at(-1);
+    if (segment.block && from === 0) {
+      writeDataHeader(segment.bytes, offset, length);
+      return { buffers: [segment.bytes.subarray(0, DATA_HEADER_BYTES + length)], length, complete };
     }
-    const payload = block.bytes.subarray(DATA_HEADER_BYTES + from, DATA_HEADER_BYTES + block.used);
-    return { buffers: [encodeDataHeader(offset, length), payload], length, blockFull };
+    const payload = segment.bytes.subarray(segment.at + from, segment.at + from + length);
+    return { buffers: [encodeDataHeader(offset, length), payload], length, complete };
   }
 
-  /** Binary search: the one block whose bytes cover `offset`. */
-  #blockAt(offset: number): Block {
+  /** Binary search: the one segment whose bytes cover `offset`. */
+  #segmentAt(offset: number): Segment {
     let lo = 0;
-    let hi = this.#blocks.length - 1;
+    let hi = this.#segments.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if ((this.#blocks[mid] as Block).start <= offset) lo = mid;
+      if ((this.#segments[mid] as Segment).start <= offset) lo = mid;
       else hi = mid - 1;
     }
-    return this.#blocks[lo] as Block;
+    return this.#segments[lo] as Segment;
   }
 }

@@ -2,8 +2,8 @@ import { FlockError } from "../../protocol/errors.ts";
 import { MAX_WINDOW_BYTES, MIN_WINDOW_BYTES } from "./control-frames.ts";
 
 /**
- * A framed stream's bounds. Each is an option of `connect` (ConnectOptions.stream), and each
- * has a test proving it holds.
+ * A framed stream's bounds, and how it holds what it sends. Each is an option of `connect`
+ * (ConnectOptions.stream), and each has a test proving it holds.
  */
 export interface StreamLimits {
   /** Bytes kept per direction for resending; writes wait while this many are unacknowledged. */
@@ -19,6 +19,13 @@ export interface StreamLimits {
    * for the peer on the session's resume channel this long before it starts over.
    */
   openResumeMs: number;
+  /**
+   * Keep each write of OWN_WRITE_MIN_BYTES or more as it is until the peer acknowledges it,
+   * instead of copying it into the send buffer (docs/stream.md, "Zero-copy writes"). The
+   * writer must then never modify a buffer it wrote, even after the write callback: a resume
+   * may send it again. Off by default.
+   */
+  zeroCopyWrites: boolean;
 }
 
 /** A few round trips' worth on a fast path, and little enough to hold thousands of idle channels. */
@@ -41,6 +48,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   heartbeatMs: HEARTBEAT_INTERVAL_MS,
   silenceMs: PEER_SILENCE_TIMEOUT_MS,
   openResumeMs: DEFAULT_OPEN_RESUME_MS,
+  zeroCopyWrites: false,
 };
 
 /** Defaults filled in; a value that could only fail later is refused here. */
@@ -61,6 +69,9 @@ export function streamLimits(input: Partial<StreamLimits> = {}): StreamLimits {
     if (!(Number.isFinite(limits[key]) && limits[key] > 0)) {
       throw new FlockError("CONFIG_INVALID", `The stream's ${key} must be a positive number of ms.`);
     }
+  }
+  if (typeof limits.zeroCopyWrites !== "boolean") {
+    throw new FlockError("CONFIG_INVALID", "The stream's zeroCopyWrites must be true or false.");
   }
   if (limits.silenceMs <= limits.heartbeatMs) {
     throw new FlockError("CONFIG_INVALID", "The stream's silenceMs must be longer than its heartbeatMs.");

@@ -231,6 +231,21 @@ describe("FramedStream", () => {
     );
   });
 
+  it("with zeroCopyWrites, sends long writes without copying them, and resends them byte-exact after cuts", async () => {
+    const cuts: LinkOptions[] = [{ aToB: { at: 150_000, how: "reset" } }, { bToA: { at: 20, how: "fin" } }];
+    const resume = rendezvous((i) => cuts[i] ?? {}, streamLimits().windowBytes);
+    const events: StreamEvent[] = [];
+    const [a, b] = sessions(cuts[0] as LinkOptions, { resume, events, limits: { zeroCopyWrites: true } });
+    const toB = bytes(1_000_000, 7);
+    a.write(toB.subarray(0, 200_000));
+    expect(a.sendBuffered).toEqual({ held: 200_000, allocated: 0 });
+    const [atA, atB] = await Promise.all([run(a, toB.subarray(200_000), 100_000), run(b, bytes(10, 8))]);
+    expect([atA.error?.message, atB.error?.message]).toEqual([undefined, undefined]);
+    expect(sha(atB.data)).toBe(sha(toB));
+    expect(atA.data.equals(bytes(10, 8))).toBe(true);
+    expect(events.filter((e) => e.type === "resumed").length).toBeGreaterThanOrEqual(2);
+  });
+
   it("fails with STREAM_TRUNCATED once the resume deadline passes", async () => {
     const never: Resumer = () => new Promise(() => {});
     const [a, b] = sessions(
@@ -340,6 +355,8 @@ describe("streamLimits", () => {
     expect(() => streamLimits({ windowBytes: 2 ** 31 })).toThrow(/window/);
     expect(() => streamLimits({ resumeDeadlineMs: 0 })).toThrow(/resumeDeadlineMs/);
     expect(() => streamLimits({ heartbeatMs: 100, silenceMs: 100 })).toThrow(/silenceMs/);
+    expect(() => streamLimits({ zeroCopyWrites: "yes" as unknown as boolean })).toThrow(/zeroCopyWrites/);
     expect(streamLimits().windowBytes).toBe(4 * 1024 * 1024);
+    expect(streamLimits().zeroCopyWrites).toBe(false);
   });
 });

@@ -1,7 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DATA_HEADER_BYTES } from "../../client/stream/frames.ts";
-import { MAX_BLOCK_ALLOCATION, MIN_BLOCK_ALLOCATION, SendBuffer } from "../../client/stream/send-buffer.ts";
+import { DATA_HEADER_BYTES, MAX_DATA_FRAME_BYTES } from "../../client/stream/frames.ts";
+import {
+  MAX_BLOCK_ALLOCATION,
+  MIN_BLOCK_ALLOCATION,
+  OWN_WRITE_MIN_BYTES,
+  SendBuffer,
+} from "../../client/stream/send-buffer.ts";
 
 /** A window of four minimum blocks: blocks of 64 KiB, BLOCK_BYTES of payload each. */
 const WINDOW = 4 * MIN_BLOCK_ALLOCATION;
@@ -71,17 +76,53 @@ describe("SendBuffer", () => {
     expect(buffer.frame(10).length).toBe(BLOCK_BYTES - 10);
   });
 
+  it("with keepWrites, keeps a long write as it is, without a copy, in frames of at most MAX_DATA_FRAME_BYTES", () => {
+    const buffer = new SendBuffer(4 * MAX_DATA_FRAME_BYTES, { keepWrites: true });
+    const chunk = Buffer.alloc(MAX_DATA_FRAME_BYTES + 100, 1);
+    expect(buffer.append(chunk)).toBe(chunk.length);
+    expect(buffer.allocated).toBe(0);
+    chunk[5] = 9;
+    expect(payloadAt(buffer, 0)[5]).toBe(9);
+    expect(buffer.frame(0)).toMatchObject({ length: MAX_DATA_FRAME_BYTES, complete: true });
+    expect(buffer.frame(MAX_DATA_FRAME_BYTES)).toMatchObject({ length: 100, complete: true });
+  });
+
+  it("with keepWrites, still copies a short write, and a kept one ends the block before it", () => {
+    const buffer = new SendBuffer(WINDOW, { keepWrites: true });
+    const short = Buffer.alloc(1000, 2);
+    buffer.append(short);
+    short.fill(0);
+    expect(payloadAt(buffer, 0).equals(Buffer.alloc(1000, 2))).toBe(true);
+    expect(buffer.frame(0).complete).toBe(false);
+    buffer.append(Buffer.alloc(OWN_WRITE_MIN_BYTES, 3));
+    // No later write can join the first block now: it goes out at once.
+    expect(buffer.frame(0).complete).toBe(true);
+    buffer.append(Buffer.alloc(10, 4));
+    expect(buffer.allocated).toBe(2 * buffer.blockAllocation);
+    expect(payloadAt(buffer, 1000 + OWN_WRITE_MIN_BYTES).equals(Buffer.alloc(10, 4))).toBe(true);
+  });
+
+  it("without keepWrites, copies a long write too", () => {
+    const buffer = new SendBuffer(WINDOW);
+    const chunk = Buffer.alloc(OWN_WRITE_MIN_BYTES, 1);
+    buffer.append(chunk);
+    chunk.fill(0);
+    expect(payloadAt(buffer, 0)[0]).toBe(1);
+    expect(buffer.allocated).toBeGreaterThan(0);
+  });
+
   it("gives back exactly the bytes appended, from any offset still held", () => {
     fc.assert(
       fc.property(
         fc.array(fc.uint8Array({ minLength: 1, maxLength: 3 * BLOCK_BYTES }), { maxLength: 12 }),
         fc.array(fc.nat(), { maxLength: 12 }),
-        (chunks, acks) => {
+        fc.boolean(),
+        (chunks, acks, keepWrites) => {
           const window = WINDOW;
-          const buffer = new SendBuffer(window);
+          const buffer = new SendBuffer(window, { keepWrites });
           const taken: Uint8Array[] = [];
           chunks.forEach((chunk, i) => {
-            const n = buffer.append(chunk);
+            const n = buffer.append(Buffer.from(chunk));
             taken.push(chunk.subarray(0, n));
             const ack = acks[i];
             if (ack !== undefined) buffer.acknowledge(buffer.acked + (ack % (buffer.held + 1)));
