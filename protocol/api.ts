@@ -57,6 +57,7 @@ export interface RelayInfo {
   live: boolean;
 }
 
+/** A data plane's load: the body inside its signed request to POST /v1/relays/report. */
 export interface RelayLoad {
   activePairs: number;
   waitingSides: number;
@@ -125,9 +126,6 @@ export interface TicketResponse {
 export interface TicketsResponse {
   tickets: TicketResponse[];
 }
-
-/** Body inside the signed request to POST /v1/relays/report. */
-export type RelayReportBody = RelayLoad;
 
 export interface RelayReportResponse {
   /** Relay certificate fingerprints (x5t#S256) of revoked parties. */
