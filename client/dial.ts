@@ -58,6 +58,33 @@ export async function dialRelay(
   }
 }
 
+/** A data plane as a ticket names it: every host it may be reached at, one port for every transport. */
+export interface RelayHosts {
+  name: string | undefined;
+  hosts: string[];
+  port: number;
+}
+
+/** Hosts are tried in the worker's order; the first that answers is used. `opened` sees each stream made. */
+export async function dialAnyHost(
+  relay: RelayHosts,
+  transport: Transport,
+  credentials: RelayCredentials,
+  opened: (stream: Duplex) => void,
+): Promise<{ stream: Duplex; host: string }> {
+  let lastError: unknown;
+  for (const host of relay.hosts) {
+    try {
+      const stream = await dialRelay({ name: relay.name, host, port: relay.port }, transport, credentials);
+      opened(stream);
+      return { stream, host };
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError ?? new FlockError("DIAL_FAILED", `Data plane ${relay.name} has no address.`);
+}
+
 function dialFailed(address: RelayAddress, transport: Transport, cause: unknown): FlockError {
   const reason = cause instanceof Error ? `: ${cause.message}` : "";
   return new FlockError(

@@ -1,7 +1,7 @@
 import type { KeyObject } from "node:crypto";
-import { sign } from "node:crypto";
+import { createHash, sign } from "node:crypto";
 import type { Duplex } from "node:stream";
-import { sha256, toBase64Url } from "../protocol/encoding.ts";
+import { toBase64Url } from "../protocol/encoding.ts";
 import { FlockError, isErrorCode } from "../protocol/errors.ts";
 import type { ChallengeFrame, PairedFrame } from "../protocol/frames.ts";
 import {
@@ -40,14 +40,19 @@ export interface HandshakeEvents {
  * transport: on TLS the client certificate already proves the key, and the extra proof
  * costs one signature.
  *
+ * `credentials` may still be on its way (the ticket being fetched while the stream was dialled
+ * early, early-dial.ts): MAGIC goes out at once and the challenge is read, and the hello is
+ * signed once they are there. When they fail instead, so does the handshake, at once.
+ *
  * On return the stream is paused, has no listeners of ours, and any bytes that arrived
  * behind the PAIRED frame (the peer's first TLS record) are back at its head.
  */
 export function relayHandshake(
   stream: Duplex,
-  credentials: HelloCredentials,
+  credentials: HelloCredentials | Promise<HelloCredentials>,
   events: HandshakeEvents = {},
 ): Promise<PairedFrame> {
+  const given = Promise.resolve(credentials);
   return new Promise((resolve, reject) => {
     const decoder = new FrameDecoder();
     let challenged = false;
@@ -79,7 +84,7 @@ export function relayHandshake(
           throw new FlockError("BAD_FRAME", `Expected a challenge, got ${frame.type}.`);
         challenged = true;
         events.onChallenge?.(frame.relay);
-        stream.write(await helloFrame(frame, credentials));
+        stream.write(await helloFrame(frame, await given));
         return false;
       }
       if (frame.type === "waiting") {
@@ -130,11 +135,14 @@ export function relayHandshake(
       finish(new FlockError("DIAL_FAILED", "The data plane closed the connection during the handshake."));
 
     stream.on("readable", onReadable).on("error", onError).on("close", onClose).on("end", onClose);
+    given.catch((error: unknown) =>
+      finish(error instanceof FlockError ? error : new FlockError("INTERNAL", undefined, { cause: error })),
+    );
     stream.write(MAGIC);
   });
 }
 
-async function helloFrame(challenge: ChallengeFrame, credentials: HelloCredentials): Promise<Uint8Array> {
+function helloFrame(challenge: ChallengeFrame, credentials: HelloCredentials): Uint8Array {
   const resumable = credentials.resumable ? { resumable: true } : {};
   if (challenge.version !== PROTOCOL_VERSION) {
     throw new FlockError(
@@ -156,6 +164,6 @@ async function helloFrame(challenge: ChallengeFrame, credentials: HelloCredentia
       ...resumable,
     });
   }
-  const binding = toBase64Url(await sha256(credentials.ticket));
+  const binding = createHash("sha256").update(credentials.ticket).digest("base64url");
   return encodeFrame({ type: "hello", ticket: credentials.ticket, cert, sig: proof(binding), ...resumable });
 }

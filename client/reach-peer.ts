@@ -7,8 +7,10 @@ import { FlockError } from "../protocol/errors.ts";
 import type { PeerProtocol } from "../protocol/frames.ts";
 import { partyRef, type Role } from "../protocol/ticket.ts";
 import type { Track } from "./attempts.ts";
-import type { Transport } from "./dial.ts";
-import { dialRelay } from "./dial.ts";
+import type { RelayHosts, Transport } from "./dial.ts";
+import { dialAnyHost } from "./dial.ts";
+import type { ClaimedDial } from "./early-dial.ts";
+import { dialEarly, likelyRelay, rememberRelay } from "./early-dial.ts";
 import type { HelloRequest } from "./handshake.ts";
 import { relayHandshake } from "./handshake.ts";
 import type { PartyConfig } from "./identity.ts";
@@ -95,51 +97,61 @@ export async function reachPeer(
   const { identity, dest, transport, onEvent } = route;
   // Fetched beside the ticket and the dial; it never rejects, and is awaited once paired.
   const revocations = revocationsOf(identity);
-  let relay: { name: string | undefined; hosts: string[]; port: number };
+  let relayName: string | undefined;
+  const events = {
+    onWaiting: () => onEvent({ type: "waiting" as const }),
+    onChallenge: (name: string) => {
+      relayName ??= name;
+    },
+  };
+  const hello = {
+    relayCertDer: relayKeyMaterial(identity).certDer,
+    relayKey: relayKeyMaterial(identity).key,
+    resumable: route.resumable,
+  };
+  let relay: RelayHosts;
+  let claimed: ClaimedDial | undefined;
   let request: HelloRequest;
   if (route.direct) {
     relay = { name: undefined, hosts: [route.direct.host], port: route.direct.port };
     request = { direct: { dest, tag: channel } };
   } else {
+    const likely = likelyRelay(identity.url);
+    const early = likely && dialEarly(likely, transport, identity, track, events);
     const avoid = unreachable.names;
-    const ticket =
-      (await issued) ??
-      (await fetchTicket(
-        identity,
-        { dest, channel, ...(avoid.length > 0 ? { unreachable: avoid } : {}) },
-        track.signal,
-      ).catch((error: unknown) => {
+    const ticket = await (issued ?? Promise.resolve(undefined))
+      .then(
+        (given) =>
+          given ??
+          fetchTicket(
+            identity,
+            { dest, channel, ...(avoid.length > 0 ? { unreachable: avoid } : {}) },
+            track.signal,
+          ),
+      )
+      .catch((error: unknown) => {
+        early?.abandon();
         if (error instanceof FlockError && error.code === "NO_RELAY_AVAILABLE") unreachable.clear();
         throw error;
-      }));
+      });
     onEvent({ type: "ticket", relay: ticket.relay.name, role: ticket.role, pair: ticket.pair });
+    rememberRelay(identity.url, ticket.relay);
     relay = ticket.relay;
+    relayName = relay.name;
+    claimed = early?.claim(ticket, hello);
     request = { ticket: ticket.ticket };
   }
 
   let stream: Duplex;
   try {
-    stream = await dialAnyHost(relay, transport, identity, track, onEvent);
+    const dialed = await (claimed?.dialed ?? dialAnyHost(relay, transport, identity, track));
+    stream = dialed.stream;
+    onEvent({ type: "dialed", transport, host: dialed.host, port: relay.port });
   } catch (error) {
     if (relay.name !== undefined) unreachable.add(relay.name);
     throw error;
   }
-  let relayName = relay.name;
-  const paired = await relayHandshake(
-    stream,
-    {
-      ...request,
-      relayCertDer: relayKeyMaterial(identity).certDer,
-      relayKey: relayKeyMaterial(identity).key,
-      resumable: route.resumable,
-    },
-    {
-      onWaiting: () => onEvent({ type: "waiting" }),
-      onChallenge: (name) => {
-        relayName ??= name;
-      },
-    },
-  );
+  const paired = await (claimed?.paired ?? relayHandshake(stream, { ...request, ...hello }, events));
   const expectedPeer = partyRef(identity.user, dest);
   if (paired.peer !== expectedPeer) {
     stream.destroy();
@@ -195,26 +207,4 @@ function refuseRevokedPeer(
     "DEST_REVOKED",
     `Party ${dest} is on the revocation list its user published; it is refused.`,
   );
-}
-
-/** Hosts are tried in the worker's order; the first that answers is used. */
-async function dialAnyHost(
-  relay: { name: string | undefined; hosts: string[]; port: number },
-  transport: Transport,
-  identity: PartyConfig,
-  track: Track,
-  onEvent: (event: RouteEvent) => void,
-): Promise<Duplex> {
-  let lastError: unknown;
-  for (const host of relay.hosts) {
-    try {
-      const stream = await dialRelay({ name: relay.name, host, port: relay.port }, transport, identity);
-      track(stream);
-      onEvent({ type: "dialed", transport, host, port: relay.port });
-      return stream;
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  throw lastError ?? new FlockError("DIAL_FAILED", `Data plane ${relay.name} has no address.`);
 }

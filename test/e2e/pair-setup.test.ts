@@ -1,6 +1,7 @@
 import dc from "node:diagnostics_channel";
 import { once } from "node:events";
 import type { ClientRequest } from "node:http";
+import type { Socket } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Channel, ConnectEvent } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
@@ -130,5 +131,41 @@ describe("openChannels", () => {
     await expect(openChannels({ identity: fx.alice, peers: [] })).rejects.toMatchObject({
       code: "CONFIG_INVALID",
     });
+  });
+});
+
+describe("a warm party's next pair", () => {
+  it("is dialled to the data plane of its last one before its ticket is in hand", async () => {
+    const first = await Promise.all([
+      openChannel({ identity: fx.alice, channel: "warm-1", deadlineMs: 20_000 }),
+      openChannel({ identity: fx.bob, channel: "warm-1", deadlineMs: 20_000 }),
+    ]);
+    for (const c of first) fx.sockets.push(c.socket);
+    // Sockets made while alice alone is connecting: bob starts once her ticket is there.
+    const made: { socket: Socket; beforeTicket: boolean }[] = [];
+    let ticketed = false;
+    const onSocket = (message: unknown) =>
+      made.push({ socket: (message as { socket: Socket }).socket, beforeTicket: !ticketed });
+    dc.subscribe("net.client.socket", onSocket);
+    let bob: Promise<Channel> | undefined;
+    try {
+      const alice = await openChannel({
+        identity: fx.alice,
+        channel: "warm-2",
+        deadlineMs: 20_000,
+        onEvent: (event) => {
+          if (event.type !== "ticket") return;
+          ticketed = true;
+          bob = openChannel({ identity: fx.bob, channel: "warm-2", deadlineMs: 20_000 });
+        },
+      });
+      fx.sockets.push(alice.socket, (await bob)?.socket as Channel["socket"]);
+    } finally {
+      dc.unsubscribe("net.client.socket", onSocket);
+    }
+    const relayPort = fx.system.dataPlanes[0]?.port;
+    const toRelay = made.filter((m) => m.socket.remotePort === relayPort);
+    // Alice's one connection, made before her ticket (none made again after it), then bob's.
+    expect(toRelay.map((m) => m.beforeTicket)).toEqual([true, false]);
   });
 });
