@@ -87,32 +87,17 @@ describe("openChannels", () => {
     }
   });
 
-  it("reports a peer that does not exist for that peer alone", async () => {
-    const [carol] = await peersDialingAlice(["carol"], "mpc-2");
-    const result = await openChannels({
-      identity: fx.alice,
-      peers: ["carol", "nobody"],
-      channel: "mpc-2",
-      deadlineMs: 20_000,
-    });
-    expect(opened(result[0]).peer).toBe("acme/carol");
-    expect((await carol)?.peer).toBe("acme/alice");
+  it.each([
+    ["does not exist", "carol", "nobody", "UNKNOWN_DEST", 20_000],
+    ["never comes", "dave", "erin", "CONNECT_TIMEOUT", 2_000],
+  ] as const)("reports a peer that %s for that peer alone", async (_, good, bad, code, deadlineMs) => {
+    const channel = `mpc-${bad}`;
+    const [theirs] = await peersDialingAlice([good], channel);
+    const result = await openChannels({ identity: fx.alice, peers: [good, bad], channel, deadlineMs });
+    expect(opened(result[0]).peer).toBe(`acme/${good}`);
+    expect((await theirs)?.peer).toBe("acme/alice");
     const failed = result[1];
-    expect(failed?.ok === false && [failed.peer, failed.error.code]).toEqual(["nobody", "UNKNOWN_DEST"]);
-  });
-
-  it("reports a peer that never comes as its own CONNECT_TIMEOUT", async () => {
-    const [dave] = await peersDialingAlice(["dave"], "mpc-3");
-    const result = await openChannels({
-      identity: fx.alice,
-      peers: ["dave", "erin"],
-      channel: "mpc-3",
-      deadlineMs: 2_000,
-    });
-    expect(opened(result[0]).peer).toBe("acme/dave");
-    expect((await dave)?.peer).toBe("acme/alice");
-    const failed = result[1];
-    expect(failed?.ok === false && [failed.peer, failed.error.code]).toEqual(["erin", "CONNECT_TIMEOUT"]);
+    expect(failed?.ok === false && [failed.peer, failed.error.code]).toEqual([bad, code]);
   });
 
   it("refuses more peers than one ticket request may name, before asking the worker", async () => {
