@@ -4,11 +4,11 @@ import * as tls from "node:tls";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openChannel } from "../../client/connect.ts";
-import type { IdentityMaterials } from "../../client/identity.ts";
 import { encodeFrame } from "../../protocol/frames.ts";
 import { readHello } from "../helpers/fake-relay.ts";
-import type { FlockSystem, SystemRelay } from "../helpers/system.ts";
-import { issuePartyCertificate, makeCa, startSystem } from "../helpers/system.ts";
+import type { SystemRelay } from "../helpers/system.ts";
+import { issuePartyCertificate, makeCa } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
  * A data plane that is registered with the worker (so it gets tickets and holds a real
@@ -16,11 +16,9 @@ import { issuePartyCertificate, makeCa, startSystem } from "../helpers/system.ts
  * then plays the peer in the end-to-end TLS. It cannot hold a certificate from the user's
  * CA, so the party must refuse it, whatever it presents.
  */
-let system: FlockSystem;
+const fx = useSystemWithPair({ dataPlane: false });
 let relay: SystemRelay;
 let impostor: Server;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
 let presented: { cert: string; key: string };
 const impostorSockets: Socket[] = [];
 
@@ -47,28 +45,23 @@ function playThePeer(socket: Socket): void {
 }
 
 beforeAll(async () => {
-  system = await startSystem({ dataPlane: false });
-  await system.createUser("acme");
-  alice = await system.party("acme", "alice", "bob");
-  bob = await system.party("acme", "bob", "alice");
-  relay = await system.registerRelay("impostor");
+  relay = await fx.system.registerRelay("impostor");
   impostor = createServer(playThePeer);
   await new Promise<void>((resolve) => impostor.listen(relay.port, "127.0.0.1", resolve));
-  await system.reportLoad(relay);
+  await fx.system.reportLoad(relay);
 });
 afterAll(async () => {
   for (const s of impostorSockets) s.destroy();
   await new Promise((resolve) => impostor?.close(resolve));
-  await system?.stop();
 });
 
 describe.each([
-  ["alice, the end-to-end TLS client", () => alice],
-  ["bob, the end-to-end TLS server", () => bob],
+  ["alice, the end-to-end TLS client", () => fx.alice],
+  ["bob, the end-to-end TLS server", () => fx.bob],
 ])("a relay standing in for the peer of %s", (_who, party) => {
   it("is refused when it shows a certificate from its own CA naming the peer", async () => {
     const rogue = await makeCa("rogue");
-    const peerName = party() === alice ? "bob" : "alice";
+    const peerName = party() === fx.alice ? "bob" : "alice";
     presented = await issuePartyCertificate(rogue, "acme", peerName);
     await expect(openChannel({ identity: party(), deadlineMs: 20_000 })).rejects.toMatchObject({
       code: "PEER_IDENTITY_MISMATCH",

@@ -4,28 +4,17 @@
  * meets its peer on another relay; the revoked one's port closes.
  */
 import { connect as netConnect } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { Channel, ConnectEvent } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
-import type { IdentityMaterials } from "../../client/identity.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { startSystem } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
-let system: FlockSystem;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
+const fx = useSystemWithPair({ dataPlane: false });
 const channels: Channel[] = [];
 
-beforeAll(async () => {
-  system = await startSystem({ dataPlane: false });
-  await system.createUser("acme");
-  alice = await system.party("acme", "alice", "bob");
-  bob = await system.party("acme", "bob", "alice");
-});
-afterAll(async () => {
+afterAll(() => {
   for (const c of channels) c.socket.destroy();
-  await system?.stop();
 });
 
 async function until(condition: () => boolean): Promise<void> {
@@ -45,17 +34,17 @@ function refusesConnections(port: number): Promise<boolean> {
 
 describe("a revoked data plane", () => {
   it("stops, and its waiting side meets the peer on another relay", async () => {
-    const doomed: DataPlane = await system.startDataPlane("doomed");
+    const doomed: DataPlane = await fx.system.startDataPlane("doomed");
     const events: ConnectEvent[] = [];
-    const aliceSide = openChannel({ identity: alice, channel: "moving", onEvent: (e) => events.push(e) });
+    const aliceSide = openChannel({ identity: fx.alice, channel: "moving", onEvent: (e) => events.push(e) });
     await until(() => doomed.waitingSides() === 1);
 
-    await system.startDataPlane("spare");
-    await system.admin.revokeRelay("doomed");
+    await fx.system.startDataPlane("spare");
+    await fx.system.admin.revokeRelay("doomed");
     await doomed.reportNow();
     await doomed.revoked;
 
-    const bobSide = await openChannel({ identity: bob, channel: "moving" });
+    const bobSide = await openChannel({ identity: fx.bob, channel: "moving" });
     channels.push(bobSide, await aliceSide);
     expect(bobSide.relay).toBe("spare");
     const retry = events.find((e) => e.type === "retry");
