@@ -1,4 +1,3 @@
-import { SignJWT } from "jose";
 import type { TicketRequestBody, TicketResponse, TicketsRequestBody } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { DEFAULT_CHANNEL } from "../../protocol/names.ts";
@@ -6,10 +5,8 @@ import {
   pairId,
   partyRef,
   roleFor,
-  TICKET_ALG,
   TICKET_ISSUER,
   TICKET_TTL_SECONDS,
-  TICKET_TYPE,
   type TicketClaims,
 } from "../../protocol/ticket.ts";
 import { runBatch } from "../db/batch.ts";
@@ -24,6 +21,7 @@ import { type LiveRelay, toRelayEndpoint } from "../db/relays.ts";
 import { insertTicketsForAssignedRelays } from "../db/tickets.ts";
 import { isoFromSeconds } from "../db/time.ts";
 import { chooseRelay, PAIR_ASSIGNMENT_SECONDS } from "./choose-relay.ts";
+import { signTicketJws } from "./sign-ticket.ts";
 import type { TicketKeys } from "./ticket-keys.ts";
 import { destsOf } from "./ticket-request-body.ts";
 
@@ -146,9 +144,7 @@ async function signTicket(
     jti,
     cnf: { "x5t#S256": caller.fingerprint },
   };
-  const ticket = await new SignJWT({ ...claims })
-    .setProtectedHeader({ alg: TICKET_ALG, typ: TICKET_TYPE, kid: keys.signing.kid })
-    .sign(keys.signing.key);
+  const ticket = await signTicketJws(keys.signing, claims);
   return {
     ticket,
     expiresAt: isoFromSeconds(exp),
