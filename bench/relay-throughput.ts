@@ -3,6 +3,8 @@
  * same two endpoints doing the same mTLS over a direct TCP connection (no relay), in one
  * run; then the time to set a pair up (ticket → paired → end-to-end TLS done).
  *
+ * The relayed pairs run SDK wire version 2 (framed, `connect()`'s default); the direct pair
+ * is the bare end-to-end TLS, as version 1 was (bench/stream.ts compares the two alone).
  * The data plane runs in a child process, the two endpoints in this one. Relaying needs a
  * second core that direct mTLS does not, so on a shared 2-core machine one sample swings
  * with whatever else runs (ratios from 0.4 to 0.9 in one process); each round times direct
@@ -20,6 +22,7 @@ import { isTransport } from "../client/dial.ts";
 import type { IdentityMaterials } from "../client/identity.ts";
 import { securePeerChannel } from "../client/peer-tls.ts";
 import { startSystem } from "../test/helpers/system.ts";
+import { pumpBytes } from "./lib/byte-pump.ts";
 import { envNumber } from "./lib/env.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
@@ -27,27 +30,9 @@ const BENCH = "relay-throughput";
 const WRITE_BYTES = 1024 * 1024;
 const WARM_UP_BYTES = 32 * 1024 * 1024;
 
-/** Streams `bytes` from `from` to `to` and answers MB/s (10^6), first write to the receiver's end. */
+/** Streams `bytes` from `from` to `to` in writes of one repeated MiB; answers MB/s (10^6). */
 export async function stream(from: Duplex, to: Duplex, bytes: number): Promise<number> {
-  const chunk = Buffer.alloc(WRITE_BYTES, 0x5a);
-  const started = performance.now();
-  const received = new Promise<void>((resolve, reject) => {
-    let count = 0;
-    to.on("data", (c: Buffer) => {
-      count += c.length;
-    });
-    to.once("end", () =>
-      count === bytes ? resolve() : reject(new Error(`received ${count} of ${bytes} bytes`)),
-    );
-    to.once("error", reject);
-  });
-  for (let sent = 0; sent < bytes; sent += chunk.length) {
-    const piece = bytes - sent < chunk.length ? chunk.subarray(0, bytes - sent) : chunk;
-    if (!from.write(piece)) await new Promise((resolve) => from.once("drain", resolve));
-  }
-  from.end();
-  await received;
-  return bytes / 1e6 / ((performance.now() - started) / 1000);
+  return (await pumpBytes(from, to, bytes, [Buffer.alloc(WRITE_BYTES, 0x5a)])).mbPerSecond;
 }
 
 async function relayed(

@@ -1,22 +1,28 @@
 /**
  * SDK wire version 2 (docs/stream.md), measured beside what it replaces:
  *
- * - throughput: one pair over tcp through a data plane in a child process, framed and raw
- *   (`stream.framing: false`), rounds alternating the two back to back; medians of MB/s and
- *   of the endpoints' CPU seconds per GB (both endpoints run in this process). The writer
- *   cycles through 64 MiB of distinct buffers, as an application's fresh data would be,
- *   rather than one buffer that stays in cache.
+ * - throughput: one pair over tcp through a data plane in a child process, raw
+ *   (`stream.framing: false`), framed, and framed with `zeroCopyWrites`; each round runs the
+ *   three back to back, in turn forwards and backwards, and the rows are medians of MB/s, of
+ *   the endpoints' CPU seconds per GB (both endpoints run in this process) and of the
+ *   per-round ratios to raw. The writer cycles through 64 MiB of distinct buffers, as an
+ *   application's fresh data would be, rather than one buffer that stays in cache.
  * - resume: a pair in ticket mode behind a TCP proxy on the relay's address; the proxy resets
  *   both legs mid-transfer, and the time runs until both sides have resumed (fresh ticket,
  *   dial, handshake, mTLS, RESUME). p50 and p99.
  * - memory: channels whose reader stopped, each writer blocked with its window full: memory
  *   of this process (both ends of every channel) per channel, and the send buffer's share.
  *
- * FLOCK_BENCH_BYTES (default 256 MiB per variant and round), FLOCK_BENCH_ROUNDS (3),
+ * Every row, every round's throughput figures, the date and the load average go to
+ * FLOCK_BENCH_STREAM_JSON (default bench/results/stream.json; docs/benchmarks.md).
+ * FLOCK_BENCH_BYTES (default 256 MiB per variant and round), FLOCK_BENCH_ROUNDS (5),
  * FLOCK_BENCH_RESUMES (40), FLOCK_BENCH_CHANNELS (32).
  */
 import { randomBytes } from "node:crypto";
-import type { Duplex } from "node:stream";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { percentile } from "../cli/commands/ping.ts";
@@ -28,17 +34,17 @@ import { DEFAULT_WINDOW_BYTES } from "../client/stream/stream-limits.ts";
 import type { FlockSystem } from "../test/helpers/system.ts";
 import { startSystemWithPair } from "../test/helpers/system.ts";
 import { startTcpProxy } from "../test/helpers/tcp-proxy.ts";
+import type { Pumped } from "./lib/byte-pump.ts";
+import { pumpBytes } from "./lib/byte-pump.ts";
+import { envNumber } from "./lib/env.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
 const BENCH = "stream";
 const MiB = 1024 * 1024;
 const WRITE_BYTES = MiB;
 const POOL_BYTES = 64 * MiB;
-
-function envNumber(name: string, fallback: number): number {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-}
+const WARM_UP_BYTES = 32 * MiB;
+const DEFAULT_JSON = fileURLToPath(new URL("./results/stream.json", import.meta.url));
 
 const median = (values: number[]) => percentile(values, 50);
 let channels = 0;
@@ -55,94 +61,61 @@ async function pair(
   return Promise.all([open(alice), open(bob)]);
 }
 
-/** Streams `bytes` from `from` to `to` out of `pool`; answers MB/s and this process's CPU seconds per GB. */
-async function timed(
-  from: Duplex,
-  to: Duplex,
-  bytes: number,
-  pool: Buffer[],
-): Promise<{ mbps: number; cpuPerGb: number }> {
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  const received = new Promise<void>((resolve, reject) => {
-    let count = 0;
-    to.on("data", (c: Buffer) => {
-      count += c.length;
-    });
-    to.once("end", () =>
-      count === bytes ? resolve() : reject(new Error(`received ${count} of ${bytes} bytes`)),
-    );
-    to.once("error", reject);
-  });
-  for (let sent = 0, i = 0; sent < bytes; sent += WRITE_BYTES, i++) {
-    if (!from.write(pool[i % pool.length])) await new Promise((resolve) => from.once("drain", resolve));
-  }
-  from.end();
-  await received;
-  const seconds = (performance.now() - started) / 1000;
-  const used = process.cpuUsage(cpu);
-  return { mbps: bytes / 1e6 / seconds, cpuPerGb: (used.user + used.system) / 1e6 / (bytes / 1e9) };
+const VARIANTS = {
+  raw: { framing: false },
+  framed: {},
+  "framed-zero-copy": { zeroCopyWrites: true },
+} satisfies Record<string, StreamOptions>;
+type Variant = keyof typeof VARIANTS;
+const NAMES = Object.keys(VARIANTS) as Variant[];
+
+interface Throughput {
+  rows: BenchResult[];
+  samples: Record<Variant, Pumped[]>;
+  bytes: number;
+  rounds: number;
 }
 
 async function throughput(
   system: FlockSystem,
   alice: IdentityMaterials,
   bob: IdentityMaterials,
-): Promise<BenchResult[]> {
+): Promise<Throughput> {
   await system.startDataPlaneProcess("bench-stream-1");
   const bytes = Math.floor(envNumber("FLOCK_BENCH_BYTES", 256 * MiB) / WRITE_BYTES) * WRITE_BYTES;
-  const rounds = envNumber("FLOCK_BENCH_ROUNDS", 3);
+  const rounds = envNumber("FLOCK_BENCH_ROUNDS", 5);
   const pool = Array.from({ length: POOL_BYTES / WRITE_BYTES }, () => randomBytes(WRITE_BYTES));
-  const variants = { raw: { framing: false }, framed: {} } satisfies Record<string, StreamOptions>;
-  const samples: Record<keyof typeof variants, { mbps: number; cpuPerGb: number }[]> = {
-    raw: [],
-    framed: [],
-  };
-  const once = async (name: keyof typeof variants, size: number) => {
-    const [a, b] = await pair(alice, bob, variants[name]);
+  const samples = Object.fromEntries(NAMES.map((n) => [n, []])) as unknown as Record<Variant, Pumped[]>;
+  const once = async (name: Variant, size: number) => {
+    const [a, b] = await pair(alice, bob, VARIANTS[name]);
     try {
-      return await timed(a.socket, b.socket, size, pool);
+      return await pumpBytes(a.socket, b.socket, size, pool);
     } finally {
       a.socket.destroy();
       b.socket.destroy();
     }
   };
-  await once("framed", 32 * MiB);
-  await once("raw", 32 * MiB);
+  for (const name of NAMES) await once(name, WARM_UP_BYTES);
   for (let round = 0; round < rounds; round++) {
-    for (const name of round % 2 === 0 ? (["raw", "framed"] as const) : (["framed", "raw"] as const)) {
+    for (const name of round % 2 === 0 ? NAMES : [...NAMES].reverse()) {
       samples[name].push(await once(name, bytes));
     }
   }
   const rows: BenchResult[] = [];
-  for (const name of ["raw", "framed"] as const) {
-    rows.push(
-      {
-        bench: BENCH,
-        variant: `tcp-${name}`,
-        metric: "mb_per_second",
-        value: median(samples[name].map((s) => s.mbps)),
-        unit: "MB/s",
-      },
-      {
-        bench: BENCH,
-        variant: `tcp-${name}`,
-        metric: "cpu_s_per_gb",
-        value: median(samples[name].map((s) => s.cpuPerGb)),
-        unit: "s/GB",
-      },
-    );
+  const row = (variant: string, metric: string, value: number, unit: string) =>
+    rows.push({ bench: BENCH, variant, metric, value, unit });
+  for (const name of NAMES) {
+    row(`tcp-${name}`, "mb_per_second", median(samples[name].map((s) => s.mbPerSecond)), "MB/s");
+    row(`tcp-${name}`, "cpu_s_per_gb", median(samples[name].map((s) => s.cpuPerGb)), "s/GB");
   }
   // Per round, so a slow moment of the machine weighs on both variants alike.
-  const ratios = samples.framed.map((f, i) => f.mbps / (samples.raw[i] as { mbps: number }).mbps);
-  const cpuRatios = samples.framed.map(
-    (f, i) => f.cpuPerGb / (samples.raw[i] as { cpuPerGb: number }).cpuPerGb,
-  );
-  rows.push(
-    { bench: BENCH, variant: "tcp-framed/raw", metric: "throughput_ratio", value: median(ratios), unit: "×" },
-    { bench: BENCH, variant: "tcp-framed/raw", metric: "cpu_ratio", value: median(cpuRatios), unit: "×" },
-  );
-  return rows;
+  for (const name of NAMES.filter((n) => n !== "raw")) {
+    const ratio = (metric: keyof Pumped) =>
+      median(samples[name].map((s, i) => s[metric] / (samples.raw[i] as Pumped)[metric]));
+    row(`tcp-${name}/raw`, "throughput_ratio", ratio("mbPerSecond"), "×");
+    row(`tcp-${name}/raw`, "cpu_ratio", ratio("cpuPerGb"), "×");
+  }
+  return { rows, samples, bytes, rounds };
 }
 
 async function resumeTimes(
@@ -276,11 +249,27 @@ async function onSystem(
   }
 }
 
-export const run: Bench = async () => [
-  ...(await onSystem(throughput)),
-  ...(await onSystem(resumeTimes)),
-  ...(await onSystem(async (system, alice, bob) => {
-    await system.startDataPlaneProcess("bench-stream-memory");
-    return memory(alice, bob);
-  })),
-];
+export const run: Bench = async () => {
+  const load = { start: loadavg(), end: [] as number[] };
+  const date = new Date().toISOString();
+  let bulk: Throughput | undefined;
+  const rows = [
+    ...(await onSystem(async (system, alice, bob) => {
+      bulk = await throughput(system, alice, bob);
+      return bulk.rows;
+    })),
+    ...(await onSystem(resumeTimes)),
+    ...(await onSystem(async (system, alice, bob) => {
+      await system.startDataPlaneProcess("bench-stream-memory");
+      return memory(alice, bob);
+    })),
+  ];
+  load.end = loadavg();
+  const jsonPath = process.env.FLOCK_BENCH_STREAM_JSON ?? DEFAULT_JSON;
+  mkdirSync(dirname(jsonPath), { recursive: true });
+  const meta = { date, node: process.version, loadavg: load, bytes: bulk?.bytes, rounds: bulk?.rounds };
+  // Every round's figure too: the machine is shared, and the spread says how far to trust a median.
+  writeFileSync(jsonPath, `${JSON.stringify({ ...meta, rows, samples: bulk?.samples }, null, 2)}\n`);
+  process.stderr.write(`stream: results in ${jsonPath}\n`);
+  return rows;
+};
