@@ -11,8 +11,9 @@ import { DATA_HEADER_BYTES, encodeDataHeader, MAX_DATA_FRAME_BYTES, writeDataHea
  * front, so a frame that starts a block leaves in one write. A block is a quarter window
  * (MIN_BLOCK_ALLOCATION to MAX_BLOCK_ALLOCATION, a power of two): the write syscalls of 64
  * KiB frames cost the sender four times those of raw 1 MiB writes. Acknowledged blocks are
- * reused (a fresh allocation per frame cost five times the copy), and let go of once nothing
- * is held.
+ * reused, up to as many as a full window spans, so a busy stream allocates none after its
+ * first window (a fresh allocation per frame cost five times the copy, and each new block
+ * is a page fault per 4 KiB); they are let go of once nothing is held.
  *
  * With `keepWrites` (the stream's `zeroCopyWrites`), a write of OWN_WRITE_MIN_BYTES or more is
  * kept as it is instead, in frames of its own: no copy, and the writer promises not to modify
@@ -58,8 +59,10 @@ export class SendBuffer {
   readonly #keepWrites: boolean;
   readonly #segments: Segment[] = [];
   readonly #free: Buffer[] = [];
-  /** Acknowledgements free about a quarter window at a time: that much waits for reuse. */
-  readonly #maxFree: number;
+  /** Blocks among the segments. */
+  #blocks = 0;
+  /** Blocks a full window spans (part-filled ones at both ends): held and free ones together stay within. */
+  readonly #maxBlocks: number;
   #acked = 0;
   #end = 0;
 
@@ -68,7 +71,7 @@ export class SendBuffer {
     const quarter = 2 ** Math.floor(Math.log2(window / 4));
     this.blockAllocation = Math.min(MAX_BLOCK_ALLOCATION, Math.max(MIN_BLOCK_ALLOCATION, quarter));
     this.blockBytes = this.blockAllocation - DATA_HEADER_BYTES;
-    this.#maxFree = Math.max(1, Math.floor(window / 4 / this.blockAllocation));
+    this.#maxBlocks = Math.ceil(window / this.blockBytes) + 1;
     this.#keepWrites = options.keepWrites ?? false;
   }
 
@@ -91,13 +94,11 @@ export class SendBuffer {
   }
 
   /**
-   * Bytes of blocks allocated, held or waiting for reuse: at most about the window and a
-   * quarter, plus a block. Writes kept by `keepWrites` are the writer's memory, not counted.
+   * Bytes of blocks allocated, held or waiting for reuse: at most what a full window spans,
+   * the window and two blocks. Writes kept by `keepWrites` are the writer's memory, not counted.
    */
   get allocated(): number {
-    let blocks = this.#free.length;
-    for (const segment of this.#segments) if (segment.block) blocks++;
-    return blocks * this.blockAllocation;
+    return (this.#blocks + this.#free.length) * this.blockAllocation;
   }
 
   /** Takes as much of `chunk` as the window has room for (kept or copied); answers how many bytes. */
@@ -121,6 +122,7 @@ export class SendBuffer {
           block: true,
         };
         this.#segments.push(last);
+        this.#blocks++;
       }
       const n = Math.min(take - copied, this.blockBytes - last.used);
       last.bytes.set(chunk.subarray(copied, copied + n), DATA_HEADER_BYTES + last.used);
@@ -144,7 +146,9 @@ export class SendBuffer {
     }
     // A segment partly acknowledged stays whole until its last byte is; an idle stream holds none.
     for (const segment of this.#segments.splice(0, drop)) {
-      if (segment.block && this.#free.length < this.#maxFree) this.#free.push(segment.bytes);
+      if (!segment.block) continue;
+      this.#blocks--;
+      if (this.#blocks + this.#free.length < this.#maxBlocks) this.#free.push(segment.bytes);
     }
     if (this.held === 0) this.#free.length = 0;
   }

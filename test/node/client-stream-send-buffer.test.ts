@@ -67,6 +67,27 @@ describe("SendBuffer", () => {
     expect(buffer.allocated).toBe(0);
   });
 
+  it("reuses acknowledged blocks: a busy stream allocates none after its first window", () => {
+    const buffer = new SendBuffer(WINDOW);
+    const blocks = new Set<ArrayBufferLike>();
+    const chunk = Buffer.alloc(10_000);
+    for (let i = 0; i < 200; i++) {
+      let taken = chunk.length;
+      while (taken === chunk.length) taken = buffer.append(chunk);
+      for (let at = buffer.acked; at < buffer.end; ) {
+        const frame = buffer.frame(at);
+        blocks.add((frame.buffers.at(-1) as Buffer).buffer);
+        at += frame.length;
+      }
+      // Acknowledgements free the window in pieces, never all of it.
+      buffer.acknowledge(buffer.acked + Math.floor(buffer.held * 0.6));
+    }
+    expect(blocks.size).toBeLessThanOrEqual(Math.ceil(WINDOW / BLOCK_BYTES) + 1);
+    expect(buffer.allocated).toBeLessThanOrEqual(
+      (Math.ceil(WINDOW / BLOCK_BYTES) + 1) * buffer.blockAllocation,
+    );
+  });
+
   it("sends a frame that starts a block in one buffer, and one from mid-block as header and payload", () => {
     const buffer = new SendBuffer(WINDOW);
     buffer.append(Buffer.alloc(BLOCK_BYTES + 100, 1));
