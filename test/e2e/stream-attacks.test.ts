@@ -1,14 +1,13 @@
 import { createHash, randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Channel, ConnectEvent, StreamOptions } from "../../client/connect.ts";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { ConnectEvent, StreamOptions } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
 import type { FlockError } from "../../protocol/errors.ts";
 import type { Attack, AttackerProxy } from "../helpers/attacker-proxy.ts";
 import { startAttackerProxy } from "../helpers/attacker-proxy.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { startSystemWithPair } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
  * A relay-side attacker between bob (the receiver) and the data plane cuts bob's connection
@@ -25,25 +24,17 @@ const HANDSHAKE_RECORDS = 3;
 /** Short, so a dropped direction is noticed in a second rather than PEER_SILENCE_TIMEOUT_MS. */
 const fastStream: StreamOptions = { heartbeatMs: 200, silenceMs: 1_000, resumeDeadlineMs: 15_000 };
 
-let system: FlockSystem;
+const fx = useSystemWithPair();
 let dataPlane: DataPlane;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
 let proxy: AttackerProxy | undefined;
 let channels = 0;
-const opened: Channel[] = [];
 
-beforeAll(async () => {
-  ({ system, alice, bob } = await startSystemWithPair());
-  dataPlane = system.dataPlanes[0] as DataPlane;
+beforeAll(() => {
+  dataPlane = fx.system.dataPlanes[0] as DataPlane;
 });
 afterEach(async () => {
-  for (const c of opened.splice(0)) c.socket.destroy();
   await proxy?.close();
   proxy = undefined;
-});
-afterAll(async () => {
-  await system?.stop();
 });
 
 interface Received {
@@ -70,8 +61,8 @@ async function transfer(
       stream,
       onEvent: (e) => events.push(e),
     });
-  const [toBob, toAlice] = await Promise.all([open(alice), open(bob)]);
-  opened.push(toBob, toAlice);
+  const [toBob, toAlice] = await Promise.all([open(fx.alice), open(fx.bob)]);
+  fx.sockets.push(toBob.socket, toAlice.socket);
   for (const c of [toBob, toAlice]) c.socket.on("error", () => {});
   const payload = randomBytes(PAYLOAD_BYTES);
   const atBob = new Promise<Received>((resolve) => {

@@ -4,29 +4,24 @@ import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import type { CrossWiringRelay, Hello } from "../helpers/cross-wiring-relay.ts";
 import { startCrossWiringRelay } from "../helpers/cross-wiring-relay.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { startSystemWithPair } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
  * The binding of wire version 2, against a relay that joins the wrong sides: registered with
  * the worker (tickets name it), it pairs alice's `payments` with bob's `logs`. The parties'
  * certificates are right and the end-to-end TLS works; only the OPEN frames can tell.
  */
-let system: FlockSystem;
+const fx = useSystemWithPair({ dataPlane: false });
 let relay: CrossWiringRelay;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
 let wire: (a: Hello, b: Hello) => boolean;
 
 beforeAll(async () => {
-  ({ system, alice, bob } = await startSystemWithPair({ dataPlane: false }));
-  const registered = await system.registerRelay("crosswire");
+  const registered = await fx.system.registerRelay("crosswire");
   relay = await startCrossWiringRelay(registered, (a, b) => wire(a, b));
-  await system.reportLoad(registered);
+  await fx.system.reportLoad(registered);
 });
 afterAll(async () => {
   await relay?.close();
-  await system?.stop();
 });
 
 const open = (identity: IdentityMaterials, channel: string, stream: { framing?: boolean } = {}) =>
@@ -35,7 +30,7 @@ const open = (identity: IdentityMaterials, channel: string, stream: { framing?: 
 describe("a relay that cross-wires two channels", () => {
   it("is refused on both sides with CHANNEL_MISMATCH", async () => {
     wire = (a, b) => a.self === "acme/alice" && a.channel === "payments" && b.channel === "logs";
-    const results = await Promise.allSettled([open(alice, "payments"), open(bob, "logs")]);
+    const results = await Promise.allSettled([open(fx.alice, "payments"), open(fx.bob, "logs")]);
     for (const result of results) {
       if (result.status === "fulfilled") result.value.socket.destroy();
       expect(result).toMatchObject({ status: "rejected", reason: { code: "CHANNEL_MISMATCH" } });
@@ -45,8 +40,8 @@ describe("a relay that cross-wires two channels", () => {
   it("goes unnoticed by version-1 peers, which is why version 2 exists", async () => {
     wire = (a, b) => a.self === "acme/alice" && a.channel === "raw-payments" && b.channel === "raw-logs";
     const [a, b] = await Promise.all([
-      open(alice, "raw-payments", { framing: false }),
-      open(bob, "raw-logs", { framing: false }),
+      open(fx.alice, "raw-payments", { framing: false }),
+      open(fx.bob, "raw-logs", { framing: false }),
     ]);
     expect([a.framed, b.framed]).toEqual([false, false]);
     const got = new Promise<string>((resolve) => b.socket.once("data", (c: Buffer) => resolve(c.toString())));
@@ -57,7 +52,7 @@ describe("a relay that cross-wires two channels", () => {
 
   it("still pairs the right sides, framed, when it wires them right", async () => {
     wire = (a, b) => a.channel === b.channel && a.self !== b.self;
-    const [a, b] = await Promise.all([open(alice, "orders"), open(bob, "orders")]);
+    const [a, b] = await Promise.all([open(fx.alice, "orders"), open(fx.bob, "orders")]);
     expect([a.framed, b.framed]).toEqual([true, true]);
     await expect(echo(a, b, "through an honest wiring")).resolves.toBe("through an honest wiring");
   });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Channel, ConnectEvent, StreamOptions } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
@@ -9,8 +9,7 @@ import type { DataPlane } from "../../dataplane/server.ts";
 import { pairId } from "../../protocol/ticket.ts";
 import type { OpenCut, OpenCutProxy } from "../helpers/open-cut-proxy.ts";
 import { startOpenCutProxy } from "../helpers/open-cut-proxy.ts";
-import type { FlockSystem } from "../helpers/system.ts";
-import { startSystemWithPair } from "../helpers/system.ts";
+import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
  * A transport break at each point of the opening of a version-2 stream, between alice (the
@@ -23,25 +22,17 @@ import { startSystemWithPair } from "../helpers/system.ts";
 const PAYLOAD_BYTES = 256 * 1024;
 const stream: StreamOptions = { resumeDeadlineMs: 15_000, openResumeMs: 2_000 };
 
-let system: FlockSystem;
+const fx = useSystemWithPair();
 let dataPlane: DataPlane;
-let alice: IdentityMaterials;
-let bob: IdentityMaterials;
 let proxy: OpenCutProxy | undefined;
 let channels = 0;
-const opened: Channel[] = [];
 
-beforeAll(async () => {
-  ({ system, alice, bob } = await startSystemWithPair());
-  dataPlane = system.dataPlanes[0] as DataPlane;
+beforeAll(() => {
+  dataPlane = fx.system.dataPlanes[0] as DataPlane;
 });
 afterEach(async () => {
-  for (const c of opened.splice(0)) c.socket.destroy();
   await proxy?.close();
   proxy = undefined;
-});
-afterAll(async () => {
-  await system?.stop();
 });
 
 interface Side {
@@ -64,13 +55,13 @@ async function exchange(cut: OpenCut): Promise<{ alice: Side; bob: Side; channel
       stream,
       onEvent: (e) => events.push(e),
     });
-    opened.push(c);
+    fx.sockets.push(c.socket);
     const payload = randomBytes(PAYLOAD_BYTES);
     const got = digest(c.socket);
     c.socket.end(payload);
     return { sent: sha256(payload), got: await got, events };
   };
-  const [a, b] = await Promise.all([side(alice), side(bob)]);
+  const [a, b] = await Promise.all([side(fx.alice), side(fx.bob)]);
   return { alice: a, bob: b, channel };
 }
 
