@@ -67,7 +67,10 @@ export class SessionOpener {
     if (!reached.framed) return { reached, opened: undefined };
     const own = { window: this.#limits.windowBytes, resume: this.#resume };
     try {
-      return { reached, opened: await openSession(reached.socket, this.#binding, own) };
+      return {
+        reached,
+        opened: await openSession(reached.socket, this.#binding, own, this.#limits.silenceMs),
+      };
     } catch (error) {
       if (error instanceof OpenInDoubt && this.#resume) {
         const now = Date.now();
@@ -108,11 +111,20 @@ export class SessionOpener {
   async #resumeInDoubt(doubt: InDoubt, track: Track): Promise<OpenedChannel> {
     // Nothing was sent or received in this session yet: both positions are 0.
     const own = { received: 0, endReceived: false, window: this.#limits.windowBytes };
-    const { reached, peer } = await resumeAttempt(this.#route, doubt, own, track, this.#unreachable, () => {
-      // The peer is on the resume channel, so it never starts over: should this transport
-      // break too before the RESUME frames crossed, keep looking here.
-      doubt.until = Math.max(doubt.until, Date.now() + this.#limits.openResumeMs);
-    });
+    const { silenceMs } = this.#limits;
+    const { reached, peer } = await resumeAttempt(
+      this.#route,
+      doubt,
+      own,
+      silenceMs,
+      track,
+      this.#unreachable,
+      () => {
+        // The peer is on the resume channel, so it never starts over: should this transport
+        // break too before the RESUME frames crossed, keep looking here.
+        doubt.until = Math.max(doubt.until, Date.now() + this.#limits.openResumeMs);
+      },
+    );
     if (peer.received !== 0 || peer.endReceived) {
       reached.socket.destroy();
       throw badFrame(`RESUME from offset ${peer.received} of a session that sent nothing`);

@@ -9,6 +9,7 @@ import type { OwnPosition, PeerPosition } from "./resume-within.ts";
 import type { SessionKeys } from "./session-keys.ts";
 import { isResumeProof, resumeProof, sessionKeys } from "./session-keys.ts";
 import { closeGracefully } from "./stream-end.ts";
+import { PEER_SILENCE_TIMEOUT_MS } from "./stream-limits.ts";
 
 /** What this side believes the stream connects: sent in OPEN, compared with the peer's. */
 export interface SessionBinding {
@@ -50,6 +51,7 @@ export async function openSession(
   socket: TLSSocket,
   binding: SessionBinding,
   own: { window: number; resume: boolean },
+  silenceMs = PEER_SILENCE_TIMEOUT_MS,
 ): Promise<OpenedSession> {
   const mine: OpenFrame = {
     type: "open",
@@ -62,7 +64,7 @@ export async function openSession(
   };
   // Before the exchange: a broken transport can no longer export the session's keys.
   const keys = sessionKeys(socket);
-  const theirs = await exchangeFirstFrames(socket, mine).catch((error: FlockError) => {
+  const theirs = await exchangeFirstFrames(socket, mine, silenceMs).catch((error: FlockError) => {
     throw error.code === "PEER_CLOSED" ? new OpenInDoubt(keys, error) : error;
   });
   if (theirs.type !== "open")
@@ -99,15 +101,20 @@ export async function resumeSession(
   role: Role,
   binding: SessionBinding,
   own: OwnPosition & { window: number },
+  silenceMs = PEER_SILENCE_TIMEOUT_MS,
 ): Promise<PeerPosition> {
   const { pair, channel } = binding;
-  const theirs = await exchangeFirstFrames(socket, {
-    type: "resume",
-    proof: resumeProof(keys, { role, pair, channel, from: binding.self, to: binding.peer }, socket),
-    received: own.received,
-    endReceived: own.endReceived,
-    window: own.window,
-  });
+  const theirs = await exchangeFirstFrames(
+    socket,
+    {
+      type: "resume",
+      proof: resumeProof(keys, { role, pair, channel, from: binding.self, to: binding.peer }, socket),
+      received: own.received,
+      endReceived: own.endReceived,
+      window: own.window,
+    },
+    silenceMs,
+  );
   if (theirs.type !== "resume")
     throw refuse(socket, sessionMismatch("opened a new session instead of resuming"));
   const peerRole = role === "client" ? "server" : "client";
@@ -134,10 +141,10 @@ function refuse(socket: Duplex, error: FlockError): FlockError {
 }
 
 /**
- * Writes `mine` and reads the peer's first frame. On return the socket is paused, and any
- * bytes behind that frame are back at its head for the session to read.
+ * Writes `mine` and reads the peer's first frame (within `silenceMs`). On return the socket
+ * is paused, and any bytes behind that frame are back at its head for the session to read.
  */
-function exchangeFirstFrames(socket: Duplex, mine: ControlFrame): Promise<ControlFrame> {
+function exchangeFirstFrames(socket: Duplex, mine: ControlFrame, silenceMs: number): Promise<ControlFrame> {
   return new Promise((resolve, reject) => {
     let first: ControlFrame | undefined;
     const notYet = () => {
@@ -154,6 +161,7 @@ function exchangeFirstFrames(socket: Duplex, mine: ControlFrame): Promise<Contro
       },
     });
     const done = () => {
+      clearTimeout(silence);
       socket.off("data", onData).off("end", onGone).off("close", onGone).off("error", onError);
     };
     const fail = (error: FlockError) => {
@@ -184,6 +192,18 @@ function exchangeFirstFrames(socket: Duplex, mine: ControlFrame): Promise<Contro
       fail(new FlockError("PEER_CLOSED", "The peer closed the connection before its first stream frame."));
     const onError = (error: Error) =>
       fail(new FlockError("PEER_CLOSED", `The peer connection failed: ${error.message}.`, { cause: error }));
+    // The peer sends its first frame as soon as it has the verdict: a path that carries
+    // nothing for this long is dead, as an open session's silence would say (liveness.ts).
+    const silence = setTimeout(
+      () =>
+        fail(
+          new FlockError(
+            "PEER_CLOSED",
+            `No stream frame from the peer within ${silenceMs} ms: the path is dead.`,
+          ),
+        ),
+      silenceMs,
+    );
     socket.on("data", onData).on("end", onGone).on("close", onGone).on("error", onError);
     socket.write(encodeControl(mine));
   });

@@ -27,6 +27,7 @@ export async function resumeAttempt(
   route: Route,
   session: ResumableSession,
   own: OwnPosition & { window: number },
+  silenceMs: number,
   track: Track,
   unreachable: UnreachableRelays,
   onMet: () => void = () => {},
@@ -37,7 +38,7 @@ export async function resumeAttempt(
     throw new FlockError("SESSION_MISMATCH", "The peer came back without wire version 2.");
   }
   onMet();
-  const peer = await resumeSession(again.socket, session.keys, again.role, session.binding, own);
+  const peer = await resumeSession(again.socket, session.keys, again.role, session.binding, own, silenceMs);
   return { reached: again, peer };
 }
 
@@ -65,6 +66,7 @@ export function framedChannel(
           route,
           session,
           { ...own, window: limits.windowBytes },
+          limits.silenceMs,
           track,
           unreachable,
         );

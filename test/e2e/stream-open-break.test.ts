@@ -18,6 +18,7 @@ import { useSystemWithPair } from "../helpers/system-suite.ts";
  * and neither arrived, after one arrived, after both. Whatever the point, both sides meet
  * again (on the session's resume channel or the pair's own) and the bytes of both
  * directions arrive exactly once, with no CONNECT_TIMEOUT on the way (docs/stream.md "Resume").
+ * The same points as a dead path (nothing more gets through, no FIN) once OPENs have left.
  */
 const PAYLOAD_BYTES = 256 * 1024;
 const stream: StreamOptions = { resumeDeadlineMs: 15_000, openResumeMs: 2_000 };
@@ -42,7 +43,10 @@ interface Side {
 }
 
 /** Each side writes its payload as soon as its own channel is open and reads the peer's to the end. */
-async function exchange(cut: OpenCut): Promise<{ alice: Side; bob: Side; channel: string }> {
+async function exchange(
+  cut: OpenCut,
+  options: StreamOptions = stream,
+): Promise<{ alice: Side; bob: Side; channel: string }> {
   const channel = `open-break-${++channels}`;
   proxy = await startOpenCutProxy(dataPlane, { dest: "bob", cut, openBytes: await openFrameBytes(channel) });
   const side = async (identity: IdentityMaterials): Promise<Side> => {
@@ -52,7 +56,7 @@ async function exchange(cut: OpenCut): Promise<{ alice: Side; bob: Side; channel
       channel,
       relay: `127.0.0.1:${proxy?.port}`,
       deadlineMs: 20_000,
-      stream,
+      stream: options,
       onEvent: (e) => events.push(e),
     });
     fx.sockets.push(c.socket);
@@ -80,6 +84,21 @@ async function openFrameBytes(channel: string): Promise<number> {
 }
 
 const resumed = (s: Side) => s.events.filter((e) => e.type === "resumed").length;
+
+/** Cuts as told, checks the proxy saw the opening go as planned, and that both directions arrived whole. */
+async function expectMeeting(
+  cut: OpenCut,
+  reached: Partial<OpenCutProxy["reached"]>,
+  resumes: [number, number],
+  options: StreamOptions = stream,
+): Promise<void> {
+  const run = await exchange(cut, options);
+  expect(proxy?.cut).toBe(true);
+  expect(proxy?.reached).toMatchObject(reached);
+  expect(run.alice.got).toBe(run.bob.sent);
+  expect(run.bob.got).toBe(run.alice.sent);
+  expect([resumed(run.alice), resumed(run.bob)]).toEqual(resumes);
+}
 
 /** Where the proxy cuts, the milestones it must have seen (see open-cut-proxy.ts), and how many `resumed` events each side has. */
 const interleavings: [string, OpenCut, Partial<OpenCutProxy["reached"]>, [number, number]][] = [
@@ -136,12 +155,18 @@ describe("a break while a version-2 stream opens", () => {
   it.each(
     interleavings,
   )("%s: both sides meet again, every byte arrives once", async (_name, cut, reached, resumes) => {
-    const run = await exchange(cut);
-    expect(proxy?.cut).toBe(true);
-    expect(proxy?.reached).toMatchObject(reached);
-    expect(run.alice.got).toBe(run.bob.sent);
-    expect(run.bob.got).toBe(run.alice.sent);
-    expect([resumed(run.alice), resumed(run.bob)]).toEqual(resumes);
+    await expectMeeting(cut, reached, resumes);
+  });
+});
+
+/** Short, so a dead path is noticed in a second: a side waiting for the peer's first frame gives up after `silenceMs` too. */
+const deadPathStream: StreamOptions = { ...stream, heartbeatMs: 200, silenceMs: 1_000 };
+
+describe("a dead path while a version-2 stream opens (nothing more gets through, no FIN)", () => {
+  it.each(
+    interleavings.slice(3),
+  )("%s: both notice, meet again, every byte arrives once", async (_name, cut, reached, resumes) => {
+    await expectMeeting({ ...cut, silent: true }, reached, resumes, deadPathStream);
   });
 });
 

@@ -20,6 +20,8 @@ export interface OpenCut {
   up: { pass: number; await: number };
   /** The peer's records, towards the party. */
   down: { pass: number; await: number };
+  /** Instead of a FIN, nothing more gets through either way and both legs stay open: a dead path. */
+  silent?: boolean;
 }
 
 export interface OpenCutProxy {
@@ -55,6 +57,7 @@ export async function startOpenCutProxy(
     const maybeCut = () => {
       if (cut || !up.done || !toParty.done) return;
       cut = true;
+      if (plan.cut.silent) return;
       party.end();
       relay.destroy();
     };

@@ -8,7 +8,7 @@ import { securePeerChannel } from "../../client/peer-tls.ts";
 import { STREAM_ALPN } from "../../client/stream/frames.ts";
 import type { SessionKeys } from "../../client/stream/session-keys.ts";
 import type { SessionBinding } from "../../client/stream/session-start.ts";
-import { openSession, resumeSession } from "../../client/stream/session-start.ts";
+import { OpenInDoubt, openSession, resumeSession } from "../../client/stream/session-start.ts";
 import type { TestCa } from "../helpers/system.ts";
 import { issuePartyCertificate, makeCa } from "../helpers/system.ts";
 
@@ -144,6 +144,16 @@ describe("OPEN: both sides agree on pair, channel and parties", () => {
     expect((results[0] as PromiseRejectedResult).reason.message).toContain(
       'The peer opened channel "logs" (pair pair-of-logs), this side channel "payments"',
     );
+  });
+
+  it("gives a silent peer silenceMs, then leaves the session in doubt: the OPEN went out, none came back", async () => {
+    const [client] = await securedPair();
+    const failed = await openSession(client.socket, binding("alice", "bob"), own, 200).catch(
+      (e: unknown) => e,
+    );
+    expect(failed).toBeInstanceOf(OpenInDoubt);
+    expect(failed).toMatchObject({ code: "PEER_CLOSED", message: expect.stringContaining("within 200 ms") });
+    expect((failed as OpenInDoubt).keys.resumeChannel).toMatch(/^resume\./);
   });
 
   it("refuses a peer that means another party with PEER_IDENTITY_MISMATCH on both sides", async () => {
