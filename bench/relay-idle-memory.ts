@@ -1,18 +1,24 @@
 /**
  * RSS per idle pair in the data plane, on plain TCP (kernel splice, and the JS splice as
- * with FLOCK_NATIVE_SPLICE=0) and on TLS. The data plane runs alone in a child process
- * (measured there after a forced GC, before and after the pairs are up), and the parties
- * run in other child processes, so nothing but the relay's own memory is counted.
- * BENCH_IDLE_PAIRS sets the pair count (default 10000); it is lowered to what the relay
- * process's file descriptor limit allows (two sockets per pair) and the row says so.
+ * with FLOCK_NATIVE_SPLICE=0) and on TLS, each beside a bare Node relay holding the same
+ * pairs (relay-idle-memory/relays.ts): what the data plane holds beyond it is Flock's own.
+ * Each relay runs alone in a child process (measured there after a forced GC, before and
+ * after the pairs are up), and the parties run in other child processes, so nothing but the
+ * relay's own memory is counted. BENCH_IDLE_PAIRS sets the pair count (default 10000); it is
+ * lowered to what the relay process's file descriptor limit allows (two sockets per pair)
+ * and the row says so. BENCH_IDLE_VARIANTS (names, comma-separated) measures only those.
  * Both figures are taken once memory has settled (see `settled`), beside the part that is
  * the V8 heap in use. BENCH_IDLE_HEAP_SNAPSHOT (a folder) writes the relay's heap snapshot
- * once its pairs are up, to see what holds the memory.
+ * once its pairs are up, to see what holds the memory. The rows also go to a JSON file,
+ * BENCH_IDLE_JSON (default bench/results/relay-idle-memory.json; docs/benchmarks.md).
  */
 import type { ChildProcess } from "node:child_process";
 import { fork } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Certs, IdleRelay, Variant } from "./relay-idle-memory/relays.ts";
+import { dialPair, startIdleRelay } from "./relay-idle-memory/relays.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
 const DEFAULT_PAIRS = 10_000;
@@ -31,26 +37,21 @@ const SETTLE_QUIET_MS = 10_000;
 const SETTLE_SAMPLE_MS = 2_000;
 const SETTLED_FALL = 0.01;
 const SETTLE_MAX_MS = 30_000;
-type Transport = "tcp" | "tls";
-const VARIANTS: ReadonlyArray<{ name: string; transport: Transport; kernelSplice: boolean }> = [
-  { name: "tcp", transport: "tcp", kernelSplice: true },
-  { name: "tcp-js-splice", transport: "tcp", kernelSplice: false },
-  { name: "tls", transport: "tls", kernelSplice: true },
+const VARIANTS: readonly Variant[] = [
+  { name: "tcp", relay: "flock", transport: "tcp", kernelSplice: true },
+  { name: "tcp-js-splice", relay: "flock", transport: "tcp", kernelSplice: false },
+  { name: "bare-node-tcp", relay: "bare", transport: "tcp", kernelSplice: false },
+  { name: "tls", relay: "flock", transport: "tls", kernelSplice: true },
+  { name: "bare-node-tls", relay: "bare", transport: "tls", kernelSplice: false },
 ];
-
-interface Certs {
-  relayCaPem: string;
-  relay: { certPem: string; keyPem: string };
-  a: { certPem: string; keyPem: string; thumbprint: string };
-  b: { certPem: string; keyPem: string; thumbprint: string };
-}
+const DEFAULT_JSON = fileURLToPath(new URL("./results/relay-idle-memory.json", import.meta.url));
 
 type Message =
-  | { kind: "start-relay"; certs: Certs; kernelSplice: boolean; snapshotName: string }
+  | { kind: "start-relay"; certs: Certs; variant: Variant; snapshotName: string }
   | { kind: "relay-up"; port: number; memory: Settled }
   | { kind: "measure" }
   | { kind: "settled"; memory: Settled; pairs: number }
-  | { kind: "dial"; certs: Certs; port: number; transport: Transport; from: number; count: number }
+  | { kind: "dial"; certs: Certs; port: number; variant: Variant; from: number; count: number }
   | { kind: "dialed"; count: number };
 
 const self = fileURLToPath(import.meta.url);
@@ -137,16 +138,15 @@ const spawnChild = async () => {
   });
 };
 
-async function measure(variant: (typeof VARIANTS)[number], certs: Certs, pairs: number): Promise<Settled> {
-  const { transport, kernelSplice, name } = variant;
+async function measure(variant: Variant, certs: Certs, pairs: number): Promise<Settled> {
   const relay = await spawnChild();
   const children: ChildProcess[] = [relay];
   try {
     relay.send({
       kind: "start-relay",
       certs,
-      kernelSplice,
-      snapshotName: `${name}-${pairs}`,
+      variant,
+      snapshotName: `${variant.name}-${pairs}`,
     } satisfies Message);
     const up = await next(relay, "relay-up");
     const dialers: Array<Promise<unknown>> = [];
@@ -154,7 +154,7 @@ async function measure(variant: (typeof VARIANTS)[number], certs: Certs, pairs: 
       const client = await spawnChild();
       children.push(client);
       const count = Math.min(PAIRS_PER_CLIENT_PROCESS, pairs - from);
-      client.send({ kind: "dial", certs, port: up.port, transport, from, count } satisfies Message);
+      client.send({ kind: "dial", certs, port: up.port, variant, from, count } satisfies Message);
       dialers.push(next(client, "dialed"));
     }
     await Promise.all(dialers);
@@ -188,8 +188,9 @@ export const run: Bench = async () => {
       `relay-idle-memory: ${requested} pairs need ${requested * 2} fds; measuring ${pairs}\n`,
     );
   }
+  const only = process.env.BENCH_IDLE_VARIANTS?.split(",");
   const rows: BenchResult[] = [];
-  for (const variant of VARIANTS) {
+  for (const variant of VARIANTS.filter((v) => only === undefined || only.includes(v.name))) {
     const kb = await measure(variant, certs, pairs);
     const row = (metric: string, value: number) =>
       rows.push({
@@ -203,49 +204,23 @@ export const run: Bench = async () => {
     // The part of it that is JavaScript objects; the rest is native (sockets, TLS, the addon's pairs).
     row("kb_heap_per_pair", kb.heapUsed);
   }
+  const jsonPath = process.env.BENCH_IDLE_JSON ?? DEFAULT_JSON;
+  mkdirSync(dirname(jsonPath), { recursive: true });
+  const meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    openssl: process.versions.openssl,
+    pairs,
+  };
+  writeFileSync(jsonPath, `${JSON.stringify({ ...meta, rows }, null, 2)}\n`);
+  process.stderr.write(`relay-idle-memory: results in ${jsonPath}\n`);
   return rows;
 };
 
-async function startRelay({ certs, kernelSplice, snapshotName }: Extract<Message, { kind: "start-relay" }>) {
-  const { default: pino } = await import("pino");
-  const { startDataPlane } = await import("../dataplane/server.ts");
-  const { saveRevocationState } = await import("../dataplane/worker-link/revocation-state.ts");
-  const { tmpdir } = await import("node:os");
+async function startRelay({ certs, variant, snapshotName }: Extract<Message, { kind: "start-relay" }>) {
   const { join } = await import("node:path");
-  // With no worker, a saved (empty) revocation list is what lets direct mode in.
-  const stateFile = join(tmpdir(), `flock-bench-relay-${process.pid}.json`);
-  await saveRevocationState(stateFile, []);
-  const dataPlane = await startDataPlane({
-    stateFile,
-    name: "bench",
-    host: "127.0.0.1",
-    port: 0,
-    // No worker: direct mode needs none, and a failed JWKS fetch is harmless.
-    workerUrl: "http://127.0.0.1:9",
-    certPem: certs.relay.certPem,
-    keyPem: certs.relay.keyPem,
-    relayCaPem: certs.relayCaPem,
-    metricsPort: null,
-    reportIntervalMs: null,
-    kernelSplice,
-    logger: pino({ level: "silent" }),
-    // Memory is measured, not handshake latency: a loaded machine must not time pairs out.
-    limits: {
-      maxPairs: 1_000_000,
-      // One party and one host dial every pair here; their shares would otherwise stop it.
-      maxPairsPerUser: 1_000_000,
-      maxWaitingPerParty: 1_000_000,
-      maxHandshakingPerPrefix: 1_000_000,
-      maxHandshakingConnections: 1_000_000,
-      idleTimeoutMs: 3_600_000,
-      pairingTimeoutMs: 3_600_000,
-      helloDeadlineMs: 600_000,
-    },
-  });
-  // Read once at start; nothing reports, so nothing writes it again.
-  const { rm } = await import("node:fs/promises");
-  await rm(stateFile, { force: true });
-  process.send?.({ kind: "relay-up", port: dataPlane.port, memory: await settled() } satisfies Message);
+  const relay: IdleRelay = await startIdleRelay(variant, certs);
+  process.send?.({ kind: "relay-up", port: relay.port, memory: await settled() } satisfies Message);
   process.on("message", (message: Message) => {
     if (message.kind !== "measure") return;
     void (async () => {
@@ -253,41 +228,18 @@ async function startRelay({ certs, kernelSplice, snapshotName }: Extract<Message
       const snapshots = process.env.BENCH_IDLE_HEAP_SNAPSHOT;
       if (snapshots)
         (await import("node:v8")).writeHeapSnapshot(join(snapshots, `${snapshotName}.heapsnapshot`));
-      process.send?.({ kind: "settled", memory, pairs: dataPlane.activePairs() } satisfies Message);
+      process.send?.({ kind: "settled", memory, pairs: relay.pairs() } satisfies Message);
     })();
   });
 }
 
 async function dialPairs(message: Extract<Message, { kind: "dial" }>): Promise<void> {
-  const { TestParty } = await import("../test/helpers/dataplane-client.ts");
-  const { certs, port, transport } = message;
   const held: unknown[] = [];
-  const one = async (index: number) => {
-    const tag = `t${index}`;
-    const sides = [
-      [certs.a, "b"],
-      [certs.b, "a"],
-    ] as const;
-    const parties = await Promise.all(
-      sides.map(async ([identity, dest]) => {
-        const party = await TestParty.dial({
-          transport,
-          port,
-          relayCaPem: certs.relayCaPem,
-          tlsIdentity: transport === "tls" ? identity : undefined,
-        });
-        await party.sendDirect(dest, tag, transport === "tls" ? undefined : identity);
-        return party;
-      }),
-    );
-    await Promise.all(parties.map((p) => p.paired()));
-    held.push(parties);
-  };
   let nextIndex = message.from;
   const end = message.from + message.count;
   await Promise.all(
     Array.from({ length: DIAL_CONCURRENCY }, async () => {
-      while (nextIndex < end) await one(nextIndex++);
+      while (nextIndex < end) held.push(await dialPair(message, nextIndex++));
     }),
   );
   process.send?.({ kind: "dialed", count: held.length } satisfies Message);
