@@ -6,6 +6,7 @@ import { openChannel } from "../../client/connect.ts";
 import type { Transport } from "../../client/dial.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
+import { digestToEnd } from "../helpers/stream-digest.ts";
 import { issuePartyCertificate, makeCa } from "../helpers/system.ts";
 import { useSystemWithPair } from "../helpers/system-suite.ts";
 
@@ -73,12 +74,7 @@ describe.each([
     "moves 64 MB byte-exact",
     async () => {
       const [toBob, toAlice] = await pair(a, b);
-      const received = new Promise<string>((resolve, reject) => {
-        const hash = createHash("sha256");
-        toAlice.socket.on("data", (c: Buffer) => hash.update(c));
-        toAlice.socket.once("end", () => resolve(hash.digest("hex")));
-        toAlice.socket.once("error", reject);
-      });
+      const received = digestToEnd(toAlice.socket);
       const sent = createHash("sha256");
       for (let offset = 0; offset < TRANSFER_BYTES; offset += CHUNK_BYTES) {
         const chunk = randomBytes(CHUNK_BYTES);

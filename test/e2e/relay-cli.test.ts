@@ -1,11 +1,12 @@
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { open, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadIdentity } from "../../client/identity.ts";
+import { sha256 } from "../helpers/stream-digest.ts";
 import type { FlockSystem } from "../helpers/system.ts";
 import { startSystem } from "../helpers/system.ts";
 
@@ -137,9 +138,7 @@ describe("flock connect", () => {
       expect(sender.code).toBe(0);
       expect(receiver.code).toBe(0);
       expect(receiver.stdout.length).toBe(FILE_BYTES);
-      expect(createHash("sha256").update(receiver.stdout).digest("hex")).toBe(
-        createHash("sha256").update(payload).digest("hex"),
-      );
+      expect(sha256(receiver.stdout)).toBe(sha256(payload));
       expect(sender.stdout.length).toBe(0);
       expect(receiver.stderr).toContain("connected to acme/alice");
     } finally {

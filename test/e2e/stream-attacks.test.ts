@@ -7,6 +7,7 @@ import type { DataPlane } from "../../dataplane/server.ts";
 import type { FlockError } from "../../protocol/errors.ts";
 import type { Attack, AttackerProxy } from "../helpers/attacker-proxy.ts";
 import { startAttackerProxy } from "../helpers/attacker-proxy.ts";
+import { sha256 } from "../helpers/stream-digest.ts";
 import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
@@ -85,7 +86,7 @@ async function transfer(
   });
   toBob.socket.resume();
   toBob.socket.end(payload);
-  return { sent: createHash("sha256").update(payload).digest("hex"), atBob: await atBob, events };
+  return { sent: sha256(payload), atBob: await atBob, events };
 }
 
 const attacks: [string, Attack][] = [

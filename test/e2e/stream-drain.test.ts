@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { Channel, ConnectEvent, StreamOptions } from "../../client/connect.ts";
+import type { ConnectEvent, StreamOptions } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
+import { digestToEnd, sha256 } from "../helpers/stream-digest.ts";
 import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
@@ -27,17 +28,6 @@ async function pairOn(channel: string, stream: [StreamOptions, StreamOptions], e
   return pair;
 }
 
-const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-function received(stream: Channel["socket"]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash("sha256");
-    stream.on("data", (c: Buffer) => hash.update(c));
-    stream.once("end", () => resolve(hash.digest("hex")));
-    stream.once("error", reject);
-  });
-}
-
 describe("a data plane that drains", () => {
   it("moves its resumable pairs to another data plane with no error, byte-exact", async () => {
     const planes = [
@@ -48,7 +38,7 @@ describe("a data plane that drains", () => {
     const [toBob, toAlice] = await pairOn("drain-moves", [{}, {}], events);
     const draining = planes.find((p) => p.name === toBob.relay) as DataPlane;
     const payload = randomBytes(PAYLOAD_BYTES);
-    const atBob = received(toAlice.socket);
+    const atBob = digestToEnd(toAlice.socket);
     toAlice.socket.end();
     toBob.socket.resume();
     toBob.socket.write(payload.subarray(0, PAYLOAD_BYTES / 2));
@@ -86,7 +76,7 @@ describe("a data plane that drains", () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(draining.activePairs()).toBe(1);
     const payload = randomBytes(1024 * 1024);
-    const atBob = received(toAlice.socket);
+    const atBob = digestToEnd(toAlice.socket);
     toAlice.socket.end();
     toBob.socket.resume();
     toBob.socket.end(payload);

@@ -1,6 +1,6 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Channel, ConnectEvent, StreamOptions } from "../../client/connect.ts";
+import type { ConnectEvent, StreamOptions } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import { encodeControl } from "../../client/stream/control-frames.ts";
@@ -9,6 +9,7 @@ import type { DataPlane } from "../../dataplane/server.ts";
 import { pairId } from "../../protocol/ticket.ts";
 import type { OpenCut, OpenCutProxy } from "../helpers/open-cut-proxy.ts";
 import { startOpenCutProxy } from "../helpers/open-cut-proxy.ts";
+import { digestToEnd, sha256 } from "../helpers/stream-digest.ts";
 import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
@@ -61,7 +62,7 @@ async function exchange(
     });
     fx.sockets.push(c.socket);
     const payload = randomBytes(PAYLOAD_BYTES);
-    const got = digest(c.socket);
+    const got = digestToEnd(c.socket);
     c.socket.end(payload);
     return { sent: sha256(payload), got: await got, events };
   };
@@ -169,14 +170,3 @@ describe("a dead path while a version-2 stream opens (nothing more gets through,
     await expectMeeting({ ...cut, silent: true }, reached, resumes, deadPathStream);
   });
 });
-
-const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-function digest(socket: Channel["socket"]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash("sha256");
-    socket.on("data", (c: Buffer) => hash.update(c));
-    socket.once("end", () => resolve(hash.digest("hex")));
-    socket.once("error", reject);
-  });
-}

@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { Channel, ConnectEvent } from "../../client/connect.ts";
+import type { ConnectEvent } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { Transport } from "../../client/dial.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
+import { digestToEnd, sha256 } from "../helpers/stream-digest.ts";
 import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
@@ -32,8 +33,8 @@ describe.each(["tcp", "tls", "ws", "wss"] as const)("over %s", (transport: Trans
 
     const toB = randomBytes(PAYLOAD_BYTES);
     const toA = randomBytes(PAYLOAD_BYTES / 4);
-    const atBob = digest(toAlice.socket, PAYLOAD_BYTES / 4, () => void carrying.stop());
-    const atAlice = digest(toBob.socket);
+    const atBob = digestToEnd(toAlice.socket, PAYLOAD_BYTES / 4, () => void carrying.stop());
+    const atAlice = digestToEnd(toBob.socket);
     toBob.socket.end(toB);
     toAlice.socket.end(toA);
     const [gotB, gotA] = await Promise.all([atBob, atAlice]);
@@ -47,25 +48,3 @@ describe.each(["tcp", "tls", "ws", "wss"] as const)("over %s", (transport: Trans
     expect(resumedOn.at(-1)).not.toBe(carrying.name);
   });
 });
-
-const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-/** Hashes what arrives until the end; calls `midway` once `after` bytes are in. Rejects on an error. */
-function digest(
-  stream: Channel["socket"],
-  after = Number.POSITIVE_INFINITY,
-  midway = () => {},
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash("sha256");
-    let bytes = 0;
-    stream.on("data", (c: Buffer) => {
-      hash.update(c);
-      const before = bytes;
-      bytes += c.length;
-      if (before < after && bytes >= after) midway();
-    });
-    stream.once("end", () => resolve(hash.digest("hex")));
-    stream.once("error", reject);
-  });
-}

@@ -2,7 +2,6 @@
  * Real loopback TCP for splice tests: a relay listener that accepts two parties, so a test
  * holds both party sockets and the relay's two accepted sockets, and splices the latter.
  */
-import { createHash } from "node:crypto";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { connect, createServer } from "node:net";
 import type { Duplex } from "node:stream";
@@ -70,8 +69,6 @@ export function pattern(length: number, seed: number): Buffer {
   for (let i = 0; i < cycle.length; i++) cycle[i] = (i * 31 + seed) % 251;
   return Buffer.alloc(length, cycle);
 }
-
-export const sha = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
 /** Writes in pieces, honouring backpressure, then ends unless told not to. */
 export async function writeAll(stream: Duplex, bytes: Buffer, end = true): Promise<void> {

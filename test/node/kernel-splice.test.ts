@@ -14,9 +14,9 @@ import {
   readToEnd,
   relayedSockets,
   settled,
-  sha,
   writeAll,
 } from "../helpers/socket-pairs.ts";
+import { sha256 } from "../helpers/stream-digest.ts";
 
 const kernel = chooseSplicer(true);
 const fallback = chooseSplicer(false);
@@ -55,8 +55,8 @@ describe.each([
     const atB = readToEnd(s.b);
     const atA = readToEnd(s.a);
     await Promise.all([writeAll(s.a, forward), writeAll(s.b, backward)]);
-    expect(sha(await atB)).toBe(sha(forward));
-    expect(sha(await atA)).toBe(sha(backward));
+    expect(sha256(await atB)).toBe(sha256(forward));
+    expect(sha256(await atA)).toBe(sha256(backward));
     expect(await spliced.done).toEqual({ reason: "closed", aToB: forward.length, bToA: backward.length });
     expect(spliced.bytes()).toBe(forward.length + backward.length);
   });
@@ -80,7 +80,7 @@ describe.each([
     s.b.end("b-late");
     expect((await atA).toString()).toBe("paired-a|b-held|b-early|b-late");
     const gotB = await atB;
-    expect(sha(gotB.subarray(0, paired.length))).toBe(sha(paired));
+    expect(sha256(gotB.subarray(0, paired.length))).toBe(sha256(paired));
     expect(gotB.subarray(paired.length).toString()).toBe("a-early|a-late");
     expect(await spliced.done).toMatchObject({ reason: "closed", aToB: 14, bToA: 21 });
   });
@@ -132,7 +132,7 @@ describe.each([
     expect(s.a.writableLength).toBeGreaterThan(queued.length / 2);
     const atB = readToEnd(s.b);
     s.b.end();
-    expect(sha(await atB)).toBe(sha(queued));
+    expect(sha256(await atB)).toBe(sha256(queued));
     expect(await spliced.done).toEqual({ reason: "closed", aToB: queued.length, bToA: 0 });
   });
 
