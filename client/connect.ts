@@ -1,10 +1,11 @@
 import type { X509Certificate } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { TicketResponse } from "../protocol/api.ts";
 import { FlockError } from "../protocol/errors.ts";
 import type { PeerProtocol } from "../protocol/frames.ts";
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL, isValidName } from "../protocol/names.ts";
-import { pairId, partyRef, type Role } from "../protocol/ticket.ts";
+import { pairIdInput, pairIdOfDigest, partyRef, type Role } from "../protocol/ticket.ts";
 import type { RetryEvent } from "./attempts.ts";
 import { retryUntil } from "./attempts.ts";
 import { checkControlPlaneUrl, plainHttpAllowed } from "./control-plane-url.ts";
@@ -108,7 +109,12 @@ export async function openPlanned(
 ): Promise<Channel> {
   let firstTicket = issued;
   const binding = {
-    pair: await pairId(plan.identity.user, plan.identity.party, plan.dest, plan.channel),
+    // Hashed here, in this tick: a WebCrypto digest would hold the ticket request back a thread-pool round trip.
+    pair: pairIdOfDigest(
+      createHash("sha256")
+        .update(pairIdInput(plan.identity.user, plan.identity.party, plan.dest, plan.channel))
+        .digest(),
+    ),
     channel: plan.channel,
     self: partyRef(plan.identity.user, plan.identity.party),
     peer: partyRef(plan.identity.user, plan.dest),

@@ -1,3 +1,5 @@
+import type { KeyObject } from "node:crypto";
+import { sign } from "node:crypto";
 import type {
   TicketRequestBody,
   TicketResponse,
@@ -6,7 +8,7 @@ import type {
 } from "../protocol/api.ts";
 import { FlockError, isErrorCode } from "../protocol/errors.ts";
 import type { SignedRequestAlg } from "../protocol/signed-request.ts";
-import { SIGNED_REQUEST_CONTENT_TYPE, signRequest } from "../protocol/signed-request.ts";
+import { SIGNED_REQUEST_CONTENT_TYPE, signedRequestParts } from "../protocol/signed-request.ts";
 import { TICKETS_PATH } from "../protocol/wire.ts";
 import { requestText, type TextResponse } from "./http-text.ts";
 import type { PartyConfig } from "./identity.ts";
@@ -68,8 +70,7 @@ async function postTicketRequest(
   timeoutMs: number,
 ): Promise<{ answer: unknown; origin: string }> {
   const { key, kid: kidPromise } = relayKeyMaterial(identity);
-  const kid = await kidPromise;
-  const body = await signRequest(key, signingAlg(key.asymmetricKeyType), kid, "POST", TICKETS_PATH, request);
+  const body = signRequestNow(key, await kidPromise, TICKETS_PATH, request);
   const url = new URL(TICKETS_PATH, identity.url);
   const timeout = AbortSignal.timeout(timeoutMs);
   let response: TextResponse;
@@ -89,6 +90,21 @@ async function postTicketRequest(
   const { status, text } = response;
   if (status < 200 || status > 299) throw errorFromResponse(status, text);
   return { answer: parseJson(text), origin: url.origin };
+}
+
+const segment = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+/**
+ * A POST signed as signRequest signs it (protocol/signed-request.ts), by node:crypto in this
+ * tick: WebCrypto's signature is a thread-pool job, and on a loaded machine its answer came
+ * back a millisecond or more later, on the way of every ticket.
+ */
+function signRequestNow(key: KeyObject, kid: string, path: string, body: unknown): string {
+  const { header, payload } = signedRequestParts(signingAlg(key.asymmetricKeyType), kid, "POST", path, body);
+  const input = `${segment(header)}.${segment(payload)}`;
+  // JWS ES256 is the raw r || s (RFC 7518 section 3.4), not DER; RS256 is PKCS #1 v1.5, Node's default.
+  const signature = sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" });
+  return `${input}.${signature.toString("base64url")}`;
 }
 
 function signingAlg(keyType: string | undefined): SignedRequestAlg {

@@ -33,6 +33,26 @@ export async function signRequest<T>(
   path: string,
   body: T,
 ): Promise<string> {
+  const { header, payload } = signedRequestParts(alg, kid, method, path, body);
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+    .setProtectedHeader(header)
+    .sign(key);
+}
+
+/**
+ * The protected header and payload signRequest signs, for a signer of its own (the SDK signs
+ * with node:crypto, synchronously, on every pair's setup).
+ */
+export function signedRequestParts<T>(
+  alg: SignedRequestAlg,
+  kid: string,
+  method: string,
+  path: string,
+  body: T,
+): {
+  header: { alg: SignedRequestAlg; typ: typeof SIGNED_REQUEST_TYPE; kid: string };
+  payload: SignedRequestPayload<T>;
+} {
   const payload: SignedRequestPayload<T> = {
     htm: method.toUpperCase(),
     htu: path,
@@ -40,9 +60,7 @@ export async function signRequest<T>(
     jti: crypto.randomUUID(),
     body,
   };
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-    .setProtectedHeader({ alg, typ: SIGNED_REQUEST_TYPE, kid })
-    .sign(key);
+  return { header: { alg, typ: SIGNED_REQUEST_TYPE, kid }, payload };
 }
 
 /** The key id a signed request claims, read before verification to look the key up. */

@@ -53,6 +53,16 @@ export function roleFor(self: string, peer: string): Role {
  * user, the unordered pair of parties and the channel, nothing secret.
  */
 export async function pairId(user: string, a: string, b: string, channel: string): Promise<string> {
+  return pairIdOfDigest(await sha256(pairIdInput(user, a, b, channel)));
+}
+
+/** What a pair id is the SHA-256 of: the user, both parties in a fixed order, the channel. */
+export function pairIdInput(user: string, a: string, b: string, channel: string): string {
   const [lo, hi] = a < b ? [a, b] : [b, a];
-  return toBase64Url(await sha256(`flock-pair-v1\0${user}\0${lo}\0${hi}\0${channel}`)).slice(0, 32);
+  return `flock-pair-v1\0${user}\0${lo}\0${hi}\0${channel}`;
+}
+
+/** The pair id of pairIdInput's SHA-256, for a caller that hashes it itself (synchronously, in Node). */
+export function pairIdOfDigest(digest: Uint8Array): string {
+  return toBase64Url(digest).slice(0, 32);
 }
