@@ -31,6 +31,18 @@ async function answerTo(port: number, ticket: string, prover?: Issued): Promise<
   return frame.type === "error" ? frame.code : frame.type;
 }
 
+/** The ERROR code the relay answers a ticket with over TLS, where the client certificate is the proof. */
+async function answerOverTls(
+  port: number,
+  transport: Transport,
+  tlsIdentity: Issued,
+  ticket: string,
+): Promise<string> {
+  const party = await dial(port, transport, tlsIdentity);
+  await party.sendTicket(ticket);
+  return party.errorCode();
+}
+
 describe("ticket checks", () => {
   it("accept what the worker issues: its ticket lifetime is within the data plane's maximum", () => {
     expect(TICKET_TTL_SECONDS).toBeLessThanOrEqual(MAX_TICKET_LIFETIME_SECONDS);
@@ -210,16 +222,14 @@ describe("proof of key", () => {
 
   it("answers PROOF_INVALID to a TLS client certificate the ticket is not bound to", async () => {
     const dp = await fx.start();
-    const party = await dial(dp.port, "tls", fx.b);
-    await party.sendTicket(await fx.ticket(fx.a, fx.b));
-    expect(await party.errorCode()).toBe("PROOF_INVALID");
+    expect(await answerOverTls(dp.port, "tls", fx.b, await fx.ticket(fx.a, fx.b))).toBe("PROOF_INVALID");
   });
 
   it("answers CERT_INVALID to a TLS client certificate from another CA", async () => {
     const dp = await fx.start();
-    const party = await dial(dp.port, "tls", fx.foreignA);
-    await party.sendTicket(await fx.ticket(fx.a, fx.b));
-    expect(await party.errorCode()).toBe("CERT_INVALID");
+    expect(await answerOverTls(dp.port, "tls", fx.foreignA, await fx.ticket(fx.a, fx.b))).toBe(
+      "CERT_INVALID",
+    );
   });
 
   it("answers CERT_INVALID to a hello certificate from another CA", async () => {
@@ -230,9 +240,9 @@ describe("proof of key", () => {
   it("answers CERT_INVALID to an expired relay certificate, over TLS and in the hello", async () => {
     const dp = await fx.start();
     expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b), fx.expiredA)).toBe("CERT_INVALID");
-    const party = await dial(dp.port, "wss", fx.expiredA);
-    await party.sendTicket(await fx.ticket(fx.a, fx.b));
-    expect(await party.errorCode()).toBe("CERT_INVALID");
+    expect(await answerOverTls(dp.port, "wss", fx.expiredA, await fx.ticket(fx.a, fx.b))).toBe(
+      "CERT_INVALID",
+    );
   });
 });
 
