@@ -20,7 +20,7 @@ export interface StreamLimits {
    */
   openResumeMs: number;
   /**
-   * Keep each write of OWN_WRITE_MIN_BYTES or more as it is until the peer acknowledges it,
+   * Keep each write of ZERO_COPY_MIN_BYTES or more as it is until the peer acknowledges it,
    * instead of copying it into the send buffer (docs/stream.md, "Zero-copy writes"). The
    * writer must then never modify a buffer it wrote, even after the write callback: a resume
    * may send it again. Off by default.

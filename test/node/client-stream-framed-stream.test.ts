@@ -7,6 +7,7 @@ import type { StreamEvent } from "../../client/stream/framed-stream.ts";
 import { FramedStream } from "../../client/stream/framed-stream.ts";
 import { encodeDataHeader } from "../../client/stream/frames.ts";
 import type { OwnPosition, Resumed, Resumer } from "../../client/stream/resume-within.ts";
+import { ZERO_COPY_MIN_BYTES } from "../../client/stream/send-buffer.ts";
 import type { StreamLimits } from "../../client/stream/stream-limits.ts";
 import { streamLimits } from "../../client/stream/stream-limits.ts";
 import { FlockError } from "../../protocol/errors.ts";
@@ -236,10 +237,13 @@ describe("FramedStream", () => {
     const resume = rendezvous((i) => cuts[i] ?? {}, streamLimits().windowBytes);
     const events: StreamEvent[] = [];
     const [a, b] = sessions(cuts[0] as LinkOptions, { resume, events, limits: { zeroCopyWrites: true } });
-    const toB = bytes(1_000_000, 7);
-    a.write(toB.subarray(0, 200_000));
-    expect(a.sendBuffered).toEqual({ held: 200_000, allocated: 0 });
-    const [atA, atB] = await Promise.all([run(a, toB.subarray(200_000), 100_000), run(b, bytes(10, 8))]);
+    const toB = bytes(1_500_000, 7);
+    a.write(toB.subarray(0, ZERO_COPY_MIN_BYTES));
+    expect(a.sendBuffered).toEqual({ held: ZERO_COPY_MIN_BYTES, allocated: 0 });
+    const [atA, atB] = await Promise.all([
+      run(a, toB.subarray(ZERO_COPY_MIN_BYTES), ZERO_COPY_MIN_BYTES + 1),
+      run(b, bytes(10, 8)),
+    ]);
     expect([atA.error?.message, atB.error?.message]).toEqual([undefined, undefined]);
     expect(sha(atB.data)).toBe(sha(toB));
     expect(atA.data.equals(bytes(10, 8))).toBe(true);
