@@ -38,6 +38,7 @@ export type PairResult =
       /** Both ends speak wire version 2: ends are checked and broken transports resume. */
       framed: boolean;
     }
+  /** `why`: the error code, and for CONNECT_TIMEOUT the last attempt's (`CONNECT_TIMEOUT after DIAL_FAILED`). */
   | { kind: "open-failed"; why: string };
 
 /** A keystream no two pairs share, so bytes crossed between pairs cannot pass the check. */
@@ -135,8 +136,11 @@ export async function transferPair(
   if (first.status === "rejected" || second.status === "rejected") {
     for (const o of opened) if (o.status === "fulfilled") o.value.socket.destroy();
     const failed = opened.find((o) => o.status === "rejected") as PromiseRejectedResult;
-    const reason = failed.reason as { code?: string; message?: string };
-    return { kind: "open-failed", why: reason.code ?? String(reason.message) };
+    const reason = failed.reason as { code?: string; message?: string; cause?: { code?: string } };
+    const why = reason.code ?? String(reason.message);
+    // A timeout says what the last attempt ran into: that tells one failure from another.
+    const last = reason.code === "CONNECT_TIMEOUT" ? reason.cause?.code : undefined;
+    return { kind: "open-failed", why: last ? `${why} after ${last}` : why };
   }
   const [toB, toA] = [first.value.socket, second.value.socket];
   for (const s of [toB, toA]) s.on("error", () => {});
