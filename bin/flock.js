@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// Runs the compiled CLI (dist/cli/main.js), which `npm install` builds through the prepare
-// script; `npm run build` rebuilds it after a change to the sources.
+// Runs the compiled CLI (dist/cli/), which `npm install` builds through the prepare script;
+// `npm run build` rebuilds it after a change to the sources. `flock relay …` (the data plane)
+// has an entry of its own that loads none of the other commands (cli/relay-main.ts).
 import { access } from "node:fs/promises";
 
-const main = new URL("../dist/cli/main.js", import.meta.url);
+const entry = process.argv[2] === "relay" ? "relay.js" : "main.js";
+const main = new URL(`../dist/cli/${entry}`, import.meta.url);
 
 // Stack traces for --debug point into the TypeScript sources; other runs skip the cost.
 if (process.argv.includes("--debug")) process.setSourceMapsEnabled(true);
