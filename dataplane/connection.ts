@@ -15,22 +15,18 @@ export class Connection {
   readonly remoteAddress: string;
   /** Logger bound to this connection's id. */
   readonly log: Logger;
-  /** Settles when the socket or any layer on it has closed. */
-  readonly closed: Promise<void>;
   readonly #layers: Duplex[] = [];
   #isClosed = false;
-  #markClosed!: () => void;
+  /**
+   * Listeners, not a promise: a promise and its reactions per side would stay with every idle
+   * pair (docs/data-plane.md, "Idle memory").
+   */
+  #closeListeners: Array<() => void> = [];
 
   constructor(socket: Socket, logger: Logger) {
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress ?? "unknown";
     this.log = logger.child({ conn: this.id });
-    this.closed = new Promise((resolve) => {
-      this.#markClosed = () => {
-        this.#isClosed = true;
-        resolve();
-      };
-    });
     socket.setNoDelay(true);
     socket.on("error", (error) => this.log.debug({ err: error.message }, "socket error"));
     socket.once("close", this.#markClosed);
@@ -39,6 +35,30 @@ export class Connection {
   get isClosed(): boolean {
     return this.#isClosed;
   }
+
+  /**
+   * Runs `listener` once the socket or any layer on it has closed (at once if it has), unless
+   * the function returned cancels it first.
+   */
+  onClose(listener: () => void): () => void {
+    if (this.#isClosed) {
+      listener();
+      return () => {};
+    }
+    this.#closeListeners.push(listener);
+    return () => {
+      const index = this.#closeListeners.indexOf(listener);
+      if (index >= 0) this.#closeListeners.splice(index, 1);
+    };
+  }
+
+  readonly #markClosed = () => {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    const listeners = this.#closeListeners;
+    this.#closeListeners = [];
+    for (const listener of listeners) listener();
+  };
 
   /** A stream stacked on the socket (a TLS socket, a WebSocket stream): its close is the connection's. */
   addLayer(layer: Duplex): void {

@@ -43,7 +43,7 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
   const gate = new HandshakeGate({ limits, metrics, logger });
   const splicing = chooseSplicer(config.kernelSplice);
   metrics.splicePath.set({ path: splicing.path }, 1);
-  const pairs = new Pairs({ limits, metrics, splicer: splicing.splice });
+  const pairs = new Pairs({ limits, metrics, splicer: splicing.splice, logger });
   let relayRevoked!: () => void;
   const whenRelayRevoked = new Promise<void>((resolve) => {
     relayRevoked = resolve;

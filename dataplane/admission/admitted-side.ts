@@ -30,6 +30,11 @@ export interface PairedAs {
   peerProtocol: PeerProtocol;
 }
 
+/** What every log line about an admitted side is bound to. */
+export function sideLogBindings(connection: Connection, transport: TransportName, party: AuthenticatedParty) {
+  return { conn: connection.id, transport, party: party.self, pair: party.pair, mode: party.mode };
+}
+
 /**
  * A side whose handshake is done: who it is, what it wants, where its bytes are. Made
  * once by the handshake and never changed; pairing and splicing take it from here.

@@ -7,6 +7,7 @@ import {
 import { DEFAULT_CHANNEL } from "../../protocol/names.ts";
 import type { Connection } from "../connection.ts";
 import type { AdmittedSide, SideAnswers } from "./admitted-side.ts";
+import { sideLogBindings } from "./admitted-side.ts";
 import { directParty } from "./authenticate.ts";
 import type { FrelayTransport } from "./frelay-transport.ts";
 import type { HandshakeContext } from "./handshake.ts";
@@ -67,13 +68,7 @@ export async function admitFrelay(
   );
   if (connection.isClosed) throw new ConnectionGone();
 
-  const log = context.logger.child({
-    conn: connection.id,
-    transport: "frelay",
-    party: party.self,
-    pair: party.pair,
-    mode: party.mode,
-  });
+  const log = context.logger.child(sideLogBindings(connection, "frelay", party));
   let refused = false;
   const answers: SideAnswers = {
     // Nothing is said while waiting: the client blocks on its read of Ready.

@@ -77,7 +77,7 @@ export class HandshakeGate {
     }
     group.add(connection);
     this.#open.add(connection);
-    void connection.closed.then(() => {
+    connection.onClose(() => {
       this.#endHandshake(connection);
       this.#open.delete(connection);
     });

@@ -6,6 +6,7 @@ import { encodeFrame, FrameDecoder, PROTOCOL_VERSION, parseClientFrame } from ".
 import type { Connection } from "../connection.ts";
 import type { DataPlaneMetrics } from "../metrics.ts";
 import type { AdmittedSide, SideAnswers } from "./admitted-side.ts";
+import { sideLogBindings } from "./admitted-side.ts";
 import type { AuthenticatedParty, Authority } from "./authenticate.ts";
 import { authenticate } from "./authenticate.ts";
 import { admitFrelay } from "./frelay-side.ts";
@@ -125,14 +126,8 @@ function sideOf(
   // The answers below outlive the handshake: they take the stream and the name, not the
   // transport (its TLS certificate would stay with every idle pair).
   const { stream, name } = transport;
-  // Made from the data plane's logger rather than chained, so an idle side holds one logger.
-  const log = context.logger.child({
-    conn: connection.id,
-    transport: name,
-    party: party.self,
-    pair: party.pair,
-    mode: party.mode,
-  });
+  // Bound as the pair's end line is (pairs.ts), which outlives this logger.
+  const log = context.logger.child(sideLogBindings(connection, name, party));
   const send = (frame: RelayFrame) => stream.write(encodeFrame(frame));
   let refused = false;
   const answers: SideAnswers = {

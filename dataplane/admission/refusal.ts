@@ -67,7 +67,7 @@ function tell({ error, layer }: Refusal, { connection, errorLingerMs }: RefusalC
   stream.removeAllListeners("readable");
   stream.resume();
   const linger = setTimeout(() => connection.destroy(), errorLingerMs);
-  void connection.closed.then(() => clearTimeout(linger));
+  connection.onClose(() => clearTimeout(linger));
   if (layer.speaks === "frames") {
     stream.end(encodeFrame({ type: "error", code: error.code, message: error.message }));
   } else {

@@ -1,9 +1,11 @@
 import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
 import type { ErrorCode } from "../../protocol/errors.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import type { PeerProtocol } from "../../protocol/frames.ts";
 import type { Role } from "../../protocol/ticket.ts";
 import type { AdmittedSide } from "../admission/admitted-side.ts";
+import { sideLogBindings } from "../admission/admitted-side.ts";
 import type { DataPlaneLimits } from "../config.ts";
 import type { DataPlaneMetrics } from "../metrics.ts";
 import type { PairEndReason } from "./pairing.ts";
@@ -25,6 +27,8 @@ export interface PairsOptions {
   metrics: DataPlaneMetrics;
   /** Moves a pair's bytes: the JS splice, or a kernel one for the pairs it can take. */
   splicer: Splicer;
+  /** The data plane's logger, which each side's is made from. */
+  logger: Logger;
 }
 
 /** What a live pair keeps of each side: no stream or connection (see LivePair). */
@@ -127,8 +131,7 @@ export class Pairs {
       return undefined;
     }
     side.answers.waiting();
-    joining.watch();
-    void side.connection.closed.then(() => this.#pairing.leave(joining));
+    joining.watch(() => this.#pairing.leave(joining));
     return undefined;
   }
 
@@ -153,8 +156,13 @@ export class Pairs {
     });
   }
 
-  /** Counts the pair's end. Keeps only the user and a logger of the sides while the pair lives. */
-  #untilEnded(live: LivePair, splice: Splice, { party: { user }, log }: AdmittedSide): void {
+  /**
+   * Counts the pair's end. Keeps only the user and what the first side's log lines are bound
+   * to while the pair lives, not its logger (docs/data-plane.md, "Idle memory").
+   */
+  #untilEnded(live: LivePair, splice: Splice, side: AdmittedSide): void {
+    const { user } = side.party;
+    const bindings = sideLogBindings(side.connection, side.transport, side.party);
     void live.started(splice).then((result) => {
       this.#live.delete(live);
       this.#pairing.pairEnded({ user });
@@ -162,7 +170,7 @@ export class Pairs {
       this.#options.metrics.bytes.inc(result.aToB + result.bToA);
       const reason: PairEndReason = live.revoked ? "revoked" : result.reason;
       this.#options.metrics.pairEnded(reason);
-      log.info({ ...result, reason }, "pair ended");
+      this.#options.logger.info({ ...bindings, ...result, reason }, "pair ended");
     });
   }
 

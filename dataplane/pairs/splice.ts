@@ -1,6 +1,5 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { finished } from "node:stream";
 import { watchIdle } from "./idle-timer.ts";
 
 export type SpliceEndReason = "closed" | "reset" | "idle_timeout" | "drained" | "stopped";
@@ -71,14 +70,23 @@ export function endBoth(sideA: SpliceSide, sideB: SpliceSide, reason: SpliceEndR
  * reading pauses only its own sender), an end on one side passed on to the other while the
  * opposite direction keeps flowing (half-close; the sockets are allowHalfOpen), and an error
  * or an abrupt close on either side resets both: a reset must never leave the other side
- * hanging. A pair holds a few listeners and one `finished` watch per stream, where two
- * `stream.pipeline`s held dozens of closures: most of an idle pair's memory.
+ * hanging. An idle pair is most of what a data plane holds, so a pair is two Directions and
+ * their listeners, nothing more: no `stream.pipeline` or `stream.finished` (dozens of
+ * closures per stream between them; docs/data-plane.md, "Idle memory").
  */
 export const spliceStreams: Splicer = (sideA, sideB, options) => new StreamPair(sideA, sideB, options);
 
-/** Bytes from one stream to the other. */
+/**
+ * Bytes from one stream to the other, and the ends it watches: `from` read to its end,
+ * `to` flushed after its end; an error on `from`, or `from` closed before it was done both
+ * ways (a TCP close under it, a WebSocket dropped), is a reset.
+ */
 class Direction {
   bytes = 0;
+  fromEnded = false;
+  toFinished = false;
+  /** The other way, whose `to` is this one's `from`: with it, `from` is done both ways. */
+  back!: Direction;
   constructor(
     readonly pair: StreamPair,
     readonly from: Duplex,
@@ -86,7 +94,14 @@ class Direction {
   ) {
     from.on("data", this.#onData);
     from.on("end", this.#onEnd);
+    from.on("error", this.#onError);
+    from.on("close", this.#onClose);
     to.on("drain", this.#onDrain);
+    to.on("finish", this.#onFinish);
+  }
+
+  get done(): boolean {
+    return this.fromEnded && this.toFinished;
   }
 
   readonly #onData = (chunk: Buffer) => {
@@ -95,7 +110,19 @@ class Direction {
     if (!this.to.write(chunk)) this.from.pause();
   };
   readonly #onDrain = () => this.from.resume();
-  readonly #onEnd = () => this.to.end();
+  readonly #onEnd = () => {
+    this.fromEnded = true;
+    this.to.end();
+    this.pair.directionMoved();
+  };
+  readonly #onFinish = () => {
+    this.toFinished = true;
+    this.pair.directionMoved();
+  };
+  readonly #onError = () => this.pair.stop("reset");
+  readonly #onClose = () => {
+    if (!(this.fromEnded && this.back.toFinished)) this.pair.stop("reset");
+  };
 }
 
 class StreamPair implements Splice {
@@ -104,8 +131,6 @@ class StreamPair implements Splice {
   readonly #sides: readonly [SpliceSide, SpliceSide];
   readonly #aToB: Direction;
   readonly #bToA: Direction;
-  /** Streams not yet done both ways (read to their end, and their writes flushed after an end). */
-  #openStreams = 2;
   #ended = false;
   #resolve!: (result: SpliceResult) => void;
   readonly #stopIdleWatch: () => void;
@@ -121,22 +146,30 @@ class StreamPair implements Splice {
     if (sideB.pending.length > 0) b.unshift(sideB.pending);
     this.#aToB = new Direction(this, a, b);
     this.#bToA = new Direction(this, b, a);
-    // A stream that closes before it is done both ways was cut off (an error, a TCP close
-    // under it, a WebSocket dropped): `finished` reports that as an error.
-    finished(a, this.#streamDone);
-    finished(b, this.#streamDone);
-    // A stream its handshake read in paused mode does not start flowing on a 'data' listener alone.
-    a.resume();
-    b.resume();
+    this.#aToB.back = this.#bToA;
+    this.#bToA.back = this.#aToB;
     this.#stopIdleWatch = watchIdle(
       options.idleTimeoutMs,
       () => Date.now() - this.lastActivity,
       () => this.stop("idle_timeout"),
     );
+    // A side that went while being told it is paired has no close event left to send.
+    if (a.destroyed || b.destroyed) {
+      this.stop("reset");
+      return;
+    }
+    // A stream its handshake read in paused mode does not start flowing on a 'data' listener alone.
+    a.resume();
+    b.resume();
   }
 
   bytes(): number {
     return this.#aToB.bytes + this.#bToA.bytes;
+  }
+
+  /** Only a pair whose two directions were both read to their end and flushed closes politely. */
+  directionMoved(): void {
+    if (this.#aToB.done && this.#bToA.done) this.stop("closed");
   }
 
   stop(reason: SpliceEndReason): void {
@@ -146,9 +179,4 @@ class StreamPair implements Splice {
     endBoth(this.#sides[0], this.#sides[1], reason);
     this.#resolve({ reason, aToB: this.#aToB.bytes, bToA: this.#bToA.bytes });
   }
-
-  readonly #streamDone = (error?: Error | null) => {
-    if (error) this.stop("reset");
-    else if (--this.#openStreams === 0) this.stop("closed");
-  };
 }

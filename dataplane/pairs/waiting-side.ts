@@ -24,6 +24,7 @@ export class WaitingSide implements PairingSide {
   readonly #limits: EarlyBytesLimits;
   readonly #held: Buffer[] = [];
   #stopWatching: (() => void) | undefined;
+  #stopClosedWatch: (() => void) | undefined;
 
   constructor(side: AdmittedSide, limits: EarlyBytesLimits) {
     this.side = side;
@@ -53,10 +54,12 @@ export class WaitingSide implements PairingSide {
   }
 
   /**
-   * Starts reading what the side sends while it waits; an end means it left. A side whose
-   * protocol sends nothing before it is paired is refused at its first byte.
+   * Starts reading what the side sends while it waits; an end means it left, and `left`
+   * runs when its connection closes (a refused side too: it may have refused itself). A side
+   * whose protocol sends nothing before it is paired is refused at its first byte. All of it
+   * stops once the side is paired, so a pair holds no waiting side.
    */
-  watch(): void {
+  watch(left: () => void): void {
     const stream: Duplex = this.side.stream;
     let held = this.side.early.length;
     let probe: NodeJS.Timeout | undefined;
@@ -82,6 +85,7 @@ export class WaitingSide implements PairingSide {
     const onEnd = () => this.side.connection.destroy();
     stream.on("readable", onReadable);
     stream.on("end", onEnd);
+    this.#stopClosedWatch = this.side.connection.onClose(left);
     this.#stopWatching = () => {
       clearInterval(probe);
       stream.off("readable", onReadable);
@@ -92,6 +96,7 @@ export class WaitingSide implements PairingSide {
   /** Stops watching and hands over everything the side sent since its hello, in order. */
   takeEarly(): Buffer {
     this.#stopWatching?.();
+    this.#stopClosedWatch?.();
     const early = this.#held.length === 0 ? this.side.early : Buffer.concat([this.side.early, ...this.#held]);
     this.#held.length = 0;
     return early;
