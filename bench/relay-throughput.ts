@@ -12,17 +12,15 @@
  * FLOCK_BENCH_BYTES (default 256 MiB per variant and round), FLOCK_BENCH_ROUNDS (default 3),
  * FLOCK_BENCH_SETUPS (default 200), FLOCK_BENCH_TRANSPORTS (default tcp,tls,ws).
  */
-import type { AddressInfo, Socket } from "node:net";
-import { createServer, connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
 import { percentile } from "../cli/commands/ping.ts";
 import { openChannel } from "../client/connect.ts";
 import type { Transport } from "../client/dial.ts";
 import { isTransport } from "../client/dial.ts";
 import type { IdentityMaterials } from "../client/identity.ts";
-import { securePeerChannel } from "../client/peer-tls.ts";
 import { startSystem } from "../test/helpers/system.ts";
 import { pumpBytes } from "./lib/byte-pump.ts";
+import { directPair } from "./lib/direct-pair.ts";
 import { envNumber } from "./lib/env.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
@@ -55,21 +53,11 @@ async function relayed(
 
 /** The same endpoints and the same end-to-end TLS code, over one TCP connection with no relay. */
 async function direct(alice: IdentityMaterials, bob: IdentityMaterials, bytes: number) {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const accepted = new Promise<Socket>((resolve) => server.once("connection", resolve));
-  const raw = netConnect((server.address() as AddressInfo).port, "127.0.0.1");
-  raw.setNoDelay(true);
-  const [a, b] = await Promise.all([
-    securePeerChannel(raw, "client", alice, { user: "bench", party: "bob" }),
-    accepted.then((s) => securePeerChannel(s, "server", bob, { user: "bench", party: "alice" })),
-  ]);
+  const { a, b, close } = await directPair("bench", alice, bob);
   try {
-    return await stream(a.socket, b.socket, bytes);
+    return await stream(a, b, bytes);
   } finally {
-    a.socket.destroy();
-    b.socket.destroy();
-    server.close();
+    close();
   }
 }
 

@@ -1,12 +1,13 @@
 /**
  * SDK wire version 2 (docs/stream.md), measured beside what it replaces:
  *
- * - throughput: one pair over tcp through a data plane in a child process, raw
- *   (`stream.framing: false`), framed, and framed with `zeroCopyWrites`; each round runs the
+ * - throughput: raw (`stream.framing: false`), framed, and framed with `zeroCopyWrites`, first
+ *   over one loopback connection with no relay (`direct-*`: framing's own cost), then over
+ *   tcp through a data plane in a child process (`tcp-*`, as deployed). Each round runs the
  *   three back to back, in turn forwards and backwards, and the rows are medians of MB/s, of
  *   the endpoints' CPU seconds per GB (both endpoints run in this process) and of the
- *   per-round ratios to raw. The writer cycles through 64 MiB of distinct buffers, as an
- *   application's fresh data would be, rather than one buffer that stays in cache.
+ *   per-round ratios to raw. The writer cycles through 64 MiB of distinct 1 MiB buffers, as
+ *   an application's fresh data would be, rather than one buffer that stays in cache.
  * - resume: a pair in ticket mode behind a TCP proxy on the relay's address; the proxy resets
  *   both legs mid-transfer, and the time runs until both sides have resumed (fresh ticket,
  *   dial, handshake, mTLS, RESUME). p50 and p99.
@@ -22,6 +23,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname } from "node:path";
+import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -29,13 +31,14 @@ import { percentile } from "../cli/commands/ping.ts";
 import type { Channel, ConnectEvent, StreamOptions } from "../client/connect.ts";
 import { openChannel } from "../client/connect.ts";
 import type { IdentityMaterials } from "../client/identity.ts";
-import type { FramedStream } from "../client/stream/framed-stream.ts";
-import { DEFAULT_WINDOW_BYTES } from "../client/stream/stream-limits.ts";
+import { FramedStream } from "../client/stream/framed-stream.ts";
+import { DEFAULT_WINDOW_BYTES, streamLimits } from "../client/stream/stream-limits.ts";
 import type { FlockSystem } from "../test/helpers/system.ts";
 import { startSystemWithPair } from "../test/helpers/system.ts";
 import { startTcpProxy } from "../test/helpers/tcp-proxy.ts";
 import type { Pumped } from "./lib/byte-pump.ts";
 import { pumpBytes } from "./lib/byte-pump.ts";
+import { directPair } from "./lib/direct-pair.ts";
 import { envNumber } from "./lib/env.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
@@ -72,27 +75,26 @@ const NAMES = Object.keys(VARIANTS) as Variant[];
 interface Throughput {
   rows: BenchResult[];
   samples: Record<Variant, Pumped[]>;
-  bytes: number;
-  rounds: number;
 }
 
-async function throughput(
-  system: FlockSystem,
-  alice: IdentityMaterials,
-  bob: IdentityMaterials,
-): Promise<Throughput> {
-  await system.startDataPlaneProcess("bench-stream-1");
-  const bytes = Math.floor(envNumber("FLOCK_BENCH_BYTES", 256 * MiB) / WRITE_BYTES) * WRITE_BYTES;
+interface OpenPair {
+  from: Duplex;
+  to: Duplex;
+  close: () => void;
+}
+
+/** Rounds of every variant over pairs `open` makes; rows named `${path}-${variant}`. */
+async function throughput(path: string, open: (name: Variant) => Promise<OpenPair>): Promise<Throughput> {
+  const bytes = bulkBytes();
   const rounds = envNumber("FLOCK_BENCH_ROUNDS", 5);
   const pool = Array.from({ length: POOL_BYTES / WRITE_BYTES }, () => randomBytes(WRITE_BYTES));
   const samples = Object.fromEntries(NAMES.map((n) => [n, []])) as unknown as Record<Variant, Pumped[]>;
   const once = async (name: Variant, size: number) => {
-    const [a, b] = await pair(alice, bob, VARIANTS[name]);
+    const { from, to, close } = await open(name);
     try {
-      return await pumpBytes(a.socket, b.socket, size, pool);
+      return await pumpBytes(from, to, size, pool);
     } finally {
-      a.socket.destroy();
-      b.socket.destroy();
+      close();
     }
   };
   for (const name of NAMES) await once(name, WARM_UP_BYTES);
@@ -105,17 +107,55 @@ async function throughput(
   const row = (variant: string, metric: string, value: number, unit: string) =>
     rows.push({ bench: BENCH, variant, metric, value, unit });
   for (const name of NAMES) {
-    row(`tcp-${name}`, "mb_per_second", median(samples[name].map((s) => s.mbPerSecond)), "MB/s");
-    row(`tcp-${name}`, "cpu_s_per_gb", median(samples[name].map((s) => s.cpuPerGb)), "s/GB");
+    row(`${path}-${name}`, "mb_per_second", median(samples[name].map((s) => s.mbPerSecond)), "MB/s");
+    row(`${path}-${name}`, "cpu_s_per_gb", median(samples[name].map((s) => s.cpuPerGb)), "s/GB");
   }
   // Per round, so a slow moment of the machine weighs on both variants alike.
   for (const name of NAMES.filter((n) => n !== "raw")) {
     const ratio = (metric: keyof Pumped) =>
       median(samples[name].map((s, i) => s[metric] / (samples.raw[i] as Pumped)[metric]));
-    row(`tcp-${name}/raw`, "throughput_ratio", ratio("mbPerSecond"), "×");
-    row(`tcp-${name}/raw`, "cpu_ratio", ratio("cpuPerGb"), "×");
+    row(`${path}-${name}/raw`, "throughput_ratio", ratio("mbPerSecond"), "×");
+    row(`${path}-${name}/raw`, "cpu_ratio", ratio("cpuPerGb"), "×");
   }
-  return { rows, samples, bytes, rounds };
+  return { rows, samples };
+}
+
+const bulkBytes = () => Math.floor(envNumber("FLOCK_BENCH_BYTES", 256 * MiB) / WRITE_BYTES) * WRITE_BYTES;
+
+/** Through a data plane in a child process, as deployed. */
+function throughRelay(alice: IdentityMaterials, bob: IdentityMaterials) {
+  return async (name: Variant): Promise<OpenPair> => {
+    const [a, b] = await pair(alice, bob, VARIANTS[name]);
+    const close = () => {
+      a.socket.destroy();
+      b.socket.destroy();
+    };
+    return { from: a.socket, to: b.socket, close };
+  };
+}
+
+/**
+ * One loopback connection and no relay: framing's own cost, without a third process
+ * competing for the two cores. The framed streams start straight after the mTLS (no OPEN).
+ */
+function direct(alice: IdentityMaterials, bob: IdentityMaterials) {
+  return async (name: Variant): Promise<OpenPair> => {
+    const { a, b, close } = await directPair("acme", alice, bob);
+    const { framing = true, resume: _resume, ...options } = VARIANTS[name] as StreamOptions;
+    if (!framing) return { from: a, to: b, close };
+    const limits = streamLimits(options);
+    const from = new FramedStream(a, { limits, peerWindow: limits.windowBytes });
+    const to = new FramedStream(b, { limits, peerWindow: limits.windowBytes });
+    return {
+      from,
+      to,
+      close: () => {
+        from.destroy();
+        to.destroy();
+        close();
+      },
+    };
+  };
 }
 
 async function resumeTimes(
@@ -252,11 +292,15 @@ async function onSystem(
 export const run: Bench = async () => {
   const load = { start: loadavg(), end: [] as number[] };
   const date = new Date().toISOString();
-  let bulk: Throughput | undefined;
+  const samples: Record<string, Record<Variant, Pumped[]>> = {};
   const rows = [
     ...(await onSystem(async (system, alice, bob) => {
-      bulk = await throughput(system, alice, bob);
-      return bulk.rows;
+      const near = await throughput("direct", direct(alice, bob));
+      await system.startDataPlaneProcess("bench-stream-1");
+      const relayed = await throughput("tcp", throughRelay(alice, bob));
+      samples.direct = near.samples;
+      samples.tcp = relayed.samples;
+      return [...near.rows, ...relayed.rows];
     })),
     ...(await onSystem(resumeTimes)),
     ...(await onSystem(async (system, alice, bob) => {
@@ -267,9 +311,15 @@ export const run: Bench = async () => {
   load.end = loadavg();
   const jsonPath = process.env.FLOCK_BENCH_STREAM_JSON ?? DEFAULT_JSON;
   mkdirSync(dirname(jsonPath), { recursive: true });
-  const meta = { date, node: process.version, loadavg: load, bytes: bulk?.bytes, rounds: bulk?.rounds };
+  const meta = {
+    date,
+    node: process.version,
+    loadavg: load,
+    bytes: bulkBytes(),
+    rounds: envNumber("FLOCK_BENCH_ROUNDS", 5),
+  };
   // Every round's figure too: the machine is shared, and the spread says how far to trust a median.
-  writeFileSync(jsonPath, `${JSON.stringify({ ...meta, rows, samples: bulk?.samples }, null, 2)}\n`);
+  writeFileSync(jsonPath, `${JSON.stringify({ ...meta, rows, samples }, null, 2)}\n`);
   process.stderr.write(`stream: results in ${jsonPath}\n`);
   return rows;
 };
