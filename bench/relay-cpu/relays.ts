@@ -5,13 +5,12 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { execFileSync, fork, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { relayCaPath, relayPaths } from "../../cli/certs/layout.ts";
-import { saveRevocationState } from "../../dataplane/worker-link/revocation-state.ts";
+import { startRelayProcess } from "../../test/helpers/relay-process.ts";
 import type { ChildReady, ChildStart } from "./children.ts";
 
 export interface Relay {
@@ -32,10 +31,6 @@ export function cpuSeconds(pid: number): number {
   return ns / 1e9;
 }
 
-const CHILD = fileURLToPath(new URL("./children.ts", import.meta.url));
-const FLOCK_BIN = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
-const RELAY_NAME = "bench";
-
 const profileFlags = (profileDir?: string) =>
   profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
 
@@ -43,56 +38,21 @@ function whenExited(child: ChildProcess): Promise<unknown> {
   return new Promise((resolve) => child.once("exit", resolve));
 }
 
-/**
- * `flock relay start`, as a data plane is run, with its certificates and a saved (empty)
- * revocation list in a temporary folder: direct mode then needs no worker. The port and the
- * splice path come from its "data plane listening" log line. `kernelSplice` false sets
- * FLOCK_NATIVE_SPLICE=0.
- */
+/** `flock relay start`, as a data plane is run; `kernelSplice` false sets FLOCK_NATIVE_SPLICE=0. */
 export async function startFlockRelay(
   kernelSplice: boolean,
   certs: { relayCaPem: string; certPem: string; keyPem: string },
   profileDir?: string,
 ): Promise<Relay> {
-  const dir = mkdtempSync(join(tmpdir(), "flock-bench-relay-"));
-  const certsDir = join(dir, "certs");
-  const paths = relayPaths(certsDir, RELAY_NAME);
-  mkdirSync(paths.dir, { recursive: true });
-  writeFileSync(relayCaPath(certsDir), certs.relayCaPem);
-  writeFileSync(paths.cert, certs.certPem);
-  writeFileSync(paths.key, certs.keyPem, { mode: 0o600 });
-  await saveRevocationState(join(dir, "state", `relay-${RELAY_NAME}.json`), []);
-  const args = ["relay", "start", "--name", RELAY_NAME, "--host", "127.0.0.1", "--port", "0", "--no-metrics"];
-  const where = ["--certs", certsDir, "--state-dir", join(dir, "state"), "--url", "http://127.0.0.1:9"];
-  const child = spawn(process.execPath, [...profileFlags(profileDir), FLOCK_BIN, ...args, ...where], {
-    cwd: dir,
-    env: { ...process.env, FLOCK_NATIVE_SPLICE: kernelSplice ? "1" : "0" },
-    stdio: ["ignore", "pipe", "inherit"],
+  const relay = await startRelayProcess({
+    certs,
+    nodeArgs: profileFlags(profileDir),
+    env: { FLOCK_NATIVE_SPLICE: kernelSplice ? "1" : "0" },
   });
-  const exited = whenExited(child);
-  const listening = await new Promise<{ port: number; splice: "kernel" | "js" }>((resolve, reject) => {
-    let seen = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      seen += chunk.toString();
-      for (const line of seen.split("\n")) {
-        if (!line.includes('"data plane listening"')) continue;
-        resolve(JSON.parse(line));
-      }
-    });
-    void exited.then(() => reject(new Error(`flock relay start exited before listening: ${seen}`)));
-  });
-  child.stdout?.resume();
-  return {
-    pid: child.pid as number,
-    port: listening.port,
-    splice: listening.splice,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { pid: relay.child.pid as number, port: relay.port, splice: relay.splice, stop: relay.stop };
 }
+
+const CHILD = fileURLToPath(new URL("./children.ts", import.meta.url));
 
 /** `profileDir` runs the child with --cpu-prof, the profile written there when it stops. */
 export async function startChild(start: ChildStart, profileDir?: string): Promise<Relay> {

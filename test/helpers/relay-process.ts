@@ -1,0 +1,76 @@
+/**
+ * `flock relay start` in a process of its own, as a data plane is run (bin/flock.js, compiled),
+ * in direct mode: its certificates and a saved (empty) revocation list go to a temporary
+ * folder, so it needs no worker. The port and the splice path come from its "data plane
+ * listening" log line. For tests and benches that need the deployed process itself.
+ */
+import type { ChildProcess, StdioOptions } from "node:child_process";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { relayCaPath, relayPaths } from "../../cli/certs/layout.ts";
+import { saveRevocationState } from "../../dataplane/worker-link/revocation-state.ts";
+
+const FLOCK_BIN = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
+const RELAY_NAME = "bench";
+
+export interface RelayProcessOptions {
+  certs: { relayCaPem: string; certPem: string; keyPem: string };
+  /** Node's own flags, before bin/flock.js. */
+  nodeArgs?: string[];
+  env?: Record<string, string>;
+  /** What becomes of its stderr (its stdout is read for the log line, then drained). */
+  stderr?: "inherit" | "pipe";
+}
+
+export interface RelayProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly splice: "kernel" | "js";
+  /** SIGTERM, then waits for it to exit and removes its folder. */
+  stop(): Promise<void>;
+}
+
+export async function startRelayProcess(options: RelayProcessOptions): Promise<RelayProcess> {
+  const { certs } = options;
+  const dir = mkdtempSync(join(tmpdir(), "flock-relay-process-"));
+  const certsDir = join(dir, "certs");
+  const paths = relayPaths(certsDir, RELAY_NAME);
+  mkdirSync(paths.dir, { recursive: true });
+  writeFileSync(relayCaPath(certsDir), certs.relayCaPem);
+  writeFileSync(paths.cert, certs.certPem);
+  writeFileSync(paths.key, certs.keyPem, { mode: 0o600 });
+  await saveRevocationState(join(dir, "state", `relay-${RELAY_NAME}.json`), []);
+  const args = ["relay", "start", "--name", RELAY_NAME, "--host", "127.0.0.1", "--port", "0", "--no-metrics"];
+  const where = ["--certs", certsDir, "--state-dir", join(dir, "state"), "--url", "http://127.0.0.1:9"];
+  const stdio: StdioOptions = ["ignore", "pipe", options.stderr ?? "inherit"];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), FLOCK_BIN, ...args, ...where], {
+    cwd: dir,
+    env: { ...process.env, ...options.env },
+    stdio,
+  });
+  const exited = new Promise<unknown>((resolve) => child.once("exit", resolve));
+  const listening = await new Promise<{ port: number; splice: "kernel" | "js" }>((resolve, reject) => {
+    let seen = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      for (const line of seen.split("\n")) {
+        if (line.includes('"data plane listening"')) resolve(JSON.parse(line));
+      }
+    });
+    void exited.then(() => reject(new Error(`flock relay start exited before listening: ${seen}`)));
+  });
+  child.stdout?.resume();
+  return {
+    child,
+    port: listening.port,
+    splice: listening.splice,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
