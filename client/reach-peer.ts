@@ -14,6 +14,7 @@ import { dialEarly, likelyRelay, rememberRelay } from "./early-dial.ts";
 import type { HelloRequest } from "./handshake.ts";
 import { relayHandshake } from "./handshake.ts";
 import type { PartyConfig } from "./identity.ts";
+import { watchForPairMove } from "./pair-move-watch.ts";
 import { securePeerChannel } from "./peer-tls.ts";
 import { relayKeyMaterial } from "./relay-key-material.ts";
 import { type Revocations, revocationsOf } from "./revocation-list.ts";
@@ -98,8 +99,12 @@ export async function reachPeer(
   // Fetched beside the ticket and the dial; it never rejects, and is awaited once paired.
   const revocations = revocationsOf(identity);
   let relayName: string | undefined;
+  let watch: ReturnType<typeof watchForPairMove> | undefined;
   const events = {
-    onWaiting: () => onEvent({ type: "waiting" as const }),
+    onWaiting: () => {
+      onEvent({ type: "waiting" as const });
+      watch?.start();
+    },
     onChallenge: (name: string) => {
       relayName ??= name;
     },
@@ -140,6 +145,11 @@ export async function reachPeer(
     relayName = relay.name;
     claimed = early?.claim(ticket, hello);
     request = { ticket: ticket.ticket };
+    watch = watchForPairMove(
+      identity,
+      { dest, channel, ...(avoid.length > 0 ? { unreachable: avoid } : {}) },
+      ticket.relay.name,
+    );
   }
 
   let stream: Duplex;
@@ -151,7 +161,18 @@ export async function reachPeer(
     if (relay.name !== undefined) unreachable.add(relay.name);
     throw error;
   }
-  const paired = await (claimed?.paired ?? relayHandshake(stream, { ...request, ...hello }, events));
+  const handshake = claimed?.paired ?? relayHandshake(stream, { ...request, ...hello }, events);
+  const paired = await (watch ? Promise.race([handshake, watch.moved]) : handshake).then(
+    (value) => {
+      watch?.stop();
+      return value;
+    },
+    (error: unknown) => {
+      watch?.stop();
+      stream.destroy();
+      throw error;
+    },
+  );
   const expectedPeer = partyRef(identity.user, dest);
   if (paired.peer !== expectedPeer) {
     stream.destroy();

@@ -92,6 +92,10 @@ export const ERRORS = {
   ],
   DIAL_FAILED: [502, "Could not reach the data plane."],
   CONNECT_TIMEOUT: [504, "No end-to-end channel could be set up within the connect deadline."],
+  PAIR_MOVED: [
+    409,
+    "While this side waited for its peer, the worker moved the pair to another data plane; the next attempt goes there.",
+  ],
   CONFIG_INVALID: [400, "The party configuration is incomplete or malformed."],
 
   // End-to-end stream, SDK wire version 2 (docs/stream.md)
