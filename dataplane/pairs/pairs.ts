@@ -51,8 +51,6 @@ class LivePair {
   revoked = false;
   readonly sides: readonly [LiveSide, LiveSide];
   #stopAsked: SpliceEndReason | undefined;
-  readonly ended: Promise<void>;
-  #markEnded!: () => void;
 
   constructor(sides: readonly [AdmittedSide, AdmittedSide]) {
     const keep = ({ party, resumable }: AdmittedSide) => ({
@@ -60,15 +58,12 @@ class LivePair {
       resumable: resumable === true,
     });
     this.sides = [keep(sides[0]), keep(sides[1])];
-    this.ended = new Promise((resolve) => {
-      this.#markEnded = resolve;
-    });
   }
 
   started(splice: Splice): Promise<SpliceResult> {
     this.splice = splice;
     if (this.#stopAsked) splice.stop(this.#stopAsked);
-    return splice.done.finally(this.#markEnded);
+    return splice.done;
   }
 
   stop(reason: SpliceEndReason): void {
@@ -88,6 +83,8 @@ export class Pairs {
   readonly #live = new Set<LivePair>();
   /** Bytes of pairs that have ended; live ones are asked. */
   #endedBytes = 0;
+  /** Who waits for the last live pair to end (a drain): one list, no promise per pair. */
+  #whenNoneLive: Array<() => void> = [];
 
   constructor(options: PairsOptions) {
     this.#options = options;
@@ -165,6 +162,7 @@ export class Pairs {
     const bindings = sideLogBindings(side.connection, side.transport, side.party);
     void live.started(splice).then((result) => {
       this.#live.delete(live);
+      if (this.#live.size === 0) for (const resolve of this.#whenNoneLive.splice(0)) resolve();
       this.#pairing.pairEnded({ user });
       this.#endedBytes += result.aToB + result.bToA;
       this.#options.metrics.bytes.inc(result.aToB + result.bToA);
@@ -214,9 +212,10 @@ export class Pairs {
     return moved;
   }
 
-  /** Settles when every pair spliced now has ended. */
+  /** Settles when no pair is left: every pair spliced now, and any spliced meanwhile, has ended. */
   whenSplicesEnd(): Promise<void> {
-    return Promise.all([...this.#live].map((live) => live.ended)).then(() => undefined);
+    if (this.#live.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#whenNoneLive.push(resolve));
   }
 
   /** Every byte spliced so far, by ended and live pairs. */

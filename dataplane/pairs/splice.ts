@@ -39,6 +39,9 @@ export interface SpliceOptions {
  */
 export type Splicer = (a: SpliceSide, b: SpliceSide, options: SpliceOptions) => Splice;
 
+/** What ending a side takes: its stream and the TCP connection under it. */
+type SpliceEnds = Pick<SpliceSide, "stream" | "socket">;
+
 /** Abrupt close: a TCP RST under whatever transport runs on top, so the party sees an error. */
 export function resetSocket(socket: Socket): void {
   if (socket.destroyed) return;
@@ -56,7 +59,7 @@ export function resetSocket(socket: Socket): void {
  * as an end. Both sockets are reset before either stream goes: destroying one side's
  * stream makes the other's pipeline close the other side politely.
  */
-export function endBoth(sideA: SpliceSide, sideB: SpliceSide, reason: SpliceEndReason): void {
+export function endBoth(sideA: SpliceEnds, sideB: SpliceEnds, reason: SpliceEndReason): void {
   if (reason !== "closed") {
     resetSocket(sideA.socket);
     resetSocket(sideB.socket);
@@ -128,7 +131,8 @@ class Direction {
 class StreamPair implements Splice {
   readonly done: Promise<SpliceResult>;
   lastActivity = Date.now();
-  readonly #sides: readonly [SpliceSide, SpliceSide];
+  /** Not the sides themselves: their pending bytes (and the buffer they are cut from) are not kept. */
+  readonly #sides: readonly [SpliceEnds, SpliceEnds];
   readonly #aToB: Direction;
   readonly #bToA: Direction;
   #ended = false;
@@ -136,7 +140,10 @@ class StreamPair implements Splice {
   readonly #stopIdleWatch: () => void;
 
   constructor(sideA: SpliceSide, sideB: SpliceSide, options: SpliceOptions) {
-    this.#sides = [sideA, sideB];
+    this.#sides = [
+      { stream: sideA.stream, socket: sideA.socket },
+      { stream: sideB.stream, socket: sideB.socket },
+    ];
     this.done = new Promise((resolve) => {
       this.#resolve = resolve;
     });
