@@ -17,7 +17,9 @@
  * Every row, every round's throughput figures, the date and the load average go to
  * FLOCK_BENCH_STREAM_JSON (default bench/results/stream.json; docs/benchmarks.md).
  * FLOCK_BENCH_BYTES (default 256 MiB per variant and round), FLOCK_BENCH_ROUNDS (5),
- * FLOCK_BENCH_RESUMES (40), FLOCK_BENCH_CHANNELS (32).
+ * FLOCK_BENCH_RESUMES (40), FLOCK_BENCH_CHANNELS (32); FLOCK_BENCH_STREAM_STAGES picks stages
+ * (default "direct,tcp,resume,memory"). Throughput rows give user and kernel CPU apart, and
+ * minor page faults per GB.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -107,8 +109,12 @@ async function throughput(path: string, open: (name: Variant) => Promise<OpenPai
   const row = (variant: string, metric: string, value: number, unit: string) =>
     rows.push({ bench: BENCH, variant, metric, value, unit });
   for (const name of NAMES) {
-    row(`${path}-${name}`, "mb_per_second", median(samples[name].map((s) => s.mbPerSecond)), "MB/s");
-    row(`${path}-${name}`, "cpu_s_per_gb", median(samples[name].map((s) => s.cpuPerGb)), "s/GB");
+    const of = (metric: keyof Pumped) => median(samples[name].map((s) => s[metric]));
+    row(`${path}-${name}`, "mb_per_second", of("mbPerSecond"), "MB/s");
+    row(`${path}-${name}`, "cpu_s_per_gb", of("cpuPerGb"), "s/GB");
+    row(`${path}-${name}`, "user_s_per_gb", of("userPerGb"), "s/GB");
+    row(`${path}-${name}`, "sys_s_per_gb", of("sysPerGb"), "s/GB");
+    row(`${path}-${name}`, "minor_faults_per_gb", of("minorFaultsPerGb"), "faults/GB");
   }
   // Per round, so a slow moment of the machine weighs on both variants alike.
   for (const name of NAMES.filter((n) => n !== "raw")) {
@@ -116,6 +122,8 @@ async function throughput(path: string, open: (name: Variant) => Promise<OpenPai
       median(samples[name].map((s, i) => s[metric] / (samples.raw[i] as Pumped)[metric]));
     row(`${path}-${name}/raw`, "throughput_ratio", ratio("mbPerSecond"), "×");
     row(`${path}-${name}/raw`, "cpu_ratio", ratio("cpuPerGb"), "×");
+    row(`${path}-${name}/raw`, "user_ratio", ratio("userPerGb"), "×");
+    row(`${path}-${name}/raw`, "sys_ratio", ratio("sysPerGb"), "×");
   }
   return { rows, samples };
 }
@@ -289,25 +297,50 @@ async function onSystem(
   }
 }
 
+const STAGES = ["direct", "tcp", "resume", "memory"] as const;
+
+function chosenStages(): Set<string> {
+  const chosen = (process.env.FLOCK_BENCH_STREAM_STAGES ?? STAGES.join(",")).split(",").map((s) => s.trim());
+  const unknown = chosen.filter((s) => !(STAGES as readonly string[]).includes(s));
+  if (unknown.length > 0)
+    throw new Error(`unknown stream stage ${unknown.join(", ")}; have ${STAGES.join(", ")}`);
+  return new Set(chosen);
+}
+
 export const run: Bench = async () => {
+  const stages = chosenStages();
   const load = { start: loadavg(), end: [] as number[] };
   const date = new Date().toISOString();
   const samples: Record<string, Record<Variant, Pumped[]>> = {};
-  const rows = [
-    ...(await onSystem(async (system, alice, bob) => {
-      const near = await throughput("direct", direct(alice, bob));
-      await system.startDataPlaneProcess("bench-stream-1");
-      const relayed = await throughput("tcp", throughRelay(alice, bob));
-      samples.direct = near.samples;
-      samples.tcp = relayed.samples;
-      return [...near.rows, ...relayed.rows];
-    })),
-    ...(await onSystem(resumeTimes)),
-    ...(await onSystem(async (system, alice, bob) => {
-      await system.startDataPlaneProcess("bench-stream-memory");
-      return memory(alice, bob);
-    })),
-  ];
+  const rows: BenchResult[] = [];
+  if (stages.has("direct") || stages.has("tcp")) {
+    rows.push(
+      ...(await onSystem(async (system, alice, bob) => {
+        const out: BenchResult[] = [];
+        if (stages.has("direct")) {
+          const near = await throughput("direct", direct(alice, bob));
+          samples.direct = near.samples;
+          out.push(...near.rows);
+        }
+        if (stages.has("tcp")) {
+          await system.startDataPlaneProcess("bench-stream-1");
+          const relayed = await throughput("tcp", throughRelay(alice, bob));
+          samples.tcp = relayed.samples;
+          out.push(...relayed.rows);
+        }
+        return out;
+      })),
+    );
+  }
+  if (stages.has("resume")) rows.push(...(await onSystem(resumeTimes)));
+  if (stages.has("memory")) {
+    rows.push(
+      ...(await onSystem(async (system, alice, bob) => {
+        await system.startDataPlaneProcess("bench-stream-memory");
+        return memory(alice, bob);
+      })),
+    );
+  }
   load.end = loadavg();
   const jsonPath = process.env.FLOCK_BENCH_STREAM_JSON ?? DEFAULT_JSON;
   mkdirSync(dirname(jsonPath), { recursive: true });
@@ -317,6 +350,7 @@ export const run: Bench = async () => {
     loadavg: load,
     bytes: bulkBytes(),
     rounds: envNumber("FLOCK_BENCH_ROUNDS", 5),
+    stages: [...stages],
   };
   // Every round's figure too: the machine is shared, and the spread says how far to trust a median.
   writeFileSync(jsonPath, `${JSON.stringify({ ...meta, rows, samples }, null, 2)}\n`);

@@ -5,6 +5,12 @@ export interface Pumped {
   mbPerSecond: number;
   /** CPU seconds of this process (user and system) over the transfer, per 10^9 bytes. */
   cpuPerGb: number;
+  /** The user-mode share of cpuPerGb. */
+  userPerGb: number;
+  /** The kernel share of cpuPerGb. */
+  sysPerGb: number;
+  /** Minor page faults of this process over the transfer, per 10^9 bytes: fresh memory touched. */
+  minorFaultsPerGb: number;
 }
 
 /**
@@ -14,6 +20,7 @@ export interface Pumped {
  * the CPU figure is both endpoints'.
  */
 export async function pumpBytes(from: Duplex, to: Duplex, bytes: number, pool: Buffer[]): Promise<Pumped> {
+  const faults = process.resourceUsage().minorPageFault;
   const cpu = process.cpuUsage();
   const started = performance.now();
   const received = new Promise<void>((resolve, reject) => {
@@ -36,5 +43,12 @@ export async function pumpBytes(from: Duplex, to: Duplex, bytes: number, pool: B
   await received;
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
-  return { mbPerSecond: bytes / 1e6 / seconds, cpuPerGb: (used.user + used.system) / 1e6 / (bytes / 1e9) };
+  const gb = bytes / 1e9;
+  return {
+    mbPerSecond: bytes / 1e6 / seconds,
+    cpuPerGb: (used.user + used.system) / 1e6 / gb,
+    userPerGb: used.user / 1e6 / gb,
+    sysPerGb: used.system / 1e6 / gb,
+    minorFaultsPerGb: (process.resourceUsage().minorPageFault - faults) / gb,
+  };
 }

@@ -126,8 +126,7 @@ export class Outbound {
     const transport = this.#transport();
     if (!transport || this.#waitingDrain) return;
     while (this.#sent < this.buffer.end) {
-      const frame = this.buffer.frame(this.#sent);
-      if (!frame.complete && !flushPartial && !this.#ending) {
+      if (this.buffer.growing(this.#sent) && !flushPartial && !this.#ending) {
         // After the writer's 'drain' handler (a tick), so its next write can still join the block.
         this.#flushTimer ??= setImmediate(() => {
           this.#flushTimer = undefined;
@@ -135,6 +134,7 @@ export class Outbound {
         });
         return;
       }
+      const frame = this.buffer.frame(this.#sent);
       const more = writeFrame(transport, frame);
       this.#sent += frame.length;
       this.#onSent();

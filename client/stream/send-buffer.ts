@@ -7,10 +7,13 @@ import { DATA_HEADER_BYTES, encodeDataHeader, MAX_DATA_FRAME_BYTES, writeDataHea
  *
  * By default the bytes are copied in: a caller may reuse a buffer once its write callback
  * ran, and these bytes must stay intact until the peer acknowledges them, which can be a
- * resume later. They go into blocks of one DATA frame each, with room for the frame header in
- * front, so a frame that starts a block leaves in one write. A block is a quarter window
- * (MIN_BLOCK_ALLOCATION to MAX_BLOCK_ALLOCATION, a power of two): the write syscalls of 64
- * KiB frames cost the sender four times those of raw 1 MiB writes. Acknowledged blocks are
+ * resume later. They go into blocks laid out as on the wire: each frame's payload has room
+ * for its DATA header just before it, so a frame leaves as one contiguous write (no gathered
+ * write, which TLS copies, and no 13-byte record of its own). A frame sent while its block
+ * still has room is sealed; the next write's bytes start a frame of their own in that block,
+ * after room for its header (docs/stream.md, "Send buffer layout"). A block is a quarter
+ * window (MIN_BLOCK_ALLOCATION to MAX_BLOCK_ALLOCATION, a power of two): the write syscalls of
+ * 64 KiB frames cost the sender four times those of raw 1 MiB writes. Acknowledged blocks are
  * reused, up to as many as a full window spans, so a busy stream allocates none after its
  * first window (a fresh allocation per frame cost five times the copy, and each new block
  * is a page fault per 4 KiB); they are let go of once nothing is held.
@@ -23,12 +26,20 @@ export const MIN_BLOCK_ALLOCATION = 64 * 1024;
 export const MAX_BLOCK_ALLOCATION = MAX_DATA_FRAME_BYTES;
 
 /**
- * A frame whose header is not in front of its payload in memory leaves as two writes, header
- * then payload, once the payload is this long: TLS copies the parts of a gathered write into
- * one buffer, which costs more than the extra 13-byte record (and syscall) of a header
- * written alone.
+ * A frame whose header is not in front of its payload in memory (a kept write, a resend from
+ * mid-frame, a frame after a short one) leaves as two writes, header then payload, once the
+ * payload is this long: TLS copies the parts of a gathered write into one buffer, which costs
+ * more than the extra 13-byte record (and syscall) of a header written alone.
  */
 export const OWN_WRITE_MIN_BYTES = 64 * 1024;
+
+/**
+ * A frame sealed mid-block leaves room for the next frame's header after it only when it
+ * carried at least this many bytes. Room after every frame would let a run of tiny frames
+ * (one per event-loop turn) spend more of a block on headers than on bytes, and the window
+ * would then span more blocks than counted; this way headers take at most 13 bytes in 64 KiB.
+ */
+export const HEADER_ROOM_AFTER_BYTES = 64 * 1024;
 
 /**
  * With `keepWrites`, writes at least this long are kept rather than copied. A kept write
@@ -38,31 +49,34 @@ export const OWN_WRITE_MIN_BYTES = 64 * 1024;
  */
 export const ZERO_COPY_MIN_BYTES = 256 * 1024;
 
+/** The payload of one DATA frame (a resend from mid-frame sends part of it). */
 interface Segment {
   /** Stream offset of the segment's first payload byte. */
   start: number;
-  /** A block of ours (DATA_HEADER_BYTES of headroom, then payload), or the writer's own buffer. */
+  /** A block of ours (frames, each with room for its header before it), or the writer's own buffer. */
   bytes: Buffer;
   /** Index in `bytes` of the first payload byte. */
   at: number;
   used: number;
-  /** A block: later writes may fill it, and it is reused once acknowledged. */
+  /** In a block: it is reused once its last segment is acknowledged. */
   block: boolean;
+  /** The DATA_HEADER_BYTES before `at` are this segment's to write its header into. */
+  headerRoom: boolean;
+  /** Sent (or a kept write): later writes start a segment of their own. */
+  sealed: boolean;
 }
 
 /** A DATA frame ready to write: one buffer (header and payload), or the header then the payload. */
 export interface OutgoingFrame {
   buffers: Buffer[];
   length: number;
-  /** No later write can join this frame's payload: send it now. */
-  complete: boolean;
 }
 
 export class SendBuffer {
   readonly window: number;
   /** Bytes of one block: header and payload of a full DATA frame, a multiple of 16 KiB (whole TLS records). */
   readonly blockAllocation: number;
-  /** Payload bytes of a full block. */
+  /** Payload bytes of a block that holds one frame. */
   readonly blockBytes: number;
   readonly #keepWrites: boolean;
   readonly #segments: Segment[] = [];
@@ -79,7 +93,9 @@ export class SendBuffer {
     const quarter = 2 ** Math.floor(Math.log2(window / 4));
     this.blockAllocation = Math.min(MAX_BLOCK_ALLOCATION, Math.max(MIN_BLOCK_ALLOCATION, quarter));
     this.blockBytes = this.blockAllocation - DATA_HEADER_BYTES;
-    this.#maxBlocks = Math.ceil(window / this.blockBytes) + 1;
+    // The fewest payload bytes a block ends with: its first header and one per long frame.
+    const headers = 1 + Math.floor(this.blockAllocation / HEADER_ROOM_AFTER_BYTES);
+    this.#maxBlocks = Math.ceil(window / (this.blockAllocation - headers * DATA_HEADER_BYTES)) + 1;
     this.#keepWrites = options.keepWrites ?? false;
   }
 
@@ -114,31 +130,50 @@ export class SendBuffer {
     const take = Math.min(chunk.length, this.room);
     if (this.#keepWrites && take >= ZERO_COPY_MIN_BYTES) {
       const bytes = take === chunk.length ? chunk : chunk.subarray(0, take);
-      this.#segments.push({ start: this.#end, bytes, at: 0, used: take, block: false });
+      this.#segments.push({
+        start: this.#end,
+        bytes,
+        at: 0,
+        used: take,
+        block: false,
+        headerRoom: false,
+        sealed: true,
+      });
       this.#end += take;
       return take;
     }
     let copied = 0;
     while (copied < take) {
-      let last = this.#segments.at(-1);
-      if (!last?.block || last.used === this.blockBytes) {
-        last = {
-          start: this.#end,
-          bytes: this.#free.pop() ?? Buffer.allocUnsafe(this.blockAllocation),
-          at: DATA_HEADER_BYTES,
-          used: 0,
-          block: true,
-        };
-        this.#segments.push(last);
-        this.#blocks++;
-      }
-      const n = Math.min(take - copied, this.blockBytes - last.used);
-      last.bytes.set(chunk.subarray(copied, copied + n), DATA_HEADER_BYTES + last.used);
+      const last = this.#openSegment();
+      const n = Math.min(take - copied, last.bytes.length - last.at - last.used);
+      last.bytes.set(chunk.subarray(copied, copied + n), last.at + last.used);
       last.used += n;
       copied += n;
       this.#end += n;
     }
     return take;
+  }
+
+  /** The segment the next copied byte goes into: the last one if it can grow, else one after it. */
+  #openSegment(): Segment {
+    const last = this.#segments.at(-1);
+    if (last?.block) {
+      const after = last.at + last.used;
+      if (!last.sealed && after < last.bytes.length) return last;
+      const room = last.used >= HEADER_ROOM_AFTER_BYTES ? DATA_HEADER_BYTES : 0;
+      if (last.sealed && after + room < last.bytes.length) {
+        return this.#push({ bytes: last.bytes, at: after + room, headerRoom: room > 0 });
+      }
+    }
+    this.#blocks++;
+    const bytes = this.#free.pop() ?? Buffer.allocUnsafe(this.blockAllocation);
+    return this.#push({ bytes, at: DATA_HEADER_BYTES, headerRoom: true });
+  }
+
+  #push(where: { bytes: Buffer; at: number; headerRoom: boolean }): Segment {
+    const segment = { start: this.#end, used: 0, block: true, sealed: false, ...where };
+    this.#segments.push(segment);
+    return segment;
   }
 
   /** The peer has everything before `offset`: drop it. `offset` lies in [acked, end]. */
@@ -152,34 +187,52 @@ export class SendBuffer {
       if (segment.start + segment.used > offset) break;
       drop++;
     }
-    // A segment partly acknowledged stays whole until its last byte is; an idle stream holds none.
-    for (const segment of this.#segments.splice(0, drop)) {
-      if (!segment.block) continue;
+    // A segment partly acknowledged stays whole until its last byte is; a block goes once its
+    // last segment does; an idle stream holds none.
+    const dropped = this.#segments.splice(0, drop);
+    dropped.forEach((segment, i) => {
+      if (!segment.block || (dropped[i + 1] ?? this.#segments[0])?.bytes === segment.bytes) return;
       this.#blocks--;
       if (this.#blocks + this.#free.length < this.#maxBlocks) this.#free.push(segment.bytes);
-    }
+    });
     if (this.held === 0) this.#free.length = 0;
   }
 
   /**
+   * Whether the frame from `offset` could still grow: it is in the last block, which has room,
+   * and has not been sent. Such a frame is worth holding back while writes may follow.
+   */
+  growing(offset: number): boolean {
+    const last = this.#segments.at(-1);
+    return (
+      last !== undefined &&
+      last.block &&
+      !last.sealed &&
+      offset >= last.start &&
+      last.at + last.used < last.bytes.length
+    );
+  }
+
+  /**
    * The DATA frame that sends held bytes from `offset` on, as far as its segment goes (at most
-   * MAX_DATA_FRAME_BYTES): one buffer when it starts a block (the header in its headroom), else
-   * header and payload.
+   * MAX_DATA_FRAME_BYTES), and seals that segment: later writes go into a frame of their own.
+   * One buffer when it starts a segment with room for its header, else header and payload.
    */
   frame(offset: number): OutgoingFrame {
     if (offset < this.#acked || offset >= this.#end) {
       throw new RangeError(`frame(${offset}) outside [${this.#acked}, ${this.#end})`);
     }
     const segment = this.#segmentAt(offset);
+    segment.sealed = true;
     const from = offset - segment.start;
     const length = Math.min(segment.used - from, MAX_DATA_FRAME_BYTES);
-    const complete = !segment.block || segment.used === this.blockBytes || segment !== this.#segments.at(-1);
-    if (segment.block && from === 0) {
-      writeDataHeader(segment.bytes, offset, length);
-      return { buffers: [segment.bytes.subarray(0, DATA_HEADER_BYTES + length)], length, complete };
+    if (segment.headerRoom && from === 0) {
+      const header = segment.at - DATA_HEADER_BYTES;
+      writeDataHeader(segment.bytes.subarray(header), offset, length);
+      return { buffers: [segment.bytes.subarray(header, segment.at + length)], length };
     }
     const payload = segment.bytes.subarray(segment.at + from, segment.at + from + length);
-    return { buffers: [encodeDataHeader(offset, length), payload], length, complete };
+    return { buffers: [encodeDataHeader(offset, length), payload], length };
   }
 
   /** Binary search: the one segment whose bytes cover `offset`. */

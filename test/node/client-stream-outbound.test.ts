@@ -24,7 +24,7 @@ function recordingTransport(): { transport: Duplex; writes: number[][] } {
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("Outbound", () => {
-  it("gathers a frame's header and a short payload into one write, and writes a long payload on its own", async () => {
+  it("writes a frame with room for its header as one buffer; else a short payload gathered with its header, a long one on its own", async () => {
     const { transport, writes } = recordingTransport();
     const out = new Outbound(4 * 1024 * 1024, () => transport, { sent: () => {}, endAcknowledged: () => {} });
     // A part-filled block goes out after a turn; what later joins it starts mid-block.
@@ -34,11 +34,15 @@ describe("Outbound", () => {
     await turn();
     out.write(Buffer.alloc(OWN_WRITE_MIN_BYTES), () => {});
     await turn();
+    // After a frame of HEADER_ROOM_AFTER_BYTES or more, the next one's header has room in the block.
+    out.write(Buffer.alloc(300), () => {});
+    await turn();
     expect(writes).toEqual([
       [DATA_HEADER_BYTES + 100],
       [DATA_HEADER_BYTES, 200],
       [DATA_HEADER_BYTES],
       [OWN_WRITE_MIN_BYTES],
+      [DATA_HEADER_BYTES + 300],
     ]);
     out.stop();
   });

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DATA_HEADER_BYTES, MAX_DATA_FRAME_BYTES } from "../../client/stream/frames.ts";
 import {
+  HEADER_ROOM_AFTER_BYTES,
   MAX_BLOCK_ALLOCATION,
   MIN_BLOCK_ALLOCATION,
   SendBuffer,
@@ -88,13 +89,62 @@ describe("SendBuffer", () => {
     );
   });
 
-  it("sends a frame that starts a block in one buffer, and one from mid-block as header and payload", () => {
+  it("sends a frame that starts a block in one buffer, and a resend from mid-frame as header and payload", () => {
     const buffer = new SendBuffer(WINDOW);
     buffer.append(Buffer.alloc(BLOCK_BYTES + 100, 1));
     expect(buffer.frame(0).buffers).toHaveLength(1);
     expect(buffer.frame(BLOCK_BYTES).buffers).toHaveLength(1);
     expect(buffer.frame(10).buffers).toHaveLength(2);
     expect(buffer.frame(10).length).toBe(BLOCK_BYTES - 10);
+  });
+
+  it("after a long frame sent mid-block, starts the next one in that block with room for its header", () => {
+    const buffer = new SendBuffer(4 * MAX_BLOCK_ALLOCATION);
+    const long = HEADER_ROOM_AFTER_BYTES;
+    buffer.append(Buffer.alloc(long, 1));
+    expect(buffer.growing(0)).toBe(true);
+    const first = buffer.frame(0);
+    expect(first.length).toBe(long);
+    expect(buffer.growing(0)).toBe(false);
+    // The frame went out: what follows is a frame of its own, in the same block, header in front.
+    buffer.append(Buffer.alloc(1000, 2));
+    expect(buffer.growing(long)).toBe(true);
+    const second = buffer.frame(long);
+    expect(second.buffers.map((b) => b.length)).toEqual([DATA_HEADER_BYTES + 1000]);
+    // After a frame shorter than HEADER_ROOM_AFTER_BYTES there is no room: the header comes apart.
+    buffer.append(Buffer.alloc(100, 3));
+    const third = buffer.frame(long + 1000);
+    expect(third.buffers.map((b) => b.length)).toEqual([DATA_HEADER_BYTES, 100]);
+    expect(buffer.allocated).toBe(buffer.blockAllocation);
+    for (const frame of [second, third]) {
+      expect((frame.buffers.at(-1) as Buffer).buffer).toBe((first.buffers[0] as Buffer).buffer);
+    }
+    expect(payloadAt(buffer, 0).equals(Buffer.alloc(long, 1))).toBe(true);
+    expect(payloadAt(buffer, long).equals(Buffer.alloc(1000, 2))).toBe(true);
+    expect(payloadAt(buffer, long + 1000).equals(Buffer.alloc(100, 3))).toBe(true);
+  });
+
+  it("spends no block on the headers of a run of tiny frames", () => {
+    const buffer = new SendBuffer(WINDOW);
+    for (let i = 0; i < 10_000; i++) {
+      buffer.append(Buffer.alloc(1, i));
+      buffer.frame(i);
+    }
+    expect(buffer.allocated).toBe(buffer.blockAllocation);
+    expect(payloadAt(buffer, 9_999)[0]).toBe(9_999 & 0xff);
+  });
+
+  it("keeps a block until the last frame in it is acknowledged", () => {
+    const buffer = new SendBuffer(4 * MAX_BLOCK_ALLOCATION);
+    buffer.append(Buffer.alloc(HEADER_ROOM_AFTER_BYTES, 1));
+    buffer.frame(0);
+    buffer.append(Buffer.alloc(1000, 2));
+    buffer.acknowledge(HEADER_ROOM_AFTER_BYTES);
+    buffer.frame(HEADER_ROOM_AFTER_BYTES);
+    // Into a second block: the first one still holds the 1000 bytes, and must not be reused.
+    buffer.append(Buffer.alloc(buffer.blockBytes, 3));
+    expect(buffer.allocated).toBe(2 * buffer.blockAllocation);
+    expect(payloadAt(buffer, HEADER_ROOM_AFTER_BYTES).equals(Buffer.alloc(1000, 2))).toBe(true);
   });
 
   it("with keepWrites, keeps a long write as it is, without a copy, in frames of at most MAX_DATA_FRAME_BYTES", () => {
@@ -104,8 +154,9 @@ describe("SendBuffer", () => {
     expect(buffer.allocated).toBe(0);
     chunk[5] = 9;
     expect(payloadAt(buffer, 0)[5]).toBe(9);
-    expect(buffer.frame(0)).toMatchObject({ length: MAX_DATA_FRAME_BYTES, complete: true });
-    expect(buffer.frame(MAX_DATA_FRAME_BYTES)).toMatchObject({ length: 100, complete: true });
+    expect(buffer.growing(0)).toBe(false);
+    expect(buffer.frame(0).length).toBe(MAX_DATA_FRAME_BYTES);
+    expect(buffer.frame(MAX_DATA_FRAME_BYTES).length).toBe(100);
   });
 
   it("with keepWrites, still copies a short write, and a kept one ends the block before it", () => {
@@ -113,11 +164,11 @@ describe("SendBuffer", () => {
     const short = Buffer.alloc(1000, 2);
     buffer.append(short);
     short.fill(0);
-    expect(payloadAt(buffer, 0).equals(Buffer.alloc(1000, 2))).toBe(true);
-    expect(buffer.frame(0).complete).toBe(false);
+    expect(buffer.growing(0)).toBe(true);
     buffer.append(Buffer.alloc(ZERO_COPY_MIN_BYTES, 3));
     // No later write can join the first block now: it goes out at once.
-    expect(buffer.frame(0).complete).toBe(true);
+    expect(buffer.growing(0)).toBe(false);
+    expect(payloadAt(buffer, 0).equals(Buffer.alloc(1000, 2))).toBe(true);
     buffer.append(Buffer.alloc(10, 4));
     expect(buffer.allocated).toBe(2 * buffer.blockAllocation);
     expect(payloadAt(buffer, 1000 + ZERO_COPY_MIN_BYTES).equals(Buffer.alloc(10, 4))).toBe(true);
@@ -132,42 +183,56 @@ describe("SendBuffer", () => {
     expect(buffer.allocated).toBeGreaterThan(0);
   });
 
-  it("gives back exactly the bytes appended, from any offset still held", () => {
+  it("gives back exactly the bytes appended, from any offset still held, sent in frames or not", () => {
+    const pattern = Buffer.from(Array.from({ length: 251 }, (_, i) => i));
     fc.assert(
       fc.property(
-        fc.array(fc.record({ length: fc.integer({ min: 1, max: 3 * BLOCK_BYTES }), seed: fc.nat(255) }), {
-          maxLength: 12,
-        }),
-        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.array(
+          fc.record({
+            // Relative to a block: tiny writes (frames of a few bytes) as well as long ones.
+            length: fc.oneof(fc.integer({ min: 1, max: 64 }), fc.double({ min: 0.001, max: 3, noNaN: true })),
+            seed: fc.nat(250),
+            send: fc.boolean(),
+          }),
+          { maxLength: 16 },
+        ),
+        fc.array(fc.nat(), { maxLength: 16 }),
+        fc.constantFrom(WINDOW, 4 * MAX_BLOCK_ALLOCATION),
         fc.boolean(),
-        (chunks, acks, keepWrites) => {
-          // Kept writes need a window with room for ZERO_COPY_MIN_BYTES, and chunks that long.
-          const window = keepWrites ? 4 * ZERO_COPY_MIN_BYTES : WINDOW;
-          const scale = keepWrites ? 4 : 1;
+        fc.nat(),
+        (chunks, acks, window, keepWrites, resendFrom) => {
           const buffer = new SendBuffer(window, { keepWrites });
           const taken: Uint8Array[] = [];
-          chunks.forEach(({ length, seed }, i) => {
-            const chunk = Buffer.alloc(length * scale);
-            for (let j = 0; j < chunk.length; j++) chunk[j] = (seed + j * 7) & 0xff;
+          let sent = 0;
+          chunks.forEach(({ length, seed, send }, i) => {
+            const bytes = Number.isInteger(length) ? length : Math.ceil(length * buffer.blockBytes);
+            // A repeating pattern of prime length, so a byte out of place shows.
+            const chunk = Buffer.alloc(bytes, pattern.subarray(seed));
             const n = buffer.append(chunk);
             taken.push(chunk.subarray(0, n));
             const ack = acks[i];
             if (ack !== undefined) buffer.acknowledge(buffer.acked + (ack % (buffer.held + 1)));
+            // What is sent is sealed: later writes start frames of their own.
+            for (sent = Math.max(sent, buffer.acked); send && sent < buffer.end; ) sent += buffer.frame(sent).length;
             expect(buffer.held).toBeLessThanOrEqual(window);
             // Partly used blocks at both ends, and one kept for reuse.
             expect(buffer.allocated).toBeLessThanOrEqual(window + 3 * buffer.blockAllocation);
           });
           const all = Buffer.concat(taken);
           expect(buffer.end).toBe(all.length);
-          for (let at = buffer.acked; at < buffer.end; ) {
-            const payload = payloadAt(buffer, at);
-            expect(payload.length).toBeGreaterThan(0);
-            expect(Buffer.compare(payload, all.subarray(at, at + payload.length))).toBe(0);
-            at += payload.length;
+          // A resend from what the peer acknowledged, or from anywhere a resume says (mid-frame).
+          const starts = [buffer.acked, buffer.acked + (resendFrom % (buffer.held + 1))];
+          for (const start of starts) {
+            for (let at = start; at < buffer.end; ) {
+              const payload = payloadAt(buffer, at);
+              expect(payload.length).toBeGreaterThan(0);
+              expect(Buffer.compare(payload, all.subarray(at, at + payload.length))).toBe(0);
+              at += payload.length;
+            }
           }
         },
       ),
-      { numRuns: 50 },
+      { numRuns: 100 },
     );
   });
 
