@@ -27,19 +27,21 @@ export const MAX_BLOCK_ALLOCATION = MAX_DATA_FRAME_BYTES;
 
 /**
  * A frame whose header is not in front of its payload in memory (a kept write, a resend from
- * mid-frame, a frame after a short one) leaves as two writes, header then payload, once the
- * payload is this long: TLS copies the parts of a gathered write into one buffer, which costs
- * more than the extra 13-byte record (and syscall) of a header written alone.
+ * mid-frame, a frame past its block's HEADER_ROOMS_PER_BLOCK) leaves as two writes, header
+ * then payload, once the payload is this long: TLS copies the parts of a gathered write into
+ * one buffer, which costs more than the extra 13-byte record (and syscall) of a header
+ * written alone.
  */
 export const OWN_WRITE_MIN_BYTES = 64 * 1024;
 
 /**
- * A frame sealed mid-block leaves room for the next frame's header after it only when it
- * carried at least this many bytes. Room after every frame would let a run of tiny frames
- * (one per event-loop turn) spend more of a block on headers than on bytes, and the window
- * would then span more blocks than counted; this way headers take at most 13 bytes in 64 KiB.
+ * A block leaves room for at most this many frame headers, its first frame's included; the
+ * frames after those in the block get their header apart. Room after every frame would let a
+ * run of tiny frames (one per event-loop turn) spend more of a block on headers than on
+ * bytes, and a full window would then span more blocks than counted; this way headers take
+ * at most 208 bytes of a block.
  */
-export const HEADER_ROOM_AFTER_BYTES = 64 * 1024;
+export const HEADER_ROOMS_PER_BLOCK = 16;
 
 /**
  * With `keepWrites`, writes at least this long are kept rather than copied. A kept write
@@ -62,6 +64,8 @@ interface Segment {
   block: boolean;
   /** The DATA_HEADER_BYTES before `at` are this segment's to write its header into. */
   headerRoom: boolean;
+  /** Header rooms in this segment's block so far, this one's included. */
+  rooms: number;
   /** Sent (or a kept write): later writes start a segment of their own. */
   sealed: boolean;
 }
@@ -93,9 +97,8 @@ export class SendBuffer {
     const quarter = 2 ** Math.floor(Math.log2(window / 4));
     this.blockAllocation = Math.min(MAX_BLOCK_ALLOCATION, Math.max(MIN_BLOCK_ALLOCATION, quarter));
     this.blockBytes = this.blockAllocation - DATA_HEADER_BYTES;
-    // The fewest payload bytes a block ends with: its first header and one per long frame.
-    const headers = 1 + Math.floor(this.blockAllocation / HEADER_ROOM_AFTER_BYTES);
-    this.#maxBlocks = Math.ceil(window / (this.blockAllocation - headers * DATA_HEADER_BYTES)) + 1;
+    const fewestBytes = this.blockAllocation - HEADER_ROOMS_PER_BLOCK * DATA_HEADER_BYTES;
+    this.#maxBlocks = Math.ceil(window / fewestBytes) + 1;
     this.#keepWrites = options.keepWrites ?? false;
   }
 
@@ -137,6 +140,7 @@ export class SendBuffer {
         used: take,
         block: false,
         headerRoom: false,
+        rooms: 0,
         sealed: true,
       });
       this.#end += take;
@@ -160,17 +164,18 @@ export class SendBuffer {
     if (last?.block) {
       const after = last.at + last.used;
       if (!last.sealed && after < last.bytes.length) return last;
-      const room = last.used >= HEADER_ROOM_AFTER_BYTES ? DATA_HEADER_BYTES : 0;
-      if (last.sealed && after + room < last.bytes.length) {
-        return this.#push({ bytes: last.bytes, at: after + room, headerRoom: room > 0 });
+      const headerRoom = last.rooms < HEADER_ROOMS_PER_BLOCK;
+      const at = after + (headerRoom ? DATA_HEADER_BYTES : 0);
+      if (last.sealed && at < last.bytes.length) {
+        return this.#push({ bytes: last.bytes, at, headerRoom, rooms: last.rooms + (headerRoom ? 1 : 0) });
       }
     }
     this.#blocks++;
     const bytes = this.#free.pop() ?? Buffer.allocUnsafe(this.blockAllocation);
-    return this.#push({ bytes, at: DATA_HEADER_BYTES, headerRoom: true });
+    return this.#push({ bytes, at: DATA_HEADER_BYTES, headerRoom: true, rooms: 1 });
   }
 
-  #push(where: { bytes: Buffer; at: number; headerRoom: boolean }): Segment {
+  #push(where: { bytes: Buffer; at: number; headerRoom: boolean; rooms: number }): Segment {
     const segment = { start: this.#end, used: 0, block: true, sealed: false, ...where };
     this.#segments.push(segment);
     return segment;
@@ -205,11 +210,7 @@ export class SendBuffer {
   growing(offset: number): boolean {
     const last = this.#segments.at(-1);
     return (
-      last !== undefined &&
-      last.block &&
-      !last.sealed &&
-      offset >= last.start &&
-      last.at + last.used < last.bytes.length
+      last?.block === true && !last.sealed && offset >= last.start && last.at + last.used < last.bytes.length
     );
   }
 

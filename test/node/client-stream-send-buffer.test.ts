@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DATA_HEADER_BYTES, MAX_DATA_FRAME_BYTES } from "../../client/stream/frames.ts";
 import {
-  HEADER_ROOM_AFTER_BYTES,
+  HEADER_ROOMS_PER_BLOCK,
   MAX_BLOCK_ALLOCATION,
   MIN_BLOCK_ALLOCATION,
   SendBuffer,
@@ -98,30 +98,27 @@ describe("SendBuffer", () => {
     expect(buffer.frame(10).length).toBe(BLOCK_BYTES - 10);
   });
 
-  it("after a long frame sent mid-block, starts the next one in that block with room for its header", () => {
-    const buffer = new SendBuffer(4 * MAX_BLOCK_ALLOCATION);
-    const long = HEADER_ROOM_AFTER_BYTES;
-    buffer.append(Buffer.alloc(long, 1));
-    expect(buffer.growing(0)).toBe(true);
-    const first = buffer.frame(0);
-    expect(first.length).toBe(long);
-    expect(buffer.growing(0)).toBe(false);
-    // The frame went out: what follows is a frame of its own, in the same block, header in front.
-    buffer.append(Buffer.alloc(1000, 2));
-    expect(buffer.growing(long)).toBe(true);
-    const second = buffer.frame(long);
-    expect(second.buffers.map((b) => b.length)).toEqual([DATA_HEADER_BYTES + 1000]);
-    // After a frame shorter than HEADER_ROOM_AFTER_BYTES there is no room: the header comes apart.
-    buffer.append(Buffer.alloc(100, 3));
-    const third = buffer.frame(long + 1000);
-    expect(third.buffers.map((b) => b.length)).toEqual([DATA_HEADER_BYTES, 100]);
-    expect(buffer.allocated).toBe(buffer.blockAllocation);
-    for (const frame of [second, third]) {
-      expect((frame.buffers.at(-1) as Buffer).buffer).toBe((first.buffers[0] as Buffer).buffer);
+  it("starts a frame after one sent mid-block in that block, with room for its header, up to HEADER_ROOMS_PER_BLOCK", () => {
+    const buffer = new SendBuffer(WINDOW);
+    const sent: Buffer[][] = [];
+    for (let i = 0; i < HEADER_ROOMS_PER_BLOCK + 1; i++) {
+      buffer.append(Buffer.alloc(100, i));
+      expect(buffer.growing(100 * i)).toBe(true);
+      sent.push(buffer.frame(100 * i).buffers);
+      // Sent: what follows is a frame of its own.
+      expect(buffer.growing(100 * i)).toBe(false);
     }
-    expect(payloadAt(buffer, 0).equals(Buffer.alloc(long, 1))).toBe(true);
-    expect(payloadAt(buffer, long).equals(Buffer.alloc(1000, 2))).toBe(true);
-    expect(payloadAt(buffer, long + 1000).equals(Buffer.alloc(100, 3))).toBe(true);
+    expect(buffer.allocated).toBe(buffer.blockAllocation);
+    const lengths = sent.map((buffers) => buffers.map((b) => b.length));
+    expect(lengths).toEqual([
+      ...Array.from({ length: HEADER_ROOMS_PER_BLOCK }, () => [DATA_HEADER_BYTES + 100]),
+      [DATA_HEADER_BYTES, 100],
+    ]);
+    for (const buffers of sent)
+      expect((buffers.at(-1) as Buffer).buffer).toBe((sent[0]?.[0] as Buffer).buffer);
+    for (let i = 0; i < HEADER_ROOMS_PER_BLOCK + 1; i++) {
+      expect(payloadAt(buffer, 100 * i).equals(Buffer.alloc(100, i))).toBe(true);
+    }
   });
 
   it("spends no block on the headers of a run of tiny frames", () => {
@@ -135,16 +132,16 @@ describe("SendBuffer", () => {
   });
 
   it("keeps a block until the last frame in it is acknowledged", () => {
-    const buffer = new SendBuffer(4 * MAX_BLOCK_ALLOCATION);
-    buffer.append(Buffer.alloc(HEADER_ROOM_AFTER_BYTES, 1));
+    const buffer = new SendBuffer(WINDOW);
+    buffer.append(Buffer.alloc(1000, 1));
     buffer.frame(0);
     buffer.append(Buffer.alloc(1000, 2));
-    buffer.acknowledge(HEADER_ROOM_AFTER_BYTES);
-    buffer.frame(HEADER_ROOM_AFTER_BYTES);
+    buffer.acknowledge(1000);
+    buffer.frame(1000);
     // Into a second block: the first one still holds the 1000 bytes, and must not be reused.
-    buffer.append(Buffer.alloc(buffer.blockBytes, 3));
+    buffer.append(Buffer.alloc(BLOCK_BYTES, 3));
     expect(buffer.allocated).toBe(2 * buffer.blockAllocation);
-    expect(payloadAt(buffer, HEADER_ROOM_AFTER_BYTES).equals(Buffer.alloc(1000, 2))).toBe(true);
+    expect(payloadAt(buffer, 1000).equals(Buffer.alloc(1000, 2))).toBe(true);
   });
 
   it("with keepWrites, keeps a long write as it is, without a copy, in frames of at most MAX_DATA_FRAME_BYTES", () => {
@@ -213,7 +210,8 @@ describe("SendBuffer", () => {
             const ack = acks[i];
             if (ack !== undefined) buffer.acknowledge(buffer.acked + (ack % (buffer.held + 1)));
             // What is sent is sealed: later writes start frames of their own.
-            for (sent = Math.max(sent, buffer.acked); send && sent < buffer.end; ) sent += buffer.frame(sent).length;
+            for (sent = Math.max(sent, buffer.acked); send && sent < buffer.end; )
+              sent += buffer.frame(sent).length;
             expect(buffer.held).toBeLessThanOrEqual(window);
             // Partly used blocks at both ends, and one kept for reuse.
             expect(buffer.allocated).toBeLessThanOrEqual(window + 3 * buffer.blockAllocation);
