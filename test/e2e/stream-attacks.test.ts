@@ -1,14 +1,13 @@
 import { createHash, randomBytes } from "node:crypto";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ConnectEvent, StreamOptions } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
-import type { DataPlane } from "../../dataplane/server.ts";
 import type { FlockError } from "../../protocol/errors.ts";
 import type { Attack, AttackerProxy } from "../helpers/attacker-proxy.ts";
 import { startAttackerProxy } from "../helpers/attacker-proxy.ts";
 import { sha256 } from "../helpers/stream-digest.ts";
-import { useSystemWithPair } from "../helpers/system-suite.ts";
+import { useDataPlaneProxy, useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
  * A relay-side attacker between bob (the receiver) and the data plane cuts bob's connection
@@ -26,17 +25,8 @@ const HANDSHAKE_RECORDS = 3;
 const fastStream: StreamOptions = { heartbeatMs: 200, silenceMs: 1_000, resumeDeadlineMs: 15_000 };
 
 const fx = useSystemWithPair();
-let dataPlane: DataPlane;
-let proxy: AttackerProxy | undefined;
+const proxy = useDataPlaneProxy<AttackerProxy>(fx);
 let channels = 0;
-
-beforeAll(() => {
-  dataPlane = fx.system.dataPlanes[0] as DataPlane;
-});
-afterEach(async () => {
-  await proxy?.close();
-  proxy = undefined;
-});
 
 interface Received {
   sha256: string;
@@ -50,14 +40,14 @@ async function transfer(
   attack: Attack,
   stream: StreamOptions,
 ): Promise<{ sent: string; atBob: Received; events: ConnectEvent[] }> {
-  proxy = await startAttackerProxy(dataPlane, { attack, dest: "alice", times: 1 });
+  proxy.current = await startAttackerProxy(proxy.dataPlane(), { attack, dest: "alice", times: 1 });
   const channel = `attack-${++channels}`;
   const events: ConnectEvent[] = [];
   const open = (identity: IdentityMaterials) =>
     openChannel({
       identity,
       channel,
-      relay: `127.0.0.1:${proxy?.port}`,
+      relay: `127.0.0.1:${proxy.current?.port}`,
       deadlineMs: 20_000,
       stream,
       onEvent: (e) => events.push(e),
@@ -100,7 +90,7 @@ const attacks: [string, Attack][] = [
 describe.each(attacks)("%s towards the receiver", (_name, attack) => {
   it("heals: the receiver gets every byte and a clean end", async () => {
     const { sent, atBob, events } = await transfer(attack, fastStream);
-    expect(proxy?.attacked).toBe(1);
+    expect(proxy.current?.attacked).toBe(1);
     expect(atBob).toEqual({ sha256: sent, bytes: PAYLOAD_BYTES, ended: true, error: undefined });
     // Healed by a resume once the session was open, or by a retried connect before that.
     expect(events.some((e) => e.type === "resumed" || e.type === "retry")).toBe(true);

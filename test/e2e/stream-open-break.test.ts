@@ -1,16 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ConnectEvent, StreamOptions } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
 import { encodeControl } from "../../client/stream/control-frames.ts";
 import { DEFAULT_WINDOW_BYTES } from "../../client/stream/stream-limits.ts";
-import type { DataPlane } from "../../dataplane/server.ts";
 import { pairId } from "../../protocol/ticket.ts";
 import type { OpenCut, OpenCutProxy } from "../helpers/open-cut-proxy.ts";
 import { startOpenCutProxy } from "../helpers/open-cut-proxy.ts";
 import { digestToEnd, sha256 } from "../helpers/stream-digest.ts";
-import { useSystemWithPair } from "../helpers/system-suite.ts";
+import { useDataPlaneProxy, useSystemWithPair } from "../helpers/system-suite.ts";
 
 /**
  * A transport break at each point of the opening of a version-2 stream, between alice (the
@@ -25,17 +24,8 @@ const PAYLOAD_BYTES = 256 * 1024;
 const stream: StreamOptions = { resumeDeadlineMs: 15_000, openResumeMs: 2_000 };
 
 const fx = useSystemWithPair();
-let dataPlane: DataPlane;
-let proxy: OpenCutProxy | undefined;
+const proxy = useDataPlaneProxy<OpenCutProxy>(fx);
 let channels = 0;
-
-beforeAll(() => {
-  dataPlane = fx.system.dataPlanes[0] as DataPlane;
-});
-afterEach(async () => {
-  await proxy?.close();
-  proxy = undefined;
-});
 
 interface Side {
   sent: string;
@@ -49,13 +39,17 @@ async function exchange(
   options: StreamOptions = stream,
 ): Promise<{ alice: Side; bob: Side; channel: string }> {
   const channel = `open-break-${++channels}`;
-  proxy = await startOpenCutProxy(dataPlane, { dest: "bob", cut, openBytes: await openFrameBytes(channel) });
+  proxy.current = await startOpenCutProxy(proxy.dataPlane(), {
+    dest: "bob",
+    cut,
+    openBytes: await openFrameBytes(channel),
+  });
   const side = async (identity: IdentityMaterials): Promise<Side> => {
     const events: ConnectEvent[] = [];
     const c = await openChannel({
       identity,
       channel,
-      relay: `127.0.0.1:${proxy?.port}`,
+      relay: `127.0.0.1:${proxy.current?.port}`,
       deadlineMs: 20_000,
       stream: options,
       onEvent: (e) => events.push(e),
@@ -94,8 +88,8 @@ async function expectMeeting(
   options: StreamOptions = stream,
 ): Promise<void> {
   const run = await exchange(cut, options);
-  expect(proxy?.cut).toBe(true);
-  expect(proxy?.reached).toMatchObject(reached);
+  expect(proxy.current?.cut).toBe(true);
+  expect(proxy.current?.reached).toMatchObject(reached);
   expect(run.alice.got).toBe(run.bob.sent);
   expect(run.bob.got).toBe(run.alice.sent);
   expect([resumed(run.alice), resumed(run.bob)]).toEqual(resumes);

@@ -5,6 +5,7 @@
 import type { Duplex } from "node:stream";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import type { IdentityMaterials } from "../../client/identity.ts";
+import type { DataPlane } from "../../dataplane/server.ts";
 import type { FlockSystem } from "./system.ts";
 import { startSystemWithPair } from "./system.ts";
 
@@ -33,4 +34,24 @@ export function useSystemWithPair(options: Parameters<typeof startSystemWithPair
     await fx.system?.stop();
   });
   return fx;
+}
+
+/** The proxy a test put in front of the suite's first data plane, closed after that test. */
+export interface DataPlaneProxy<P> {
+  current: P | undefined;
+  dataPlane(): DataPlane;
+}
+
+export function useDataPlaneProxy<P extends { close(): Promise<void> }>(
+  fx: SystemWithPair,
+): DataPlaneProxy<P> {
+  const proxied: DataPlaneProxy<P> = {
+    current: undefined,
+    dataPlane: () => fx.system.dataPlanes[0] as DataPlane,
+  };
+  afterEach(async () => {
+    await proxied.current?.close();
+    proxied.current = undefined;
+  });
+  return proxied;
 }
