@@ -65,10 +65,18 @@ export function securePeerChannel(
   {
     offerFraming = true,
     peerProtocol = "flock",
+    firstFrame,
   }: {
     offerFraming?: boolean;
     /** A client of the original relay knows no verdict byte (docs/coming-from-frelay.md "Mixed pairs"). */
     peerProtocol?: PeerProtocol;
+    /**
+     * The TLS client's first wire-version-2 frame, written right behind its accepting verdict
+     * instead of after the server's verdict arrives: the server has proven its identity by then,
+     * and a server that refuses this side discards it unread (docs/stream.md "Binding: OPEN").
+     * Called once, only when both ends chose version 2; from then on the frame is out.
+     */
+    firstFrame?: (socket: tls.TLSSocket) => Buffer;
   } = {},
 ): Promise<SecuredPeer> {
   const { secureContext, userCa } = peerContexts.get(
@@ -122,13 +130,18 @@ export function securePeerChannel(
   };
   // A client of the original relay knows no verdict byte: each side's own check is all there is.
   const verdicts = peerProtocol === "flock";
-  return exchangeVerdicts(socket, role === "client" ? "secureConnect" : "secure", checkPeer, verdicts).then(
-    (secured) => ({
-      socket: secured,
-      peerCertificate: peerCertificate as X509Certificate,
-      framed: secured.alpnProtocol === STREAM_ALPN,
-    }),
-  );
+  // The server gains nothing from it: the client's verdict comes in the flight that ends its
+  // handshake, so the server's OPEN already leaves as soon as the server has checked it.
+  const ahead =
+    role === "client" && firstFrame
+      ? () => (socket.alpnProtocol === STREAM_ALPN ? firstFrame(socket) : undefined)
+      : () => undefined;
+  const secureEvent = role === "client" ? "secureConnect" : "secure";
+  return exchangeVerdicts(socket, secureEvent, checkPeer, verdicts, ahead).then((secured) => ({
+    socket: secured,
+    peerCertificate: peerCertificate as X509Certificate,
+    framed: secured.alpnProtocol === STREAM_ALPN,
+  }));
 }
 
 function exchangeVerdicts(
@@ -136,6 +149,7 @@ function exchangeVerdicts(
   secureEvent: "secureConnect" | "secure",
   checkPeer: () => string | undefined,
   verdicts: boolean,
+  ahead: () => Buffer | undefined,
 ): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -175,6 +189,19 @@ function exchangeVerdicts(
       }
       ownCheckPassed = true;
       socket.write(Buffer.from([VERDICT_ACCEPTED]));
+      let first: Buffer | undefined;
+      try {
+        first = ahead();
+      } catch (error) {
+        // The exporter fails on a socket that broke under it: in an event handler, a throw would end the process.
+        finish(
+          new FlockError("PEER_CLOSED", "The peer connection broke as the handshake finished.", {
+            cause: error,
+          }),
+        );
+        return;
+      }
+      if (first) socket.write(first);
       onReadable();
     };
 

@@ -46,6 +46,12 @@ export type RouteEvent =
   /** No fresh revocation list: the peer is checked against the last one verified (`fetchedAt`), or none. */
   | { type: "revocations-unavailable"; error: FlockError; fetchedAt?: string };
 
+/** This side's role in the end-to-end TLS and the pair's id, as the data plane said in PAIRED. */
+export interface PairedAs {
+  role: Role;
+  pair: string;
+}
+
 /** The end-to-end TLS to the peer, verified, and what was learned on the way. */
 export interface Reached {
   socket: TLSSocket;
@@ -87,6 +93,8 @@ export class UnreachableRelays {
  * One attempt: ticket (unless direct) → dial → Flock handshake → paired → end-to-end mTLS.
  * `issued` is a ticket already fetched for this attempt (openChannels asks for several peers'
  * at once); without one, or when it resolves to none, the attempt asks for its own.
+ * `firstFrame`: the stream's first frame, sent behind the TLS client's verdict (peer-tls.ts),
+ * told which pair and role it opens.
  */
 export async function reachPeer(
   route: Route,
@@ -94,6 +102,7 @@ export async function reachPeer(
   track: Track,
   unreachable: UnreachableRelays = new UnreachableRelays(),
   issued?: Promise<TicketResponse | undefined>,
+  firstFrame?: (socket: TLSSocket, at: PairedAs) => Buffer,
 ): Promise<Reached> {
   const { identity, dest, transport, onEvent } = route;
   // Fetched beside the ticket and the dial; it never rejects, and is awaited once paired.
@@ -191,7 +200,13 @@ export async function reachPeer(
     identity,
     { user: identity.user, party: dest },
     // The original relay's clients speak plain TLS: nothing of Flock's is offered to them.
-    { offerFraming: route.offerFraming && peerProtocol === "flock", peerProtocol },
+    {
+      offerFraming: route.offerFraming && peerProtocol === "flock",
+      peerProtocol,
+      ...(firstFrame
+        ? { firstFrame: (socket: TLSSocket) => firstFrame(socket, { role: paired.role, pair: paired.pair }) }
+        : {}),
+    },
   );
   track(secured.socket);
   return {

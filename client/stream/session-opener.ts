@@ -2,12 +2,12 @@ import type { TicketResponse } from "../../protocol/api.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import type { RetryEvent, Track } from "../attempts.ts";
 import { retryUntil } from "../attempts.ts";
-import type { Reached, Route } from "../reach-peer.ts";
+import type { PairedAs, Reached, Route } from "../reach-peer.ts";
 import { reachPeer, UnreachableRelays } from "../reach-peer.ts";
 import { badFrame } from "./control-frames.ts";
 import type { StreamEvent } from "./framed-stream.ts";
 import type { OpenedSession, SessionBinding } from "./session-start.ts";
-import { OpenInDoubt, openSession } from "./session-start.ts";
+import { OpenAhead, OpenInDoubt, openSession } from "./session-start.ts";
 import type { ResumableSession } from "./stream-channel.ts";
 import { resumeAttempt } from "./stream-channel.ts";
 import type { StreamLimits } from "./stream-limits.ts";
@@ -63,28 +63,52 @@ export class SessionOpener {
   async attempt(track: Track, issued?: Promise<TicketResponse | undefined>): Promise<OpenedChannel> {
     const met = this.#inDoubt && (await this.#meetInDoubt(this.#inDoubt, track));
     if (met) return met;
-    const reached = await reachPeer(this.#route, this.#binding.channel, track, this.#unreachable, issued);
-    if (!reached.framed) return { reached, opened: undefined };
     const own = { window: this.#limits.windowBytes, resume: this.#resume };
+    const ahead = new OpenAhead(this.#binding, own);
+    const reached = await reachPeer(
+      this.#route,
+      this.#binding.channel,
+      track,
+      this.#unreachable,
+      issued,
+      (socket, at) => ahead.frame(socket, at),
+    ).catch((error: unknown) => {
+      // The OPEN went out and the server's verdict never came: the server may hold the
+      // session open, having had both (docs/stream.md "A break while the session opens").
+      const sent = ahead.sent;
+      if (!sent || !(error instanceof FlockError && error.code === "PEER_CLOSED")) throw error;
+      throw this.#doubt(new OpenInDoubt(sent.keys, error), sent.at);
+    });
+    if (!reached.framed) return { reached, opened: undefined };
     try {
       return {
         reached,
-        opened: await openSession(reached.socket, this.#binding, own, this.#limits.silenceMs),
+        opened: await openSession(
+          reached.socket,
+          this.#binding,
+          own,
+          this.#limits.silenceMs,
+          ahead.sent?.keys,
+        ),
       };
     } catch (error) {
-      if (error instanceof OpenInDoubt && this.#resume) {
-        const now = Date.now();
-        this.#inDoubt = {
-          keys: error.keys,
-          role: reached.role,
-          binding: this.#binding,
-          pair: reached.pair,
-          brokeAt: now,
-          until: now + this.#limits.openResumeMs,
-        };
-      }
-      throw error;
+      throw error instanceof OpenInDoubt ? this.#doubt(error, reached) : error;
     }
+  }
+
+  /** Looks on the session's resume channel first in the next attempts, if this side resumes. */
+  #doubt(error: OpenInDoubt, at: PairedAs): OpenInDoubt {
+    if (!this.#resume) return error;
+    const now = Date.now();
+    this.#inDoubt = {
+      keys: error.keys,
+      role: at.role,
+      binding: this.#binding,
+      pair: at.pair,
+      brokeAt: now,
+      until: now + this.#limits.openResumeMs,
+    };
+    return error;
   }
 
   /** Looks for the peer on the resume channel until the doubt runs out; undefined once it has. */

@@ -2,6 +2,7 @@ import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { FlockError } from "../../protocol/errors.ts";
 import type { Role } from "../../protocol/ticket.ts";
+import type { PairedAs } from "../reach-peer.ts";
 import type { ControlFrame, OpenFrame } from "./control-frames.ts";
 import { badFrame, encodeControl } from "./control-frames.ts";
 import { StreamFrameParser } from "./frames.ts";
@@ -42,18 +43,34 @@ export interface OpenedSession {
 }
 
 /**
- * First frames of a new session, both ways at once (no extra round trip): each side says
- * what pair, channel and parties it means, and refuses a peer that means anything else. A
- * relay that splices alice's `payments` channel to bob's `logs` gets CHANNEL_MISMATCH on both
- * sides: the OPEN frames travel inside the end-to-end TLS, where the relay cannot change them.
+ * This side's OPEN, made when the end-to-end TLS hands it the socket: the TLS client sends it
+ * right behind its verdict (peer-tls.ts `firstFrame`), a relay round trip before the
+ * server's verdict would let it, and `openSession` then only reads the peer's.
  */
-export async function openSession(
-  socket: TLSSocket,
-  binding: SessionBinding,
-  own: { window: number; resume: boolean },
-  silenceMs = PEER_SILENCE_TIMEOUT_MS,
-): Promise<OpenedSession> {
-  const mine: OpenFrame = {
+export class OpenAhead {
+  readonly #binding: SessionBinding;
+  readonly #own: { window: number; resume: boolean };
+  #sent: { keys: SessionKeys; at: PairedAs } | undefined;
+
+  constructor(binding: SessionBinding, own: { window: number; resume: boolean }) {
+    this.#binding = binding;
+    this.#own = own;
+  }
+
+  /** The frame's bytes; once they are asked for, the OPEN is out and a break leaves the session in doubt. */
+  frame(socket: TLSSocket, at: PairedAs): Buffer {
+    this.#sent = { keys: sessionKeys(socket), at };
+    return encodeControl(openFrame(this.#binding, this.#own));
+  }
+
+  /** The session's keys and the pair it opens, once the OPEN went out. */
+  get sent(): { keys: SessionKeys; at: PairedAs } | undefined {
+    return this.#sent;
+  }
+}
+
+function openFrame(binding: SessionBinding, own: { window: number; resume: boolean }): OpenFrame {
+  return {
     type: "open",
     pair: binding.pair,
     channel: binding.channel,
@@ -62,8 +79,25 @@ export async function openSession(
     window: own.window,
     resume: own.resume,
   };
+}
+
+/**
+ * First frames of a new session, both ways at once (no extra round trip): each side says
+ * what pair, channel and parties it means, and refuses a peer that means anything else. A
+ * relay that splices alice's `payments` channel to bob's `logs` gets CHANNEL_MISMATCH on both
+ * sides: the OPEN frames travel inside the end-to-end TLS, where the relay cannot change them.
+ * `sent`: the keys of an OPEN this side sent already (OpenAhead), so only the peer's is read.
+ */
+export async function openSession(
+  socket: TLSSocket,
+  binding: SessionBinding,
+  own: { window: number; resume: boolean },
+  silenceMs = PEER_SILENCE_TIMEOUT_MS,
+  sent?: SessionKeys,
+): Promise<OpenedSession> {
   // Before the exchange: a broken transport can no longer export the session's keys.
-  const keys = sessionKeys(socket);
+  const keys = sent ?? sessionKeys(socket);
+  const mine = sent ? undefined : openFrame(binding, own);
   const theirs = await exchangeFirstFrames(socket, mine, silenceMs).catch((error: FlockError) => {
     throw error.code === "PEER_CLOSED" ? new OpenInDoubt(keys, error) : error;
   });
@@ -141,10 +175,14 @@ function refuse(socket: Duplex, error: FlockError): FlockError {
 }
 
 /**
- * Writes `mine` and reads the peer's first frame (within `silenceMs`). On return the socket
+ * Writes `mine` (unless it went out already) and reads the peer's first frame (within `silenceMs`). On return the socket
  * is paused, and any bytes behind that frame are back at its head for the session to read.
  */
-function exchangeFirstFrames(socket: Duplex, mine: ControlFrame, silenceMs: number): Promise<ControlFrame> {
+function exchangeFirstFrames(
+  socket: Duplex,
+  mine: ControlFrame | undefined,
+  silenceMs: number,
+): Promise<ControlFrame> {
   return new Promise((resolve, reject) => {
     let first: ControlFrame | undefined;
     const notYet = () => {
@@ -205,6 +243,6 @@ function exchangeFirstFrames(socket: Duplex, mine: ControlFrame, silenceMs: numb
       silenceMs,
     );
     socket.on("data", onData).on("end", onGone).on("close", onGone).on("error", onError);
-    socket.write(encodeControl(mine));
+    if (mine) socket.write(encodeControl(mine));
   });
 }

@@ -13,8 +13,8 @@ import { useDataPlaneProxy, useSystemWithPair } from "../helpers/system-suite.ts
 
 /**
  * A transport break at each point of the opening of a version-2 stream, between alice (the
- * end-to-end TLS client, whose connection the proxy cuts) and bob: before either verdict,
- * after one side's OPEN left but before the peer even had the verdict, after both OPENs left
+ * end-to-end TLS client, whose connection the proxy cuts) and bob: before either verdict
+ * (alice's OPEN left with hers), after one side's OPEN left but before the peer even had the verdict, after both OPENs left
  * and neither arrived, after one arrived, after both. Whatever the point, both sides meet
  * again (on the session's resume channel or the pair's own) and the bytes of both
  * directions arrive exactly once, with no CONNECT_TIMEOUT on the way (docs/stream.md "Resume").
@@ -97,11 +97,13 @@ async function expectMeeting(
 
 /** Where the proxy cuts, the milestones it must have seen (see open-cut-proxy.ts), and how many `resumed` events each side has. */
 const interleavings: [string, OpenCut, Partial<OpenCutProxy["reached"]>, [number, number]][] = [
-  // Neither side had the other's verdict, so neither sent its OPEN: both start over.
+  // Alice, the TLS client, sends her OPEN right behind her verdict (docs/stream.md "Binding:
+  // OPEN"), so she is in doubt and looks on the resume channel; bob never had her verdict and
+  // sent no OPEN: both start over.
   [
     "before either verdict",
-    { up: { pass: 0, await: 1 }, down: { pass: 0, await: 1 } },
-    { up: 1, down: 1 },
+    { up: { pass: 0, await: 2 }, down: { pass: 0, await: 1 } },
+    { up: 2, down: 1 },
     [0, 0],
   ],
   // Alice is in doubt and looks on the resume channel; bob never sent an OPEN: both start over.
@@ -111,11 +113,13 @@ const interleavings: [string, OpenCut, Partial<OpenCutProxy["reached"]>, [number
     { up: 2, down: 1 },
     [0, 0],
   ],
+  // Bob had alice's verdict, not her OPEN, and sent his; alice's went out with her verdict:
+  // both in doubt, though alice never had bob's verdict, so they meet on the resume channel.
   [
     "after bob's OPEN left, before alice had his verdict",
-    { up: { pass: 1, await: 1 }, down: { pass: 0, await: 2 } },
-    { up: 1, down: 2 },
-    [0, 0],
+    { up: { pass: 1, await: 2 }, down: { pass: 0, await: 2 } },
+    { up: 2, down: 2 },
+    [1, 1],
   ],
   // Both in doubt: they meet on the resume channel and resume from 0.
   [

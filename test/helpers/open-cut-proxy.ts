@@ -122,7 +122,7 @@ export async function startOpenCutProxy(
 
 /**
  * One direction's TLS records, by milestone: 1 once its verdict passed the proxy, 2 once its
- * OPEN did, 3 once a full record after the OPEN did (a DATA frame: session tickets and
+ * OPEN did (alone, or at the head of a full record), 3 once a full record after the OPEN did (a DATA frame: session tickets and
  * acknowledgements are smaller). Records of a milestone not below `pass` are held, and so is
  * everything after them.
  */
@@ -159,7 +159,9 @@ class RecordGate {
       const next = this.#milestone + 1;
       const reaches =
         (next === 1 && body === VERDICT_RECORD_BODY_BYTES) ||
-        (next === 2 && body === this.#openBytes) ||
+        // A side that has the peer's OPEN when it sends its own may send its first DATA in the
+        // same write, and so in the same record.
+        (next === 2 && (body === this.#openBytes || body === FULL_RECORD_BODY_BYTES)) ||
         (next === 3 && body === FULL_RECORD_BODY_BYTES);
       if (reaches) {
         this.#milestone = next;

@@ -5,10 +5,11 @@ import * as tls from "node:tls";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { PeerCredentials } from "../../client/peer-tls.ts";
 import { securePeerChannel } from "../../client/peer-tls.ts";
+import { encodeControl } from "../../client/stream/control-frames.ts";
 import { STREAM_ALPN } from "../../client/stream/frames.ts";
 import type { SessionKeys } from "../../client/stream/session-keys.ts";
 import type { SessionBinding } from "../../client/stream/session-start.ts";
-import { OpenInDoubt, openSession, resumeSession } from "../../client/stream/session-start.ts";
+import { OpenAhead, OpenInDoubt, openSession, resumeSession } from "../../client/stream/session-start.ts";
 import type { TestCa } from "../helpers/system.ts";
 import { issuePartyCertificate, makeCa } from "../helpers/system.ts";
 
@@ -165,6 +166,110 @@ describe("OPEN: both sides agree on pair, channel and parties", () => {
     for (const result of results) {
       expect(result).toMatchObject({ status: "rejected", reason: { code: "PEER_IDENTITY_MISMATCH" } });
     }
+  });
+});
+
+describe("OPEN ahead: the TLS client's OPEN right behind its verdict", () => {
+  const pairedAs = { role: "client" as const, pair: "pair-of-payments" };
+
+  it("leaves before the server's verdict arrives: a server that never answers still gets verdict and OPEN", async () => {
+    const [a, b] = await tcpPair();
+    const ahead = new OpenAhead(binding("alice", "bob"), own);
+    const client = securePeerChannel(
+      a,
+      "client",
+      alice,
+      { user: "acme", party: "bob" },
+      { firstFrame: (socket) => ahead.frame(socket, pairedAs) },
+    );
+    client.catch(() => {});
+    // A TLS server with bob's certificate that reads and never sends a verdict.
+    const silent = new tls.TLSSocket(b, {
+      isServer: true,
+      requestCert: true,
+      rejectUnauthorized: false,
+      cert: bob.partyCert,
+      key: bob.partyKey,
+      ALPNCallback: () => STREAM_ALPN,
+    });
+    cleanups.push(() => void silent.destroy());
+    const expected = Buffer.concat([
+      Buffer.from([0x01]),
+      encodeControl({
+        type: "open",
+        pair: "pair-of-payments",
+        channel: "payments",
+        from: "acme/alice",
+        to: "acme/bob",
+        ...own,
+      }),
+    ]);
+    const got = await new Promise<Buffer>((resolve) => {
+      let bytes = Buffer.alloc(0);
+      silent.on("data", (chunk: Buffer) => {
+        bytes = Buffer.concat([bytes, chunk]);
+        if (bytes.length >= expected.length) resolve(bytes);
+      });
+    });
+    expect(got.equals(expected)).toBe(true);
+    expect(ahead.sent?.at).toEqual(pairedAs);
+  });
+
+  it("opens with a server that sends its OPEN after the verdicts, with the same keys on both sides", async () => {
+    const [a, b] = await tcpPair();
+    const ahead = new OpenAhead(binding("alice", "bob"), own);
+    const [client, server] = await Promise.all([
+      securePeerChannel(
+        a,
+        "client",
+        alice,
+        { user: "acme", party: "bob" },
+        { firstFrame: (socket) => ahead.frame(socket, pairedAs) },
+      ),
+      securePeerChannel(b, "server", bob, { user: "acme", party: "alice" }),
+    ]);
+    cleanups.push(
+      () => void client.socket.destroy(),
+      () => void server.socket.destroy(),
+    );
+    const [x, y] = await Promise.all([
+      openSession(client.socket, binding("alice", "bob"), own, undefined, ahead.sent?.keys),
+      openSession(server.socket, binding("bob", "alice"), { window: 2 << 20, resume: true }),
+    ]);
+    expect(x.keys.resumeSecret.equals(y.keys.resumeSecret)).toBe(true);
+    expect([x.peerWindow, y.peerWindow]).toEqual([2 << 20, 1 << 20]);
+  });
+
+  it("is not sent to a server this side refuses, nor by a TLS server", async () => {
+    const mallory = await (async () => {
+      const other = await makeCa("acme");
+      const issued = await issuePartyCertificate(other, "acme", "bob");
+      return { userCa: userCa.pem, partyCert: issued.cert, partyKey: issued.key };
+    })();
+    const [a, b] = await tcpPair();
+    const asked: string[] = [];
+    const ask = (who: string) => {
+      asked.push(who);
+      return Buffer.alloc(0);
+    };
+    const results = await Promise.allSettled([
+      securePeerChannel(
+        a,
+        "client",
+        alice,
+        { user: "acme", party: "bob" },
+        { firstFrame: () => ask("client") },
+      ),
+      securePeerChannel(
+        b,
+        "server",
+        mallory,
+        { user: "acme", party: "alice" },
+        { firstFrame: () => ask("server") },
+      ),
+    ]);
+    expect(results[0]).toMatchObject({ status: "rejected", reason: { code: "PEER_IDENTITY_MISMATCH" } });
+    expect(asked).toEqual([]);
   });
 });
 
