@@ -21,8 +21,16 @@ const PAYLOAD_BYTES = 4 * 1024 * 1024;
 const MID_STREAM_RECORDS = 64;
 /** ClientHello, ChangeCipherSpec and alice's encrypted handshake flight: then bob's TLS is up. */
 const HANDSHAKE_RECORDS = 3;
-/** Short, so a dropped direction is noticed in a second rather than PEER_SILENCE_TIMEOUT_MS. */
-const fastStream: StreamOptions = { heartbeatMs: 200, silenceMs: 1_000, resumeDeadlineMs: 15_000 };
+/**
+ * Short, so a dropped direction is noticed in a second rather than PEER_SILENCE_TIMEOUT_MS, and
+ * a side left in doubt by a cut as the session opens starts over after 2 s rather than 10.
+ */
+const fastStream: StreamOptions = {
+  heartbeatMs: 200,
+  silenceMs: 1_000,
+  resumeDeadlineMs: 15_000,
+  openResumeMs: 2_000,
+};
 
 const fx = useSystemWithPair();
 const proxy = useDataPlaneProxy<AttackerProxy>(fx);
