@@ -5,9 +5,10 @@
  *   over one loopback connection with no relay (`direct-*`: framing's own cost), then over
  *   tcp through a data plane in a child process (`tcp-*`, as deployed). Each round runs the
  *   three back to back, in turn forwards and backwards, and the rows are medians of MB/s, of
- *   the endpoints' CPU seconds per GB (both endpoints run in this process) and of the
- *   per-round ratios to raw. The writer cycles through 64 MiB of distinct 1 MiB buffers, as
- *   an application's fresh data would be, rather than one buffer that stays in cache.
+ *   the endpoints' CPU seconds per GB (both endpoints run in one child process,
+ *   lib/stream-endpoints.ts, away from this process's test system) and of the per-round
+ *   ratios to raw. The writer cycles through 64 MiB of distinct 1 MiB buffers, as an
+ *   application's fresh data would be, rather than one buffer that stays in cache.
  * - resume: a pair in ticket mode behind a TCP proxy on the relay's address; the proxy resets
  *   both legs mid-transfer, and the time runs until both sides have resumed (fresh ticket,
  *   dial, handshake, mTLS, RESUME). p50 and p99.
@@ -25,7 +26,6 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname } from "node:path";
-import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -33,21 +33,20 @@ import { percentile } from "../cli/commands/ping.ts";
 import type { Channel, ConnectEvent, StreamOptions } from "../client/connect.ts";
 import { openChannel } from "../client/connect.ts";
 import type { IdentityMaterials } from "../client/identity.ts";
-import { FramedStream } from "../client/stream/framed-stream.ts";
-import { DEFAULT_WINDOW_BYTES, streamLimits } from "../client/stream/stream-limits.ts";
+import type { FramedStream } from "../client/stream/framed-stream.ts";
+import { DEFAULT_WINDOW_BYTES } from "../client/stream/stream-limits.ts";
 import type { FlockSystem } from "../test/helpers/system.ts";
 import { startSystemWithPair } from "../test/helpers/system.ts";
 import { startTcpProxy } from "../test/helpers/tcp-proxy.ts";
 import type { Pumped } from "./lib/byte-pump.ts";
-import { pumpBytes } from "./lib/byte-pump.ts";
-import { directPair } from "./lib/direct-pair.ts";
 import { envNumber } from "./lib/env.ts";
+import type { EndpointPath, Endpoints, Variant } from "./lib/stream-endpoints.ts";
+import { startEndpoints, VARIANTS } from "./lib/stream-endpoints.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
 const BENCH = "stream";
 const MiB = 1024 * 1024;
 const WRITE_BYTES = MiB;
-const POOL_BYTES = 64 * MiB;
 const WARM_UP_BYTES = 32 * MiB;
 const DEFAULT_JSON = fileURLToPath(new URL("./results/stream.json", import.meta.url));
 
@@ -66,12 +65,6 @@ async function pair(
   return Promise.all([open(alice), open(bob)]);
 }
 
-const VARIANTS = {
-  raw: { framing: false },
-  framed: {},
-  "framed-zero-copy": { zeroCopyWrites: true },
-} satisfies Record<string, StreamOptions>;
-type Variant = keyof typeof VARIANTS;
 const NAMES = Object.keys(VARIANTS) as Variant[];
 
 interface Throughput {
@@ -79,26 +72,12 @@ interface Throughput {
   samples: Record<Variant, Pumped[]>;
 }
 
-interface OpenPair {
-  from: Duplex;
-  to: Duplex;
-  close: () => void;
-}
-
-/** Rounds of every variant over pairs `open` makes; rows named `${path}-${variant}`. */
-async function throughput(path: string, open: (name: Variant) => Promise<OpenPair>): Promise<Throughput> {
+/** Rounds of every variant, in the endpoint process; rows named `${path}-${variant}`. */
+async function throughput(path: EndpointPath, endpoints: Endpoints): Promise<Throughput> {
   const bytes = bulkBytes();
   const rounds = envNumber("FLOCK_BENCH_ROUNDS", 5);
-  const pool = Array.from({ length: POOL_BYTES / WRITE_BYTES }, () => randomBytes(WRITE_BYTES));
   const samples = Object.fromEntries(NAMES.map((n) => [n, []])) as unknown as Record<Variant, Pumped[]>;
-  const once = async (name: Variant, size: number) => {
-    const { from, to, close } = await open(name);
-    try {
-      return await pumpBytes(from, to, size, pool);
-    } finally {
-      close();
-    }
-  };
+  const once = (name: Variant, size: number) => endpoints.pump(path, name, size);
   for (const name of NAMES) await once(name, WARM_UP_BYTES);
   for (let round = 0; round < rounds; round++) {
     for (const name of round % 2 === 0 ? NAMES : [...NAMES].reverse()) {
@@ -129,42 +108,6 @@ async function throughput(path: string, open: (name: Variant) => Promise<OpenPai
 }
 
 const bulkBytes = () => Math.floor(envNumber("FLOCK_BENCH_BYTES", 256 * MiB) / WRITE_BYTES) * WRITE_BYTES;
-
-/** Through a data plane in a child process, as deployed. */
-function throughRelay(alice: IdentityMaterials, bob: IdentityMaterials) {
-  return async (name: Variant): Promise<OpenPair> => {
-    const [a, b] = await pair(alice, bob, VARIANTS[name]);
-    const close = () => {
-      a.socket.destroy();
-      b.socket.destroy();
-    };
-    return { from: a.socket, to: b.socket, close };
-  };
-}
-
-/**
- * One loopback connection and no relay: framing's own cost, without a third process
- * competing for the two cores. The framed streams start straight after the mTLS (no OPEN).
- */
-function direct(alice: IdentityMaterials, bob: IdentityMaterials) {
-  return async (name: Variant): Promise<OpenPair> => {
-    const { a, b, close } = await directPair("acme", alice, bob);
-    const { framing = true, resume: _resume, ...options } = VARIANTS[name] as StreamOptions;
-    if (!framing) return { from: a, to: b, close };
-    const limits = streamLimits(options);
-    const from = new FramedStream(a, { limits, peerWindow: limits.windowBytes });
-    const to = new FramedStream(b, { limits, peerWindow: limits.windowBytes });
-    return {
-      from,
-      to,
-      close: () => {
-        from.destroy();
-        to.destroy();
-        close();
-      },
-    };
-  };
-}
 
 async function resumeTimes(
   system: FlockSystem,
@@ -317,16 +260,21 @@ export const run: Bench = async () => {
     rows.push(
       ...(await onSystem(async (system, alice, bob) => {
         const out: BenchResult[] = [];
-        if (stages.has("direct")) {
-          const near = await throughput("direct", direct(alice, bob));
-          samples.direct = near.samples;
-          out.push(...near.rows);
-        }
-        if (stages.has("tcp")) {
-          await system.startDataPlaneProcess("bench-stream-1");
-          const relayed = await throughput("tcp", throughRelay(alice, bob));
-          samples.tcp = relayed.samples;
-          out.push(...relayed.rows);
+        const endpoints = await startEndpoints(alice, bob);
+        try {
+          if (stages.has("direct")) {
+            const near = await throughput("direct", endpoints);
+            samples.direct = near.samples;
+            out.push(...near.rows);
+          }
+          if (stages.has("tcp")) {
+            await system.startDataPlaneProcess("bench-stream-1");
+            const relayed = await throughput("tcp", endpoints);
+            samples.tcp = relayed.samples;
+            out.push(...relayed.rows);
+          }
+        } finally {
+          endpoints.stop();
         }
         return out;
       })),

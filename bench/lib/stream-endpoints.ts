@@ -1,0 +1,153 @@
+/**
+ * The endpoints of bench stream's throughput rounds, in a child process of their own: the
+ * bench process also runs the test system (the worker's miniflare and more, about 50 MB of
+ * heap), and once V8 starts major collections there each one marks all of it, a cost no
+ * application pays for its streams and one that landed on whichever variant first pushed
+ * external memory past V8's limit. Here the heap holds the SDK and the pair only.
+ *
+ * `startEndpoints()` forks this module; each `pump` opens a pair (direct loopback TLS, or
+ * through the relay with `openChannel`), moves `bytes` with pumpBytes and closes it.
+ */
+import type { ChildProcess } from "node:child_process";
+import { fork } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import type { Duplex } from "node:stream";
+import { fileURLToPath } from "node:url";
+import type { StreamOptions } from "../../client/connect.ts";
+import { openChannel } from "../../client/connect.ts";
+import type { IdentityMaterials } from "../../client/identity.ts";
+import { FramedStream } from "../../client/stream/framed-stream.ts";
+import { streamLimits } from "../../client/stream/stream-limits.ts";
+import type { Pumped } from "./byte-pump.ts";
+import { pumpBytes } from "./byte-pump.ts";
+import { directPair } from "./direct-pair.ts";
+
+export const VARIANTS = {
+  raw: { framing: false },
+  framed: {},
+  "framed-zero-copy": { zeroCopyWrites: true },
+} satisfies Record<string, StreamOptions>;
+export type Variant = keyof typeof VARIANTS;
+export type EndpointPath = "direct" | "tcp";
+
+const MiB = 1024 * 1024;
+/** The writer cycles through this many distinct 1 MiB buffers, as fresh application data would. */
+const POOL_BYTES = 64 * MiB;
+const WRITE_BYTES = MiB;
+
+interface PumpRequest {
+  id: number;
+  path: EndpointPath;
+  variant: Variant;
+  bytes: number;
+  alice: IdentityMaterials;
+  bob: IdentityMaterials;
+}
+
+type PumpReply = { id: number; result: Pumped } | { id: number; error: string };
+
+interface OpenPair {
+  from: Duplex;
+  to: Duplex;
+  close: () => void;
+}
+
+let channels = 0;
+
+/** Through a data plane, as deployed. */
+async function throughRelay(request: PumpRequest): Promise<OpenPair> {
+  const channel = `bench-endpoints-${process.pid}-${++channels}`;
+  const stream = VARIANTS[request.variant];
+  const [a, b] = await Promise.all(
+    [request.alice, request.bob].map((identity) => openChannel({ identity, channel, stream })),
+  );
+  const close = () => {
+    a?.socket.destroy();
+    b?.socket.destroy();
+  };
+  return { from: (a as { socket: Duplex }).socket, to: (b as { socket: Duplex }).socket, close };
+}
+
+/** One loopback connection and no relay: the framed streams start straight after the mTLS (no OPEN). */
+async function direct(request: PumpRequest): Promise<OpenPair> {
+  const { a, b, close } = await directPair("acme", request.alice, request.bob);
+  const { framing = true, resume: _resume, ...options } = VARIANTS[request.variant] as StreamOptions;
+  if (!framing) return { from: a, to: b, close };
+  const limits = streamLimits(options);
+  const from = new FramedStream(a, { limits, peerWindow: limits.windowBytes });
+  const to = new FramedStream(b, { limits, peerWindow: limits.windowBytes });
+  return {
+    from,
+    to,
+    close: () => {
+      from.destroy();
+      to.destroy();
+      close();
+    },
+  };
+}
+
+function serve(): void {
+  const pool = Array.from({ length: POOL_BYTES / WRITE_BYTES }, () => randomBytes(WRITE_BYTES));
+  process.on("message", async (request: PumpRequest) => {
+    let reply: PumpReply;
+    try {
+      const { from, to, close } = await (request.path === "direct" ? direct(request) : throughRelay(request));
+      try {
+        reply = { id: request.id, result: await pumpBytes(from, to, request.bytes, pool) };
+      } finally {
+        close();
+      }
+    } catch (error) {
+      reply = {
+        id: request.id,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      };
+    }
+    process.send?.(reply);
+  });
+  process.on("disconnect", () => process.exit(0));
+  process.send?.({ id: 0, ready: true });
+}
+
+export interface Endpoints {
+  pump(path: EndpointPath, variant: Variant, bytes: number): Promise<Pumped>;
+  stop(): void;
+}
+
+/** Forks the endpoint process for the pair of `alice` and `bob`; `stop` ends it (by its pid). */
+export async function startEndpoints(alice: IdentityMaterials, bob: IdentityMaterials): Promise<Endpoints> {
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ["--serve"], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const waiting = new Map<number, { resolve: (p: Pumped) => void; reject: (e: Error) => void }>();
+  let next = 0;
+  await new Promise<void>((resolve, reject) => {
+    child.once("message", () => resolve());
+    child.once("exit", (code) => reject(new Error(`the endpoint process exited with ${code}`)));
+  });
+  child.on("message", (reply: PumpReply) => {
+    const pending = waiting.get(reply.id);
+    waiting.delete(reply.id);
+    if ("result" in reply) pending?.resolve(reply.result);
+    else pending?.reject(new Error(reply.error));
+  });
+  child.on("exit", (code) => {
+    for (const { reject } of waiting.values()) reject(new Error(`the endpoint process exited with ${code}`));
+    waiting.clear();
+  });
+  return {
+    pump: (path, variant, bytes) =>
+      new Promise<Pumped>((resolve, reject) => {
+        const id = ++next;
+        waiting.set(id, { resolve, reject });
+        child.send({ id, path, variant, bytes, alice, bob } satisfies PumpRequest);
+      }),
+    stop: () => {
+      child.kill();
+    },
+  };
+}
+
+if (process.argv.includes("--serve") && process.send) serve();
