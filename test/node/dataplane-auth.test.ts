@@ -1,3 +1,4 @@
+import { KeyObject, sign } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -97,6 +98,34 @@ describe("ticket checks", () => {
     expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b, {}, { typ: "JWT" }), fx.a)).toBe(
       "TICKET_INVALID",
     );
+  });
+
+  /** A ticket of the worker's, its header or claims changed, signed again with the real ticket key. */
+  const resigned = async (header: Record<string, unknown>, claims: Record<string, unknown> = {}) => {
+    const parts = (await fx.ticket(fx.a, fx.b)).split(".");
+    const [h, p] = [header, claims].map((change, i) => {
+      const was = JSON.parse(Buffer.from(parts[i] as string, "base64url").toString());
+      return Buffer.from(JSON.stringify({ ...was, ...change })).toString("base64url");
+    });
+    const signature = sign(null, Buffer.from(`${h}.${p}`), KeyObject.from(fx.ticketKey.privateKey));
+    return `${h}.${p}.${signature.toString("base64url")}`;
+  };
+
+  it.each([
+    ["another algorithm", { alg: "HS256" }],
+    ["a crit extension", { crit: ["exp2"], exp2: 0 }],
+    ["no kid", { kid: null }],
+  ])("refuses a ticket whose header names %s, though the ticket key signed it", async (_what, change) => {
+    const dp = await fx.start();
+    expect(await answerTo(dp.port, await resigned(change), fx.a)).toBe("TICKET_INVALID");
+  });
+
+  it("refuses a ticket whose time claims are not finite numbers, though the ticket key signed it", async () => {
+    const dp = await fx.start();
+    expect(await answerTo(dp.port, await resigned({}, {}), fx.a)).toBe("waiting");
+    for (const claims of [{ exp: "9999999999" }, { nbf: null }, { iat: "0" }]) {
+      expect(await answerTo(dp.port, await resigned({}, claims), fx.a)).toBe("TICKET_INVALID");
+    }
   });
 
   it(`refuses a ticket living longer than MAX_TICKET_LIFETIME_SECONDS (${MAX_TICKET_LIFETIME_SECONDS} s)`, async () => {
