@@ -1,4 +1,4 @@
-import { sha256, toBase64Url } from "../../protocol/encoding.ts";
+import { createHash } from "node:crypto";
 import { FlockError } from "../../protocol/errors.ts";
 import type { ClientFrame, DirectHelloFrame, TicketHelloFrame } from "../../protocol/frames.ts";
 import { CHANNEL_PATTERN, isValidName } from "../../protocol/names.ts";
@@ -49,7 +49,8 @@ async function admitTicket(
   authority: Authority,
 ): Promise<AuthenticatedParty> {
   const claims = await authority.tickets.verify(hello.ticket);
-  const binding = toBase64Url(await sha256(hello.ticket));
+  // node:crypto in this turn: WebCrypto's digest is a thread-pool job and a turn of the loop per hello.
+  const binding = createHash("sha256").update(hello.ticket).digest("base64url");
   const identity = authority.checker.prove({ ...proof, cert: hello.cert, sig: hello.sig, binding });
   if (identity.thumbprint !== claims.cnf["x5t#S256"] || identity.ref !== claims.sub) {
     throw new FlockError("PROOF_INVALID", "The ticket was issued for another relay certificate.");
