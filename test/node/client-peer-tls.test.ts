@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { createServer, connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
@@ -126,6 +127,27 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
     const [client, server] = await secure(alice, mallory);
     expect(client).toMatchObject({ status: "rejected", reason: { code: "PEER_IDENTITY_MISMATCH" } });
     expect(server).toMatchObject({ status: "rejected", reason: { code: "PEER_IDENTITY_MISMATCH" } });
+  });
+
+  it("checks a peer certificate's signature once per certificate, and still refuses another CA's of the same name", async () => {
+    const ca = await makeCa("acme");
+    const [a2, b2] = await Promise.all([credentials(ca, "acme", "alice"), credentials(ca, "acme", "bob")]);
+    const verified = vi.spyOn(X509Certificate.prototype, "verify");
+    cleanups.push(() => verified.mockRestore());
+    for (const round of [1, 2]) {
+      const results = await secure(a2, b2);
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled"]);
+      expect([round, verified.mock.calls.length]).toEqual([round, 2]);
+    }
+    const mallory = await credentials(await makeCa("acme"), "acme", "bob", ca);
+    const [client] = await secure(a2, mallory);
+    expect(client).toMatchObject({
+      status: "rejected",
+      reason: {
+        code: "PEER_IDENTITY_MISMATCH",
+        message: expect.stringContaining("not signed by this user's CA"),
+      },
+    });
   });
 
   it("refuses a peer of the right CA that names another party, on both sides", async () => {
