@@ -19,12 +19,23 @@ export async function migrationNames(dir: string): Promise<string[]> {
 }
 
 /**
- * How many times one migration's batch is tried. miniflare's D1 simulator now and then fails a
- * batch with an internal assertion ("false == true": its `total_changes()` row came back
- * empty); the batch is one transaction, so trying it again is safe, and a real SQL error fails
- * every try alike.
+ * What miniflare's D1 object fails a query with when its own `total_changes()` row comes back
+ * empty (an internal `assert`). Once it happens, every later query of that object fails alike,
+ * so only a fresh workerd, and with it a fresh object, gets past it.
  */
-export const MIGRATION_ATTEMPTS = 2;
+const SIMULATOR_ASSERTION = "false == true";
+
+export class MigrationFailed extends Error {
+  /** The failure is the simulator's own assertion, not the migration's SQL. */
+  readonly simulatorFault: boolean;
+  /** The migrations this call applied before the failed one. */
+  readonly applied: string[];
+  constructor(name: string, cause: Error, applied: string[]) {
+    super(`Migration ${name} failed: ${cause.message}`);
+    this.simulatorFault = cause.message === SIMULATOR_ASSERTION;
+    this.applied = applied;
+  }
+}
 
 /**
  * Applies the migrations of `dir` that the table does not list yet, each in one batch
@@ -39,19 +50,33 @@ export async function applyMigrations(db: D1Database, dir: string): Promise<stri
   for (const name of await migrationNames(dir)) {
     if (done.has(name)) continue;
     const sql = await readFile(join(dir, name), "utf8");
-    const batch = () =>
-      db.batch([db.prepare(sql), db.prepare(`INSERT INTO ${MIGRATIONS_TABLE} (name) VALUES (?)`).bind(name)]);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await batch();
-        break;
-      } catch (error) {
-        if (attempt < MIGRATION_ATTEMPTS) continue;
-        const cause = (error as { cause?: Error }).cause ?? error;
-        throw new Error(`Migration ${name} failed: ${(cause as Error).message}`);
-      }
+    try {
+      await db.batch([
+        db.prepare(sql),
+        db.prepare(`INSERT INTO ${MIGRATIONS_TABLE} (name) VALUES (?)`).bind(name),
+      ]);
+    } catch (error) {
+      throw new MigrationFailed(name, ((error as { cause?: Error }).cause ?? error) as Error, now);
     }
     now.push(name);
   }
   return now;
+}
+
+/**
+ * applyMigrations, and when the simulator fails one with its assertion, `restart()` (a fresh
+ * workerd) and once more from where it stopped: the failed batch was rolled back.
+ */
+export async function applyMigrationsRestarting(
+  open: () => Promise<D1Database>,
+  restart: () => Promise<void>,
+  dir: string,
+): Promise<string[]> {
+  try {
+    return await applyMigrations(await open(), dir);
+  } catch (error) {
+    if (!(error instanceof MigrationFailed && error.simulatorFault)) throw error;
+    await restart();
+    return [...error.applied, ...(await applyMigrations(await open(), dir))];
+  }
 }

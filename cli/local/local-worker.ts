@@ -1,8 +1,9 @@
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import type { MiniflareOptions } from "miniflare";
 import { UserError } from "../output.ts";
-import { applyMigrations } from "./d1-migrations.ts";
+import { applyMigrationsRestarting } from "./d1-migrations.ts";
 import { assertPortFree } from "./port.ts";
 import { generateSecrets } from "./secrets.ts";
 import { ensureWorkerBundle, MIGRATIONS_DIR, readWranglerSettings } from "./worker-bundle.ts";
@@ -67,7 +68,7 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
 
   // Loaded here, not at the top: only `flock dev` and tests need workerd, not every CLI call.
   const { Miniflare } = await import("miniflare");
-  const mf = new Miniflare({
+  const mfOptions: MiniflareOptions = {
     scriptPath,
     modules: true,
     // Module names are paths relative to this root; the default (cwd) breaks when the CLI runs elsewhere.
@@ -87,7 +88,8 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
         else stream.pipe(options.logs?.() ?? process.stderr, { end: false });
       }
     },
-  });
+  };
+  const mf = new Miniflare(mfOptions);
   let sweeps: NodeJS.Timeout | undefined;
   let stopped: Promise<void> | undefined;
   const stop = () => {
@@ -96,9 +98,13 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     return stopped;
   };
   try {
+    const migrationsApplied = await applyMigrationsRestarting(
+      () => mf.getD1Database(settings.d1Binding),
+      () => mf.setOptions(mfOptions),
+      MIGRATIONS_DIR,
+    );
+    // After the migrations: a restart for port 0 may have moved the port.
     const ready = await mf.ready;
-    const db = await mf.getD1Database(settings.d1Binding);
-    const migrationsApplied = await applyMigrations(db, MIGRATIONS_DIR);
     const worker = await mf.getWorker();
     const sweep = async () => {
       const { outcome } = await worker.scheduled({ cron: "local" });

@@ -1,19 +1,22 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Miniflare } from "miniflare";
+import { Miniflare, type MiniflareOptions } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyMigrations, MIGRATION_ATTEMPTS, MIGRATIONS_TABLE } from "../../cli/local/d1-migrations.ts";
+import {
+  applyMigrationsRestarting,
+  MIGRATIONS_TABLE,
+  MigrationFailed,
+} from "../../cli/local/d1-migrations.ts";
 
 type D1Database = Awaited<ReturnType<Miniflare["getD1Database"]>>;
 
-/** The real simulator's database, whose first `failures` batches throw as its internal assertion does. */
-function failingFirstBatches(db: D1Database, failures: number): D1Database {
-  let left = failures;
+/** The real simulator's database, whose batches from the `from`-th on throw as its internal assertion does. */
+function assertingFrom(db: D1Database, from: number): D1Database {
+  let batches = 0;
   return new Proxy(db, {
     get(target, key) {
-      if (key === "batch" && left > 0) {
-        left--;
+      if (key === "batch" && ++batches >= from) {
         return async () => {
           throw new Error("D1_ERROR", { cause: new Error("false == true") });
         };
@@ -24,7 +27,12 @@ function failingFirstBatches(db: D1Database, failures: number): D1Database {
   });
 }
 
-describe("applyMigrations", () => {
+describe("applyMigrationsRestarting", () => {
+  const options: MiniflareOptions = {
+    modules: true,
+    script: "export default { fetch() { return new Response('') } }",
+    d1Databases: ["DB1", "DB2", "DB3", "DB4"],
+  };
   let mf: Miniflare;
   let dir: string;
   let database = 0;
@@ -33,11 +41,8 @@ describe("applyMigrations", () => {
     dir = await mkdtemp(join(tmpdir(), "flock-migrations-"));
     await writeFile(join(dir, "0001_a.sql"), "CREATE TABLE a (x INTEGER);");
     await writeFile(join(dir, "0002_b.sql"), "-- why b exists\nCREATE TABLE b (y INTEGER);");
-    mf = new Miniflare({
-      modules: true,
-      script: "export default { fetch() { return new Response('') } }",
-      d1Databases: ["DB1", "DB2", "DB3"],
-    });
+    await writeFile(join(dir, "0003_c.sql"), "CREATE TABLE c (z INTEGER);");
+    mf = new Miniflare(options);
     await mf.ready;
   });
 
@@ -46,39 +51,56 @@ describe("applyMigrations", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const freshDatabase = () => mf.getD1Database(`DB${++database}`);
+  /** A fresh database; `broken(db, n)` says how the n-th open (1, 2, …) sees it. */
+  function opener(broken: (db: D1Database, open: number) => D1Database) {
+    const binding = `DB${++database}`;
+    let opens = 0;
+    const restarts = { count: 0 };
+    return {
+      open: async () => broken(await mf.getD1Database(binding), ++opens),
+      restart: async () => {
+        restarts.count++;
+        await mf.setOptions(options);
+      },
+      restarts,
+      names: async () => {
+        const db = await mf.getD1Database(binding);
+        const rows = await db
+          .prepare(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY id`)
+          .all<{ name: string }>();
+        return rows.results.map((r) => r.name);
+      },
+    };
+  }
 
-  it("tries a batch the simulator failed once more, and applies each migration exactly once", async () => {
-    const db = await freshDatabase();
-    expect(await applyMigrations(failingFirstBatches(db, MIGRATION_ATTEMPTS - 1), dir)).toEqual([
-      "0001_a.sql",
-      "0002_b.sql",
-    ]);
-    const rows = await db.prepare(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY id`).all<{ name: string }>();
-    expect(rows.results.map((r) => r.name)).toEqual(["0001_a.sql", "0002_b.sql"]);
-    expect(await applyMigrations(db, dir)).toEqual([]);
+  it("restarts workerd once when the simulator asserts, and goes on where it stopped, each migration once", async () => {
+    const db = opener((d, open) => (open === 1 ? assertingFrom(d, 2) : d));
+    const all = ["0001_a.sql", "0002_b.sql", "0003_c.sql"];
+    expect(await applyMigrationsRestarting(db.open, db.restart, dir)).toEqual(all);
+    expect(db.restarts.count).toBe(1);
+    expect(await db.names()).toEqual(all);
   });
 
-  it("names the migration and the cause when every try fails, and records nothing for it", async () => {
-    const db = await freshDatabase();
-    await expect(applyMigrations(failingFirstBatches(db, MIGRATION_ATTEMPTS), dir)).rejects.toThrow(
-      "Migration 0001_a.sql failed: false == true",
-    );
-    const rows = await db.prepare(`SELECT name FROM ${MIGRATIONS_TABLE}`).all<{ name: string }>();
-    expect(rows.results).toEqual([]);
+  it("gives up with the migration's name when the simulator asserts again after the restart", async () => {
+    const db = opener((d) => assertingFrom(d, 1));
+    const failure = applyMigrationsRestarting(db.open, db.restart, dir);
+    await expect(failure).rejects.toBeInstanceOf(MigrationFailed);
+    await expect(failure).rejects.toThrow("Migration 0001_a.sql failed: false == true");
+    expect(db.restarts.count).toBe(1);
+    expect(await db.names()).toEqual([]);
   });
 
-  it("reports a real SQL error in a migration file, leaving the ones before it applied", async () => {
+  it("reports a real SQL error at once, with no restart, leaving the migrations before it applied", async () => {
     const broken = await mkdtemp(join(tmpdir(), "flock-migrations-"));
     try {
       await writeFile(join(broken, "0001_a.sql"), "CREATE TABLE a (x INTEGER);");
       await writeFile(join(broken, "0002_bad.sql"), "CREATE TABLE a (x INTEGER);");
-      const db = await freshDatabase();
-      await expect(applyMigrations(db, broken)).rejects.toThrow(
+      const db = opener((d) => d);
+      await expect(applyMigrationsRestarting(db.open, db.restart, broken)).rejects.toThrow(
         /Migration 0002_bad\.sql failed: .*already exists/,
       );
-      const rows = await db.prepare(`SELECT name FROM ${MIGRATIONS_TABLE}`).all<{ name: string }>();
-      expect(rows.results.map((r) => r.name)).toEqual(["0001_a.sql"]);
+      expect(db.restarts.count).toBe(0);
+      expect(await db.names()).toEqual(["0001_a.sql"]);
     } finally {
       await rm(broken, { recursive: true, force: true });
     }
