@@ -89,7 +89,7 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
       }
     },
   };
-  const mf = new Miniflare(mfOptions);
+  let mf = new Miniflare(mfOptions);
   let sweeps: NodeJS.Timeout | undefined;
   let stopped: Promise<void> | undefined;
   const stop = () => {
@@ -100,10 +100,13 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
   try {
     const migrationsApplied = await applyMigrationsRestarting(
       () => mf.getD1Database(settings.d1Binding),
-      () => mf.setOptions(mfOptions),
+      async () => {
+        await mf.dispose();
+        mf = new Miniflare(mfOptions);
+      },
       MIGRATIONS_DIR,
     );
-    // After the migrations: a restart for port 0 may have moved the port.
+    // After the migrations: a new instance for port 0 may have another port.
     const ready = await mf.ready;
     const worker = await mf.getWorker();
     const sweep = async () => {

@@ -27,11 +27,26 @@ function assertingFrom(db: D1Database, from: number): D1Database {
   });
 }
 
+/** The real simulator's database whose `prepare` throws as miniflare's out-of-step proxy does. */
+function assertingPrepare(db: D1Database): D1Database {
+  return new Proxy(db, {
+    get(target, key) {
+      if (key === "prepare") {
+        return () => {
+          throw new Error("false == true");
+        };
+      }
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 describe("applyMigrationsRestarting", () => {
   const options: MiniflareOptions = {
     modules: true,
     script: "export default { fetch() { return new Response('') } }",
-    d1Databases: ["DB1", "DB2", "DB3", "DB4"],
+    d1Databases: ["DB1", "DB2", "DB3", "DB4", "DB5"],
   };
   let mf: Miniflare;
   let dir: string;
@@ -75,6 +90,14 @@ describe("applyMigrationsRestarting", () => {
 
   it("restarts workerd once when the simulator asserts, and goes on where it stopped, each migration once", async () => {
     const db = opener((d, open) => (open === 1 ? assertingFrom(d, 2) : d));
+    const all = ["0001_a.sql", "0002_b.sql", "0003_c.sql"];
+    expect(await applyMigrationsRestarting(db.open, db.restart, dir)).toEqual(all);
+    expect(db.restarts.count).toBe(1);
+    expect(await db.names()).toEqual(all);
+  });
+
+  it("restarts too when the assertion comes before any migration, from the proxy's prepare", async () => {
+    const db = opener((d, open) => (open === 1 ? assertingPrepare(d) : d));
     const all = ["0001_a.sql", "0002_b.sql", "0003_c.sql"];
     expect(await applyMigrationsRestarting(db.open, db.restart, dir)).toEqual(all);
     expect(db.restarts.count).toBe(1);
