@@ -9,7 +9,7 @@ import { StreamFrameParser } from "./frames.ts";
 import type { OwnPosition, PeerPosition } from "./resume-within.ts";
 import type { SessionKeys } from "./session-keys.ts";
 import { isResumeProof, resumeProof, sessionKeys } from "./session-keys.ts";
-import { closeGracefully } from "./stream-end.ts";
+import { closeGracefully, peerAbortError } from "./stream-end.ts";
 import { PEER_SILENCE_TIMEOUT_MS } from "./stream-limits.ts";
 
 /** What this side believes the stream connects: sent in OPEN, compared with the peer's. */
@@ -221,9 +221,7 @@ function exchangeFirstFrames(
       if (used < chunk.length) socket.unshift(chunk.subarray(used));
       if (first.type === "abort") {
         socket.destroy();
-        reject(
-          new FlockError("STREAM_ABORTED", `The peer gave the stream up: ${first.message} (${first.code}).`),
-        );
+        reject(peerAbortError(first));
       } else resolve(first);
     };
     const onGone = () =>

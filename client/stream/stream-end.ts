@@ -5,14 +5,16 @@ import type { ControlFrame } from "./control-frames.ts";
 /** After a clean end or an ABORT, the transport is destroyed at the latest this long after `end()`. */
 export const CLOSE_LINGER_MS = 2_000;
 
+/** The error a peer's ABORT frame means, whether it came first or mid-session. */
+export function peerAbortError(frame: { code: string; message: string }): FlockError {
+  return new FlockError("STREAM_ABORTED", `The peer gave the stream up: ${frame.message} (${frame.code}).`);
+}
+
 /** An ABORT from the peer: the stream fails with its error, and no ABORT goes back. */
 export class PeerAborted extends Error {
   readonly error: FlockError;
   constructor(frame: { code: string; message: string }) {
-    const error = new FlockError(
-      "STREAM_ABORTED",
-      `The peer gave the stream up: ${frame.message} (${frame.code}).`,
-    );
+    const error = peerAbortError(frame);
     super(error.message);
     this.error = error;
   }
