@@ -18,12 +18,12 @@ export function parseTicketRequestBody(value: unknown): TicketRequestBody | Tick
   const body = value as Record<string, unknown>;
   const channel = parseChannel(body.channel);
   const unreachable = parseUnreachable(body.unreachable);
-  const withChannel = <T extends object>(b: T) => ({
+  const withOptions = <T extends object>(b: T) => ({
     ...b,
     ...(channel === undefined ? {} : { channel }),
     ...(unreachable === undefined ? {} : { unreachable }),
   });
-  if (body.dests === undefined) return withChannel({ dest: assertName(body.dest, "destination party") });
+  if (body.dests === undefined) return withOptions({ dest: assertName(body.dest, "destination party") });
   if (body.dest !== undefined) throw new FlockError("BAD_REQUEST", "Give dest or dests, not both.");
   if (!Array.isArray(body.dests) || body.dests.length === 0 || body.dests.length > MAX_TICKETS_PER_REQUEST) {
     throw new FlockError(
@@ -33,7 +33,7 @@ export function parseTicketRequestBody(value: unknown): TicketRequestBody | Tick
   }
   const dests = body.dests.map((dest) => assertName(dest, "destination party"));
   if (new Set(dests).size !== dests.length) throw new FlockError("BAD_REQUEST", "dests names a party twice.");
-  return withChannel({ dests });
+  return withOptions({ dests });
 }
 
 function parseChannel(value: unknown): string | undefined {
