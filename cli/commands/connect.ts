@@ -11,6 +11,9 @@ import { integerIn } from "../command-group.ts";
 import type { IdentityFlags } from "./env.ts";
 import { identityFromFlagsOrEnv } from "./env.ts";
 
+/** The longest wait a flag in milliseconds may set: a day. */
+const MAX_FLAG_MS = 24 * 3_600_000;
+
 export interface PartyCommandFlags extends IdentityFlags {
   dest?: string;
   channel?: string;
@@ -38,14 +41,14 @@ export function withChannelOptions(command: Command): Command {
     .option(
       "--timeout <ms>",
       "give up if no channel is up within this many ms",
-      integerIn(1, 24 * 3_600_000),
+      integerIn(1, MAX_FLAG_MS),
       DEFAULT_CONNECT_DEADLINE_MS,
     )
     .option("--relay <host:port>", "direct mode: dial this data plane without a ticket (channel = tag)")
     .option(
       "--resume-deadline <ms>",
       "a broken channel that is not resumed within this many ms fails (STREAM_TRUNCATED, exit 3)",
-      integerIn(1, 24 * 3_600_000),
+      integerIn(1, MAX_FLAG_MS),
       DEFAULT_RESUME_DEADLINE_MS,
     )
     .option("--quiet", "no status lines on stderr");
