@@ -118,11 +118,8 @@ export async function reachPeer(
       relayName ??= name;
     },
   };
-  const hello = {
-    relayCertDer: relayKeyMaterial(identity).certDer,
-    relayKey: relayKeyMaterial(identity).key,
-    resumable: route.resumable,
-  };
+  const { certDer, key } = relayKeyMaterial(identity);
+  const hello = { relayCertDer: certDer, relayKey: key, resumable: route.resumable };
   let relay: RelayHosts;
   let claimed: ClaimedDial | undefined;
   let request: HelloRequest;
@@ -133,16 +130,9 @@ export async function reachPeer(
     const likely = likelyRelay(identity.url);
     const early = likely && dialEarly(likely, transport, identity, track, events);
     const avoid = unreachable.names;
+    const ticketRequest = { dest, channel, ...(avoid.length > 0 ? { unreachable: avoid } : {}) };
     const ticket = await (issued ?? Promise.resolve(undefined))
-      .then(
-        (given) =>
-          given ??
-          fetchTicket(
-            identity,
-            { dest, channel, ...(avoid.length > 0 ? { unreachable: avoid } : {}) },
-            track.signal,
-          ),
-      )
+      .then((given) => given ?? fetchTicket(identity, ticketRequest, track.signal))
       .catch((error: unknown) => {
         early?.abandon();
         if (error instanceof FlockError && error.code === "NO_RELAY_AVAILABLE") unreachable.clear();
@@ -154,11 +144,7 @@ export async function reachPeer(
     relayName = relay.name;
     claimed = early?.claim(ticket, hello);
     request = { ticket: ticket.ticket };
-    watch = watchForPairMove(
-      identity,
-      { dest, channel, ...(avoid.length > 0 ? { unreachable: avoid } : {}) },
-      ticket.relay.name,
-    );
+    watch = watchForPairMove(identity, ticketRequest, ticket.relay.name);
   }
 
   let stream: Duplex;
