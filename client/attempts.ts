@@ -86,7 +86,7 @@ function attemptBefore<T>(
   });
 }
 
-export function timeoutError(deadlineMs: number, lastError: FlockError | undefined): FlockError {
+function timeoutError(deadlineMs: number, lastError: FlockError | undefined): FlockError {
   const last = lastError ? ` Last failure: ${lastError.message} (${lastError.code})` : "";
   return new FlockError(
     "CONNECT_TIMEOUT",
