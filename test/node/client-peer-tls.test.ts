@@ -46,14 +46,20 @@ async function streamPair(kind: "tcp" | "ws"): Promise<[Duplex, Duplex]> {
     cleanups.push(() => void serverSide.destroy());
     return [client, serverSide];
   }
+  const { client, server } = await webSockets();
+  return [webSocketByteStream(client), webSocketByteStream(server)];
+}
+
+/** Both ends of a fresh WebSocket on a server of its own, each stopped after the test. */
+async function webSockets(): Promise<{ client: WebSocket; server: WebSocket }> {
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   cleanups.push(() => new Promise((done) => wss.close(() => done())));
   await new Promise((resolve) => wss.once("listening", resolve));
-  const serverSide = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
-  const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
-  cleanups.push(() => ws.terminate());
-  await new Promise((resolve) => ws.once("open", resolve));
-  return [webSocketByteStream(ws), webSocketByteStream(await serverSide)];
+  const server = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
+  cleanups.push(() => client.terminate());
+  await new Promise((resolve) => client.once("open", resolve));
+  return { client, server: await server };
 }
 
 function readAll(socket: Duplex): Promise<string> {
@@ -196,14 +202,8 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
 describe("WebSocket byte stream", () => {
   /** A client byte stream on a fresh WebSocket, and the server's end of it. */
   async function webSocketPair(): Promise<{ stream: Duplex; server: WebSocket }> {
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-    cleanups.push(() => new Promise((done) => wss.close(() => done())));
-    await new Promise((resolve) => wss.once("listening", resolve));
-    const server = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
-    const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
-    cleanups.push(() => ws.terminate());
-    await new Promise((resolve) => ws.once("open", resolve));
-    return { stream: webSocketByteStream(ws), server: await server };
+    const { client, server } = await webSockets();
+    return { stream: webSocketByteStream(client), server };
   }
 
   /** How the stream stopped: "end", or the error's code; and what it had read by then. */
