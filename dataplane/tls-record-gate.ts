@@ -2,9 +2,9 @@ import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
 
 /** A TLS record header: content type (1), legacy version (2), length (2, big-endian). */
-export const TLS_RECORD_HEADER_BYTES = 5;
+const TLS_RECORD_HEADER_BYTES = 5;
 /** RFC 8446 §5.2: a ciphertext record is at most 2^14 + 256 bytes (TLS 1.2 allows 2^14 + 2048). */
-export const MAX_TLS_RECORD_BYTES = 2 ** 14 + 2048;
+const MAX_TLS_RECORD_BYTES = 2 ** 14 + 2048;
 
 /**
  * How many bytes the TLS record at the head of `bytes` spans, once its header is in;
@@ -110,11 +110,6 @@ export class TlsRecordGate extends Duplex {
     const rest = this.#held;
     this.#held = Buffer.alloc(0);
     return rest;
-  }
-
-  /** Bytes received but not handed to the engine. */
-  get heldBytes(): number {
-    return this.#held.length;
   }
 
   #received(chunk: Buffer): void {
