@@ -120,6 +120,25 @@ describe("ticket checks", () => {
     expect(await answerTo(dp.port, await resigned(change), fx.a)).toBe("TICKET_INVALID");
   });
 
+  it("refuses a ticket that is no well-formed JWT with TICKET_INVALID, whatever part is broken", async () => {
+    const dp = await fx.start();
+    const [h, p, sig] = (await fx.ticket(fx.a, fx.b)).split(".") as [string, string, string];
+    const part = (json: string) => Buffer.from(json).toString("base64url");
+    for (const ticket of [
+      `${h}.${p}`,
+      `${h}.${p}.${sig}.${sig}`,
+      `${h}.${p}.`,
+      `${h}!.${p}.${sig}`,
+      `${part("[]")}.${p}.${sig}`,
+      `${part("not json")}.${p}.${sig}`,
+      `${h}.${part("null")}.${sig}`,
+      `${h}.${p}.${sig.slice(0, 10)}`,
+    ]) {
+      expect(await answerTo(dp.port, ticket, fx.a)).toBe("TICKET_INVALID");
+    }
+    expect(await answerTo(dp.port, await fx.ticket(fx.a, fx.b), fx.a)).toBe("waiting");
+  });
+
   it("refuses a ticket whose time claims are not finite numbers, though the ticket key signed it", async () => {
     const dp = await fx.start();
     expect(await answerTo(dp.port, await resigned({}, {}), fx.a)).toBe("waiting");
