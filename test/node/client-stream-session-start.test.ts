@@ -157,6 +157,18 @@ describe("OPEN: both sides agree on pair, channel and parties", () => {
     expect((failed as OpenInDoubt).keys.resumeChannel).toMatch(/^resume\./);
   });
 
+  it("fails with STREAM_ABORTED and the peer's reason when the peer's first frame is an ABORT", async () => {
+    const [client, server] = await securedPair();
+    server.socket.write(
+      encodeControl({ type: "abort", code: "CONFIG_INVALID", message: "no such channel here" }),
+    );
+    const failed = await openSession(client.socket, binding("alice", "bob"), own).catch((e: unknown) => e);
+    expect(failed).toMatchObject({
+      code: "STREAM_ABORTED",
+      message: "The peer gave the stream up: no such channel here (CONFIG_INVALID).",
+    });
+  });
+
   it("refuses a peer that means another party with PEER_IDENTITY_MISMATCH on both sides", async () => {
     const [client, server] = await securedPair();
     const results = await Promise.allSettled([
