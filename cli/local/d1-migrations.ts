@@ -33,11 +33,14 @@ function isSimulatorAssertion(error: unknown): boolean {
 export class MigrationFailed extends Error {
   /** The failure is the simulator's own assertion, not the migration's SQL. */
   readonly simulatorFault: boolean;
+  /** The migration that failed. */
+  readonly migration: string;
   /** The migrations this call applied before the failed one. */
   readonly applied: string[];
-  constructor(name: string, cause: Error, applied: string[]) {
-    super(`Migration ${name} failed: ${cause.message}`);
+  constructor(migration: string, cause: Error, applied: string[]) {
+    super(`Migration ${migration} failed: ${cause.message}`);
     this.simulatorFault = isSimulatorAssertion(cause);
+    this.migration = migration;
     this.applied = applied;
   }
 }
@@ -70,7 +73,9 @@ export async function applyMigrations(db: D1Database, dir: string): Promise<stri
 
 /**
  * applyMigrations, and when the simulator fails with its assertion, `restart()` (a new
- * Miniflare instance) and once more from where it stopped: a failed batch was rolled back.
+ * Miniflare instance) and once more from where it stopped. The proxy can fail after workerd
+ * committed the batch; the batch holds its bookkeeping row, so the second pass skips it, and it
+ * still counts as applied by this start.
  */
 export async function applyMigrationsRestarting(
   open: () => Promise<D1Database>,
@@ -83,6 +88,8 @@ export async function applyMigrationsRestarting(
     const failed = error instanceof MigrationFailed ? error : undefined;
     if (!(failed ? failed.simulatorFault : isSimulatorAssertion(error))) throw error;
     await restart();
-    return [...(failed?.applied ?? []), ...(await applyMigrations(await open(), dir))];
+    const rest = await applyMigrations(await open(), dir);
+    const committedAnyway = failed && !rest.includes(failed.migration) ? [failed.migration] : [];
+    return [...(failed?.applied ?? []), ...committedAnyway, ...rest];
   }
 }

@@ -27,6 +27,23 @@ function assertingFrom(db: D1Database, from: number): D1Database {
   });
 }
 
+/** The real simulator's database whose `from`-th batch commits, then throws the assertion as its reply is lost. */
+function assertingAfterCommit(db: D1Database, from: number): D1Database {
+  let batches = 0;
+  return new Proxy(db, {
+    get(target, key) {
+      if (key === "batch" && ++batches === from) {
+        return async (statements: Parameters<D1Database["batch"]>[0]) => {
+          await target.batch(statements);
+          throw new Error("false == true");
+        };
+      }
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 /** The real simulator's database whose `prepare` throws as miniflare's out-of-step proxy does. */
 function assertingPrepare(db: D1Database): D1Database {
   return new Proxy(db, {
@@ -46,7 +63,7 @@ describe("applyMigrationsRestarting", () => {
   const options: MiniflareOptions = {
     modules: true,
     script: "export default { fetch() { return new Response('') } }",
-    d1Databases: ["DB1", "DB2", "DB3", "DB4", "DB5"],
+    d1Databases: ["DB1", "DB2", "DB3", "DB4", "DB5", "DB6"],
   };
   let mf: Miniflare;
   let dir: string;
@@ -98,6 +115,14 @@ describe("applyMigrationsRestarting", () => {
 
   it("restarts too when the assertion comes before any migration, from the proxy's prepare", async () => {
     const db = opener((d, open) => (open === 1 ? assertingPrepare(d) : d));
+    const all = ["0001_a.sql", "0002_b.sql", "0003_c.sql"];
+    expect(await applyMigrationsRestarting(db.open, db.restart, dir)).toEqual(all);
+    expect(db.restarts.count).toBe(1);
+    expect(await db.names()).toEqual(all);
+  });
+
+  it("counts a migration whose batch committed before the assertion as applied by this start", async () => {
+    const db = opener((d, open) => (open === 1 ? assertingAfterCommit(d, 2) : d));
     const all = ["0001_a.sql", "0002_b.sql", "0003_c.sql"];
     expect(await applyMigrationsRestarting(db.open, db.restart, dir)).toEqual(all);
     expect(db.restarts.count).toBe(1);
