@@ -1,16 +1,9 @@
-import { isIP } from "node:net";
 import type { PartyConfig } from "../client/identity.ts";
 import { fetchTicket } from "../client/ticket-client.ts";
+import { formatHostPort, parseHostPort } from "../protocol/host-port.ts";
 import { DEFAULT_CHANNEL, isValidName } from "../protocol/names.ts";
 import type { ApiClient } from "./api-client.ts";
 import { UserError } from "./output.ts";
-
-/** `RELAY` as the original Flock relay's clients read it: `host:port`, IPv6 in brackets. */
-export function hostPort(host: string, port: number): string {
-  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
-}
-
-const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):\d{1,5}$/;
 
 /**
  * The data plane a party dials directly (`RELAY`): a `host:port` as given, a registered
@@ -28,14 +21,15 @@ export async function relayAddress(
     const ticket = await fetchTicket(identity, { dest, channel: DEFAULT_CHANNEL });
     const [host] = ticket.relay.hosts;
     if (host === undefined) throw new UserError(`Relay ${ticket.relay.name} has no address.`);
-    return hostPort(host, ticket.relay.port);
+    return formatHostPort({ host, port: ticket.relay.port });
   }
-  if (HOST_PORT.test(relay)) return relay;
+  // Relay names have no colon.
+  if (relay.includes(":")) return formatHostPort(parseHostPort(relay));
   if (!isValidName(relay)) throw new UserError(`--relay ${relay} is neither host:port nor a relay name.`);
   const found = (await (await admin()).listRelays()).find((r) => r.name === relay);
   const host = found?.hosts[0];
   if (!found || host === undefined) {
     throw new UserError(`No relay named ${relay}; \`flock list relays\` shows the registered ones.`);
   }
-  return hostPort(host, found.port);
+  return formatHostPort({ host, port: found.port });
 }

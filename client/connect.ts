@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import type { TicketResponse } from "../protocol/api.ts";
 import { FlockError } from "../protocol/errors.ts";
 import type { PeerProtocol } from "../protocol/frames.ts";
+import { parseHostPort } from "../protocol/host-port.ts";
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL, isValidName } from "../protocol/names.ts";
 import { pairIdInput, pairIdOfDigest, partyRef, type Role } from "../protocol/ticket.ts";
 import type { RetryEvent } from "./attempts.ts";
@@ -191,15 +192,4 @@ export function planConnection(options: ConnectOptions): Plan {
     resume,
     onEvent: options.onEvent ?? (() => {}),
   };
-}
-
-/** `host:port` or `[v6]:port`. */
-function parseHostPort(value: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
-  const port = Number(m?.[3]);
-  const host = m?.[1] ?? m?.[2];
-  if (!host || !(port > 0 && port < 65536)) {
-    throw new FlockError("CONFIG_INVALID", `Relay address "${value}" is not host:port.`);
-  }
-  return { host, port };
 }

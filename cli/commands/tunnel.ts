@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
+import { formatHostPort, type HostPort, parseHostPort } from "../../protocol/host-port.ts";
 import { CHANNEL_PATTERN } from "../../protocol/names.ts";
 import { EXIT_USAGE, reportError, UserError } from "../output.ts";
 import { startForwardTunnel } from "../tunnel/forward-side.ts";
@@ -11,26 +12,19 @@ import { withChannelOptions } from "./connect.ts";
 import { identityFromFlagsOrEnv } from "./env.ts";
 
 interface TunnelFlags extends PartyCommandFlags {
-  listen?: Address;
-  forward?: Address;
+  listen?: HostPort;
+  forward?: HostPort;
   debug?: boolean;
 }
 
-interface Address {
-  host: string;
-  port: number;
-}
-
 /** `host:port` or `[v6]:port`; port 0 (any free port) only where a socket listens. */
-function addressParser(allowAnyPort: boolean): (value: string) => Address {
+function addressParser(anyPort: boolean): (value: string) => HostPort {
   return (value) => {
-    const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
-    const host = m?.[1] ?? m?.[2];
-    const port = Number(m?.[3]);
-    if (!host || !(port < 65536) || (port === 0 && !allowAnyPort)) {
-      throw new InvalidArgumentError(`expected HOST:PORT${allowAnyPort ? " (port 0: any free port)" : ""}.`);
+    try {
+      return parseHostPort(value, { anyPort });
+    } catch {
+      throw new InvalidArgumentError(`expected HOST:PORT${anyPort ? " (port 0: any free port)" : ""}.`);
     }
-    return { host, port };
   };
 }
 
@@ -59,10 +53,6 @@ export async function tunnelOptions(flags: TunnelFlags): Promise<TunnelOptions> 
     ...(flags.relay ? { relay: flags.relay } : {}),
     log: flags.quiet ? () => {} : (line) => process.stderr.write(`flock: ${line}\n`),
   };
-}
-
-function formatAddress({ address, port }: { address: string; port: number }): string {
-  return `${address.includes(":") ? `[${address}]` : address}:${port}`;
 }
 
 /** Resolves on SIGINT or SIGTERM. */
@@ -97,11 +87,13 @@ export function registerTunnelCommand(program: Command): void {
     if (flags.listen) {
       const listening = await startListenTunnel(options, flags.listen);
       tunnel = listening;
-      process.stdout.write(`listening on ${formatAddress(listening.address)}\n`);
+      process.stdout.write(
+        `listening on ${formatHostPort({ host: listening.address.address, port: listening.address.port })}\n`,
+      );
     } else {
-      const target = flags.forward as Address;
+      const target = flags.forward as HostPort;
       tunnel = startForwardTunnel(options, target);
-      process.stdout.write(`forwarding to ${formatAddress({ address: target.host, port: target.port })}\n`);
+      process.stdout.write(`forwarding to ${formatHostPort(target)}\n`);
     }
     // Streams still opening hold timers until their deadline, so the process exits explicitly.
     try {
