@@ -114,7 +114,7 @@ export function registerEnvCommand(program: Command): void {
     .option("--url <url>", "worker URL (default: $FLOCK_URL or .flock/config.json)")
     .option(
       "--relay [relay]",
-      "also RELAY=host:port for direct mode: a relay name, host:port, or (no value) the one the worker picks for --dest",
+      "also RELAY=host:port for direct mode: a relay name, host:port, or (no value) the live relay picked for the pair with --dest",
     )
     .option("--bundle", `one variable, ${BUNDLE_ENV}, instead of one per file`)
     .option("--json", "print the variables as a JSON object")

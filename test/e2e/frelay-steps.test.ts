@@ -5,6 +5,9 @@ import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { readPartyConfig } from "../../cli/commands/env.ts";
 import { exportFrelayLayout } from "../../cli/commands/export.ts";
 import { relayAddress } from "../../cli/relay-address.ts";
+import { DEFAULT_CHANNEL } from "../../protocol/names.ts";
+import { highestRandomWeight } from "../../protocol/rendezvous.ts";
+import { pairId } from "../../protocol/ticket.ts";
 import { closeAllFrelaySessions, frelaySession, MODE_CLIENT, MODE_SERVER } from "../helpers/frelay-client.ts";
 import type { FlockSystem } from "../helpers/system.ts";
 import { startSystem } from "../helpers/system.ts";
@@ -92,4 +95,27 @@ it("runs the original README's steps with Flock's commands", async () => {
   second.channel.pipe(second.channel);
   channel.end("signing round 1");
   expect(await echoed).toBe("signing round 1");
+});
+
+it("flock env --relay alone gives both sides of a pair the same live relay, without asking for a ticket", async () => {
+  const config = (party: string, dest: string) =>
+    readPartyConfig({ user: "user1", party, dest, url: system.url, certsDir: system.certsDir });
+  const pair = await pairId("user1", "0", "1", DEFAULT_CHANNEL);
+  // A second live relay, and relays that never report until one of them would win the pair
+  // if it were counted.
+  await system.reportLoad(await system.registerRelay("relay-2"));
+  for (let i = 0; i < 20 && (await highestRandomWeight(pair, await system.admin.listRelays())).live; i++) {
+    await system.registerRelay(`silent-${i}`);
+  }
+  const relays = await system.admin.listRelays();
+  expect((await highestRandomWeight(pair, relays)).live).toBe(false);
+  const winner = await highestRandomWeight(
+    pair,
+    relays.filter((relay) => relay.live),
+  );
+
+  const picked = await relayAddress(true, await config("0", "1"), async () => system.admin);
+  expect(picked).toBe(`127.0.0.1:${winner.port}`);
+  expect(await relayAddress(true, await config("1", "0"), async () => system.admin)).toBe(picked);
+  expect(await system.admin.listTickets("user1", undefined)).toEqual([]);
 });

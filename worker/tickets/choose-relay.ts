@@ -1,6 +1,6 @@
 import type { RelayLoad } from "../../protocol/api.ts";
-import { sha256 } from "../../protocol/encoding.ts";
 import { FlockError } from "../../protocol/errors.ts";
+import { highestRandomWeight } from "../../protocol/rendezvous.ts";
 import { TICKET_TTL_SECONDS } from "../../protocol/ticket.ts";
 import { PAIRING_TIMEOUT_MS } from "../../protocol/wire.ts";
 import type { LiveRelay } from "../db/relays.ts";
@@ -50,19 +50,4 @@ function withRoom(live: LiveRelay[]): LiveRelay[] {
 
 function loadOf(relay: LiveRelay): RelayLoad | undefined {
   return relay.load === null ? undefined : (JSON.parse(relay.load) as RelayLoad);
-}
-
-/** Rendezvous (HRW) hashing: the relay with the largest hash of (pair, relay) wins. */
-export async function highestRandomWeight<R extends { name: string }>(pair: string, relays: R[]): Promise<R> {
-  let best: { relay: R; weight: string } | undefined;
-  for (const relay of relays) {
-    const weight = hex(await sha256(`flock-hrw-v1\0${pair}\0${relay.name}`));
-    if (!best || weight > best.weight) best = { relay, weight };
-  }
-  if (!best) throw new FlockError("NO_RELAY_AVAILABLE");
-  return best.relay;
-}
-
-function hex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

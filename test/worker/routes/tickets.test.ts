@@ -9,6 +9,7 @@ import {
 } from "../../../protocol/api.ts";
 import { errorMessage } from "../../../protocol/errors.ts";
 import { DEFAULT_CHANNEL } from "../../../protocol/names.ts";
+import { highestRandomWeight } from "../../../protocol/rendezvous.ts";
 import {
   pairId,
   REQUEST_MAX_SKEW_SECONDS,
@@ -18,7 +19,6 @@ import {
   type TicketClaims,
 } from "../../../protocol/ticket.ts";
 import { findRelay } from "../../../worker/db/relays.ts";
-import { highestRandomWeight } from "../../../worker/tickets/choose-relay.ts";
 import {
   admin,
   createParty,

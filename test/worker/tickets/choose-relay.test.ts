@@ -1,12 +1,9 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { RELAY_LIVE_SECONDS } from "../../../protocol/api.ts";
+import { highestRandomWeight } from "../../../protocol/rendezvous.ts";
 import { insertRelay, type LiveRelay, type RelayRow } from "../../../worker/db/relays.ts";
-import {
-  chooseRelay,
-  highestRandomWeight,
-  PAIR_ASSIGNMENT_SECONDS,
-} from "../../../worker/tickets/choose-relay.ts";
+import { chooseRelay, PAIR_ASSIGNMENT_SECONDS } from "../../../worker/tickets/choose-relay.ts";
 import { assignAndRead } from "../support/assign-pair.ts";
 import { listLiveRelays, recordRelayReport } from "../support/registry-rows.ts";
 import { findPairAssignment } from "../support/ticket-rows.ts";
