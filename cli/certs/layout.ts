@@ -1,5 +1,7 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { access, chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
+import { FlockError } from "../../protocol/errors.ts";
 import { assertName } from "../../protocol/names.ts";
 import { UserError } from "../output.ts";
 
@@ -58,14 +60,17 @@ export async function fileExists(path: string): Promise<boolean> {
   }
 }
 
+/** A path as the user would type it from the working directory. */
+export function shownPath(path: string): string {
+  return relative(process.cwd(), path) || path;
+}
+
 /** Refuses, before anything is written or sent, when one of `paths` exists and `force` is not set. */
 export async function assertNoOverwrite(paths: string[], force: boolean): Promise<void> {
   if (force) return;
   for (const path of paths) {
     if (await fileExists(path)) {
-      throw new UserError(
-        `${relative(process.cwd(), path) || path} already exists; pass --force to replace it.`,
-      );
+      throw new UserError(`${shownPath(path)} already exists; pass --force to replace it.`);
     }
   }
 }
@@ -86,8 +91,35 @@ export async function readPemFile(path: string, howToCreate: string): Promise<st
     return await readFile(path, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new UserError(`${relative(process.cwd(), path) || path} not found; ${howToCreate}`);
+      throw new UserError(`${shownPath(path)} not found; ${howToCreate}`);
     }
     throw error;
   }
+}
+
+/**
+ * readPemFile for a certificate that must parse: a corrupt file is CONFIG_INVALID naming it,
+ * not the X.509 library's own error.
+ */
+export async function readCertificateFile(
+  path: string,
+  howToCreate: string,
+): Promise<{ pem: string; cert: X509Certificate }> {
+  const pem = await readPemFile(path, howToCreate);
+  try {
+    return { pem, cert: new X509Certificate(pem) };
+  } catch (error) {
+    throw new FlockError("CONFIG_INVALID", `${shownPath(path)} is not a PEM certificate.`, { cause: error });
+  }
+}
+
+/** readPemFile for a private key that must parse, refused as readCertificateFile refuses. */
+export async function readPrivateKeyFile(path: string, howToCreate: string): Promise<string> {
+  const pem = await readPemFile(path, howToCreate);
+  try {
+    createPrivateKey(pem);
+  } catch (error) {
+    throw new FlockError("CONFIG_INVALID", `${shownPath(path)} is not a PEM private key.`, { cause: error });
+  }
+  return pem;
 }

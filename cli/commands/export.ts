@@ -1,4 +1,3 @@
-import { X509Certificate } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { Command } from "commander";
@@ -10,8 +9,10 @@ import {
   certsRoot,
   fileExists,
   partyPaths,
-  readPemFile,
+  readCertificateFile,
+  readPrivateKeyFile,
   relayCaPath,
+  shownPath,
   userPaths,
   writePemFiles,
 } from "../certs/layout.ts";
@@ -67,13 +68,15 @@ export async function exportFrelayLayout(options: ExportOptions): Promise<Export
     options.party === undefined ? await partiesOf(root, user) : [assertName(options.party, "party")];
   if (parties.length === 0) {
     throw new UserError(
-      `No parties of ${user} under ${relative(process.cwd(), root) || root}; create one with \`flock create party\`.`,
+      `No parties of ${user} under ${shownPath(root)}; create one with \`flock create party\`.`,
     );
   }
   const howToCreate = (party: string) =>
     `create the party with \`flock create party --user ${user} --name ${party}\`.`;
-  const relayCa = await readPemFile(relayCaPath(root), howToCreate(parties[0] ?? ""));
-  const userCa = await readPemFile(owner.caCert, howToCreate(parties[0] ?? ""));
+  // Every file is parsed before any is written, so a corrupt one fails here, by name, and not
+  // later inside the original relay's clients.
+  const relayCa = (await readCertificateFile(relayCaPath(root), howToCreate(parties[0] ?? ""))).pem;
+  const userCa = (await readCertificateFile(owner.caCert, howToCreate(parties[0] ?? ""))).pem;
   const files: PemFile[] = [
     { path: join(out, "frelay-ca.pem"), pem: relayCa, secret: false },
     { path: join(out, "flockrelay-ca.pem"), pem: relayCa, secret: false },
@@ -82,11 +85,12 @@ export async function exportFrelayLayout(options: ExportOptions): Promise<Export
   const lacksName: string[] = [];
   for (const party of parties) {
     const paths = partyPaths(root, user, party);
-    const partyKey = await readPemFile(paths.partyKey, howToCreate(party));
-    let partyCert = await readPemFile(paths.partyCert, howToCreate(party));
-    if (new X509Certificate(partyCert).checkHost(party, { subject: "never" }) === undefined) {
+    const partyKey = await readPrivateKeyFile(paths.partyKey, howToCreate(party));
+    const endToEnd = await readCertificateFile(paths.partyCert, howToCreate(party));
+    let partyCert = endToEnd.pem;
+    if (endToEnd.cert.checkHost(party, { subject: "never" }) === undefined) {
       if (options.resign) {
-        const caKey = await loadKey(await readPemFile(owner.caKey, howToCreate(party)), owner.caKey);
+        const caKey = await loadKey(await readPrivateKeyFile(owner.caKey, howToCreate(party)), owner.caKey);
         partyCert = await signPartyCertificate(
           userCa,
           caKey,
@@ -102,12 +106,12 @@ export async function exportFrelayLayout(options: ExportOptions): Promise<Export
     files.push(
       {
         path: join(out, party, "cert.pem"),
-        pem: await readPemFile(paths.relayCert, howToCreate(party)),
+        pem: (await readCertificateFile(paths.relayCert, howToCreate(party))).pem,
         secret: false,
       },
       {
         path: join(out, party, "key.pem"),
-        pem: await readPemFile(paths.relayKey, howToCreate(party)),
+        pem: await readPrivateKeyFile(paths.relayKey, howToCreate(party)),
         secret: true,
       },
       { path: join(out, user, party, "cert.pem"), pem: partyCert, secret: false },

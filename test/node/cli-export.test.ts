@@ -1,8 +1,8 @@
 import "reflect-metadata";
 import { X509Certificate } from "node:crypto";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import {
   ExtendedKeyUsage,
   ExtendedKeyUsageExtension,
@@ -15,7 +15,9 @@ import type { PemFile } from "../../cli/certs/layout.ts";
 import { partyPaths, relayCaPath, userPaths, writePemFiles } from "../../cli/certs/layout.ts";
 import { createUserCa, signPartyCertificate } from "../../cli/certs/user-ca.ts";
 import { exportFrelayLayout } from "../../cli/commands/export.ts";
+import { EXIT_FAILURE } from "../../cli/output.ts";
 import { partyUri } from "../../protocol/names.ts";
+import { runFlock } from "../helpers/run-flock.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -28,8 +30,11 @@ async function makeCerts(): Promise<string> {
   const root = join(dir, "certs");
   const caKey = await generateKey("ec");
   const caPem = await createUserCa(caKey, "u");
+  // Any CA and leaves of it do: export checks that each file parses, not who signed it.
+  const relayCaKey = await generateKey("ec");
+  const relayCaPem = await createUserCa(relayCaKey, "relays");
   const files: PemFile[] = [
-    { path: relayCaPath(root), pem: "RELAY CA PEM\n", secret: false },
+    { path: relayCaPath(root), pem: relayCaPem, secret: false },
     { path: userPaths(root, "u").caCert, pem: caPem, secret: false },
     { path: userPaths(root, "u").caKey, pem: caKey.privateKeyPem, secret: true },
   ];
@@ -54,9 +59,14 @@ async function makeCerts(): Promise<string> {
               ],
             })
           ).toString("pem");
+    const relayKey = await generateKey("ec");
     files.push(
-      { path: paths.relayCert, pem: `RELAY CERT ${party}\n`, secret: false },
-      { path: paths.relayKey, pem: `RELAY KEY ${party}\n`, secret: true },
+      {
+        path: paths.relayCert,
+        pem: await signPartyCertificate(relayCaPem, relayCaKey, relayKey, "u", party),
+        secret: false,
+      },
+      { path: paths.relayKey, pem: relayKey.privateKeyPem, secret: true },
       { path: paths.partyCert, pem: cert, secret: false },
       { path: paths.partyKey, pem: key.privateKeyPem, secret: true },
     );
@@ -71,9 +81,11 @@ describe("flock export --layout frelay", () => {
     const exported = await exportFrelayLayout({ user: "u", certsDir: root });
     expect(exported.lacksName).toEqual(["old"]);
     for (const name of ["frelay-ca.pem", "flockrelay-ca.pem"]) {
-      expect(await readFile(join(root, name), "utf8")).toBe("RELAY CA PEM\n");
+      expect(await readFile(join(root, name), "utf8")).toBe(await readFile(relayCaPath(root), "utf8"));
     }
-    expect(await readFile(join(root, "new", "cert.pem"), "utf8")).toBe("RELAY CERT new\n");
+    expect(await readFile(join(root, "new", "cert.pem"), "utf8")).toBe(
+      await readFile(partyPaths(root, "u", "new").relayCert, "utf8"),
+    );
     expect((await stat(join(root, "new", "key.pem"))).mode & 0o777).toBe(0o600);
     expect((await stat(join(root, "u", "new", "key.pem"))).mode & 0o777).toBe(0o600);
     const e2e = new X509Certificate(await readFile(join(root, "u", "new", "cert.pem"), "utf8"));
@@ -94,5 +106,38 @@ describe("flock export --layout frelay", () => {
         after.checkIssued(new X509Certificate(await readFile(userPaths(root, "u").caCert, "utf8"))),
       ).toBe(true);
     }
+  });
+});
+
+describe("flock export of a corrupt file", () => {
+  const corrupt = "-----BEGIN CERTIFICATE-----\nbm90IGRlcg==\n-----END CERTIFICATE-----\n";
+
+  it.each([
+    ["the relay CA", (root: string) => relayCaPath(root), "certificate"],
+    ["the user CA", (root: string) => userPaths(root, "u").caCert, "certificate"],
+    ["a relay certificate", (root: string) => partyPaths(root, "u", "new").relayCert, "certificate"],
+    ["a relay key", (root: string) => partyPaths(root, "u", "new").relayKey, "private key"],
+    ["an end-to-end certificate", (root: string) => partyPaths(root, "u", "old").partyCert, "certificate"],
+    ["an end-to-end key", (root: string) => partyPaths(root, "u", "old").partyKey, "private key"],
+  ])("refuses %s that does not parse with CONFIG_INVALID naming it, before writing anything", async (_, pathOf, kind) => {
+    const root = await makeCerts();
+    const path = pathOf(root);
+    await writeFile(path, corrupt);
+    const out = join(dir, "out");
+    await expect(exportFrelayLayout({ user: "u", certsDir: root, outDir: out })).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+      message: `${relative(process.cwd(), path)} is not a PEM ${kind}.`,
+    });
+    expect(await readdir(out).catch(() => "absent")).toBe("absent");
+  });
+
+  it("the CLI prints one line with the file and the code, and exits 1, not as a bug", async () => {
+    const root = await makeCerts();
+    await writeFile(partyPaths(root, "u", "new").partyCert, "not a certificate\n");
+    const run = await runFlock(["export", "--layout", "frelay", "--user", "u"], dir);
+    expect(run).toMatchObject({
+      code: EXIT_FAILURE,
+      stderr: "error: certs/u/new/party-cert.pem is not a PEM certificate. (CONFIG_INVALID)\n",
+    });
   });
 });
