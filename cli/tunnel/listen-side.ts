@@ -104,7 +104,14 @@ export async function startListenTunnel(
   };
 
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (local) => {
-    local.on("error", () => {});
+    // One program's connection failing must not end a tunnel others share, nor pass unseen:
+    // heard here for the socket's whole life. joinStream resets the stream for it, so the
+    // forward end resets the service's socket; before that nothing is read from the socket, and
+    // a stream that opens for a socket gone meanwhile is reset at once.
+    const from = `${local.remoteAddress}:${local.remotePort}`;
+    local.on("error", (error: NodeJS.ErrnoException) => {
+      options.log(`local connection from ${from} failed: ${error.code ?? error.message}`);
+    });
     if (opening.size < limits.maxOpeningStreams) startStream(local);
     else waiting.push(local);
   });

@@ -108,6 +108,27 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     expect((await exchange(port, Buffer.from("x"))).error).toBe("ECONNRESET");
   });
 
+  it("a program's reset is logged by the listen end, is a reset on the service's socket, and ends nothing else", async () => {
+    const log: string[] = [];
+    const serviceErrors: string[] = [];
+    const port = await tunnelTo(
+      (socket) => {
+        socket.on("error", (error: NodeJS.ErrnoException) => serviceErrors.push(error.code ?? error.message));
+        socket.pipe(socket);
+      },
+      {},
+      log,
+    );
+    const program = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+    program.write("x");
+    await once(program, "data");
+    const { localPort } = program;
+    program.resetAndDestroy();
+    await vi.waitFor(() => expect(serviceErrors).toEqual(["ECONNRESET"]));
+    expect(log).toContain(`local connection from 127.0.0.1:${localPort} failed: ECONNRESET`);
+    expect((await exchange(port, Buffer.from("still here"))).received.toString()).toBe("still here");
+  });
+
   it("a service that refuses the connection is a reset on the program's socket", async () => {
     const closedPort = await freePort();
     const channel = `t${++channelCount}`;
