@@ -127,6 +127,18 @@ export interface TicketsResponse {
   tickets: TicketResponse[];
 }
 
+/** The body a party signs into POST PAIR_RELAY_PATH: its pair with `dest` on `channel`. */
+export interface PairRelayRequestBody {
+  dest: string;
+  channel?: string;
+}
+
+/** Which data plane the worker assigns the caller's pair to now; `relay` null: none. */
+export interface PairRelayResponse {
+  pair: string;
+  relay: string | null;
+}
+
 export interface RelayReportResponse {
   /** Relay certificate fingerprints (x5t#S256) of revoked parties. */
   revokedFingerprints: string[];

@@ -53,6 +53,10 @@ export const ERRORS = {
   DEST_REVOKED: [403, "The destination party has been revoked."],
   SAME_PARTY: [400, "A party cannot open a channel to itself."],
   RATE_LIMITED: [429, "This party asks for tickets faster than allowed; retry after Retry-After seconds."],
+  PAIR_LOOKUP_LIMITED: [
+    429,
+    "This party asks which data plane holds its pairs faster than allowed; retry after Retry-After seconds.",
+  ],
   NO_RELAY_AVAILABLE: [503, "No data plane has reported recently; start one with `flock relay start`."],
 
   // Data plane handshake and pairing

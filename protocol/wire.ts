@@ -1,5 +1,5 @@
 /**
- * Paths and defaults that more than one package relies on. The two paths are signed into
+ * Paths and defaults that more than one package relies on. The POST paths are signed into
  * requests (the JWS `htu`), so the signer and the verifier must read the same constant: a
  * drift would break every signature.
  */
@@ -8,6 +8,11 @@
 export const TICKETS_PATH = "/v1/tickets";
 /** POST: a data plane reports its load (signed with its server certificate's key). */
 export const RELAY_REPORT_PATH = "/v1/relays/report";
+/**
+ * POST: a party asks which data plane the worker assigns its pair with a peer to (signed with
+ * its relay key, like a ticket request), without getting a ticket.
+ */
+export const PAIR_RELAY_PATH = "/v1/pairs/relay";
 
 /**
  * The SDK sends at most this many bytes per WebSocket message: the TLS layer above hands

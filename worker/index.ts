@@ -2,7 +2,7 @@
 import "reflect-metadata";
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
-import { RELAY_REPORT_PATH, TICKETS_PATH } from "../protocol/wire.ts";
+import { PAIR_RELAY_PATH, RELAY_REPORT_PATH, TICKETS_PATH } from "../protocol/wire.ts";
 import { sweepExpiredRecords } from "./db/sweep.ts";
 import { nowSeconds } from "./db/time.ts";
 import type { AppEnv, Bindings } from "./env.ts";
@@ -11,6 +11,7 @@ import { limitBody, MAX_JSON_BODY_BYTES, MAX_SIGNED_REQUEST_BYTES } from "./http
 import { handleError, notFoundHandler } from "./http/error-handler.ts";
 import * as backends from "./routes/backends.ts";
 import { openwhisk } from "./routes/openwhisk.ts";
+import * as pairs from "./routes/pairs.ts";
 import * as parties from "./routes/parties.ts";
 import { health, jwks, relayCa } from "./routes/public.ts";
 import * as relays from "./routes/relays.ts";
@@ -36,6 +37,7 @@ app.get("/v1/users/:user/revocations", revocationLists.get);
 
 // Parties and data planes, by signature.
 app.post(TICKETS_PATH, signed, tickets.request);
+app.post(PAIR_RELAY_PATH, signed, pairs.relayOfPair);
 app.post(RELAY_REPORT_PATH, signed, relays.report);
 
 // The admin API.

@@ -83,3 +83,13 @@ export function selectPlacedPairs(db: D1Database, pairs: string[]): D1PreparedSt
     )
     .bind(JSON.stringify(pairs));
 }
+
+/**
+ * The relay `pair` is assigned to (`{relay, expiresAt}`), unless its assignment has expired by
+ * `now`: what a side waiting for its peer asks for (tickets/pair-relay-lookup.ts).
+ */
+export function selectAssignedRelay(db: D1Database, pair: string, now: number): D1PreparedStatement {
+  return db
+    .prepare("SELECT relay, expires_at AS expiresAt FROM pair_assignments WHERE pair = ? AND expires_at > ?")
+    .bind(pair, now);
+}

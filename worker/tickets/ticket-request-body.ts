@@ -36,7 +36,7 @@ export function parseTicketRequestBody(value: unknown): TicketRequestBody | Tick
   return withOptions({ dests });
 }
 
-function parseChannel(value: unknown): string | undefined {
+export function parseChannel(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "string" || !CHANNEL_PATTERN.test(value)) {
     throw new FlockError(

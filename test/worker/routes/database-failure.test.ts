@@ -21,17 +21,7 @@ import {
   type Signer,
   signAs,
 } from "../support/fixtures.ts";
-
-/** Every row of every table, to compare before and after a failed request. */
-async function snapshot(): Promise<string> {
-  const { results } = await env.DB.prepare(
-    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name",
-  ).all<{ name: string }>();
-  const tables: Record<string, unknown[]> = {};
-  for (const { name } of results)
-    tables[name] = (await env.DB.prepare(`SELECT * FROM "${name}"`).raw()).sort();
-  return JSON.stringify(tables);
-}
+import { snapshotTables } from "../support/table-snapshot.ts";
 
 async function fetchWith(db: D1Database, path: string, init: RequestInit): Promise<Response> {
   const ctx = createExecutionContext();
@@ -56,7 +46,7 @@ const signedInit = (jws: string): RequestInit => ({
 async function expectAllOrNothing(path: string, init: () => RequestInit, okStatus: number): Promise<void> {
   for (let failAt = 1; failAt < 20; failAt++) {
     const failing = failingOnWrite(env.DB, failAt);
-    const before = await snapshot();
+    const before = await snapshotTables();
     const response = await fetchWith(failing.db, path, init());
     if (failing.writes() < failAt) {
       expect(response.status, await response.text()).toBe(okStatus);
@@ -64,7 +54,7 @@ async function expectAllOrNothing(path: string, init: () => RequestInit, okStatu
     }
     expect(response.headers.get("retry-after")).toBe(String(DATABASE_RETRY_AFTER_SECONDS));
     await expectError(response, 503, "DATABASE_UNAVAILABLE");
-    expect(await snapshot(), `left behind after failing write ${failAt}`).toBe(before);
+    expect(await snapshotTables(), `left behind after failing write ${failAt}`).toBe(before);
   }
   throw new Error(`${path} never got through`);
 }

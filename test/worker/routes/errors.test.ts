@@ -45,6 +45,7 @@ describe("request limits and errors", () => {
   it.each([
     "/v1/tickets",
     "/v1/relays/report",
+    "/v1/pairs/relay",
   ])("refuses a signed request over MAX_SIGNED_REQUEST_BYTES at %s: 413 BODY_TOO_LARGE", async (path) => {
     const res = await SELF.fetch(`${BASE}${path}`, {
       method: "POST",

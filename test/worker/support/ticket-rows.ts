@@ -1,7 +1,8 @@
 /**
  * Reads of what a ticket request wrote (its pair's assignment, its audit row), straight from
- * D1: the worker itself only ever reads these back inside the batch that writes them.
+ * D1.
  */
+import { selectAssignedRelay } from "../../../worker/db/pair-assignments.ts";
 import type { TicketRecord } from "../../../worker/db/tickets.ts";
 
 export interface PairAssignment {
@@ -15,11 +16,7 @@ export async function findPairAssignment(
   pair: string,
   now: number,
 ): Promise<PairAssignment | undefined> {
-  const row = await db
-    .prepare("SELECT relay, expires_at AS expiresAt FROM pair_assignments WHERE pair = ? AND expires_at > ?")
-    .bind(pair, now)
-    .first<PairAssignment>();
-  return row ?? undefined;
+  return (await selectAssignedRelay(db, pair, now).first<PairAssignment>()) ?? undefined;
 }
 
 /** A ticket's audit row, with unix seconds for times. */
