@@ -1,6 +1,6 @@
 import { FlockError } from "../protocol/errors.ts";
 import type { PartyConfig } from "./identity.ts";
-import { fetchTicket } from "./ticket-client.ts";
+import { fetchPairRelay } from "./ticket-client.ts";
 
 /**
  * A side waiting on data plane R for its peer asks the worker again after this long, then
@@ -14,13 +14,15 @@ export const WAITING_RECHECK_MAX_MS = 16_000;
  * While this side waits for its peer on one data plane, the worker may move the pair to
  * another: the peer, whose dial to this one failed (it was restarting, say), named it
  * unreachable, and now waits there. Neither data plane knows of the other side, so without a
- * look at the worker both would wait out their deadlines. `moved` rejects with PAIR_MOVED
- * (retryable: the next attempt's ticket names the new data plane) once a fresh ticket for
- * the same pair names another one; failed looks are ignored.
+ * look at the worker both would wait out their deadlines. A look asks the worker which data
+ * plane it assigns the pair to (docs/control-plane-api.md "POST /v1/pairs/relay"): no ticket,
+ * nothing written. `moved` rejects with PAIR_MOVED (retryable: the next attempt's ticket names
+ * the new data plane) once the answer names another one; failed looks (a refusal past the
+ * lookup budget among them) and "none assigned" are ignored.
  */
 export function watchForPairMove(
   identity: PartyConfig,
-  request: { dest: string; channel: string; unreachable?: string[] },
+  pair: { dest: string; channel: string },
   relay: string,
 ): { start(): void; stop(): void; moved: Promise<never> } {
   let timer: NodeJS.Timeout | undefined;
@@ -34,14 +36,16 @@ export function watchForPairMove(
   moved.catch(() => {});
   const look = (delayMs: number) => {
     timer = setTimeout(async () => {
-      const ticket = await fetchTicket(identity, request, abort.signal).catch(() => undefined);
+      // Only the pair's names: the lookup takes nothing else.
+      const request = { dest: pair.dest, channel: pair.channel };
+      const assigned = await fetchPairRelay(identity, request, abort.signal).catch(() => null);
       if (stopped) return;
-      if (ticket && ticket.relay.name !== relay) {
+      if (assigned !== null && assigned !== relay) {
         stopped = true;
         reject(
           new FlockError(
             "PAIR_MOVED",
-            `The worker moved the pair from data plane ${relay}, where this side waited, to ${ticket.relay.name}.`,
+            `The worker moved the pair from data plane ${relay}, where this side waited, to ${assigned}.`,
           ),
         );
         return;

@@ -1,6 +1,8 @@
 import type { KeyObject } from "node:crypto";
 import { sign } from "node:crypto";
 import type {
+  PairRelayRequestBody,
+  PairRelayResponse,
   TicketRequestBody,
   TicketResponse,
   TicketsRequestBody,
@@ -9,7 +11,7 @@ import type {
 import { FlockError, isErrorCode } from "../protocol/errors.ts";
 import type { SignedRequestAlg } from "../protocol/signed-request.ts";
 import { SIGNED_REQUEST_CONTENT_TYPE, signedRequestParts } from "../protocol/signed-request.ts";
-import { TICKETS_PATH } from "../protocol/wire.ts";
+import { PAIR_RELAY_PATH, TICKETS_PATH } from "../protocol/wire.ts";
 import { requestText, type TextResponse } from "./http-text.ts";
 import type { PartyConfig } from "./identity.ts";
 import { relayKeyMaterial } from "./relay-key-material.ts";
@@ -30,8 +32,8 @@ export async function fetchTicket(
   signal?: AbortSignal,
   timeoutMs: number = TICKET_REQUEST_TIMEOUT_MS,
 ): Promise<TicketResponse> {
-  const { answer, origin } = await postTicketRequest(identity, request, signal, timeoutMs);
-  if (!isTicketResponse(answer)) throw unknownShape(origin);
+  const { answer, origin } = await postSignedRequest(identity, TICKETS_PATH, request, signal, timeoutMs);
+  if (!isTicketResponse(answer)) throw unknownShape(origin, "a ticket");
   return answer;
 }
 
@@ -46,32 +48,51 @@ export async function fetchTickets(
   signal?: AbortSignal,
   timeoutMs: number = TICKET_REQUEST_TIMEOUT_MS,
 ): Promise<TicketResponse[]> {
-  const { answer, origin } = await postTicketRequest(identity, request, signal, timeoutMs);
+  const { answer, origin } = await postSignedRequest(identity, TICKETS_PATH, request, signal, timeoutMs);
   const tickets = (answer as Partial<TicketsResponse> | undefined)?.tickets;
   if (
     !Array.isArray(tickets) ||
     tickets.length !== request.dests.length ||
     !tickets.every(isTicketResponse)
   ) {
-    throw unknownShape(origin);
+    throw unknownShape(origin, "tickets");
   }
   return tickets;
 }
 
-function unknownShape(origin: string): FlockError {
-  return new FlockError("INTERNAL", `The control plane at ${origin} answered a ticket of an unknown shape.`);
+/**
+ * Which data plane the worker assigns this party's pair with `dest` to (null: none), without a
+ * ticket: what a side waiting for its peer asks to learn that the pair moved.
+ */
+export async function fetchPairRelay(
+  identity: TicketSigner,
+  request: PairRelayRequestBody,
+  signal?: AbortSignal,
+  timeoutMs: number = TICKET_REQUEST_TIMEOUT_MS,
+): Promise<string | null> {
+  const { answer, origin } = await postSignedRequest(identity, PAIR_RELAY_PATH, request, signal, timeoutMs);
+  const { pair, relay } = (answer ?? {}) as Partial<PairRelayResponse>;
+  if (typeof pair !== "string" || (relay !== null && typeof relay !== "string")) {
+    throw unknownShape(origin, "a pair's data plane");
+  }
+  return relay;
 }
 
-/** Signs and sends a ticket request; answers the parsed JSON of a 2xx answer, raises any other. */
-async function postTicketRequest(
+function unknownShape(origin: string, what: string): FlockError {
+  return new FlockError("INTERNAL", `The control plane at ${origin} answered ${what} of an unknown shape.`);
+}
+
+/** Signs `request` for `path` and sends it; answers the parsed JSON of a 2xx answer, raises any other. */
+async function postSignedRequest(
   identity: TicketSigner,
-  request: TicketRequestBody | TicketsRequestBody,
+  path: string,
+  request: unknown,
   signal: AbortSignal | undefined,
   timeoutMs: number,
 ): Promise<{ answer: unknown; origin: string }> {
   const { key, kid: kidPromise } = relayKeyMaterial(identity);
-  const body = signRequestNow(key, await kidPromise, TICKETS_PATH, request);
-  const url = new URL(TICKETS_PATH, identity.url);
+  const body = signRequestNow(key, await kidPromise, path, request);
+  const url = new URL(path, identity.url);
   const timeout = AbortSignal.timeout(timeoutMs);
   let response: TextResponse;
   try {

@@ -10,7 +10,8 @@ import { useSystemWithPair } from "../helpers/system-suite.ts";
  * ticket for data plane R and waits there; bob, whose dial to R was refused while it
  * restarted, names R unreachable and the worker moves the pair to another data plane, where
  * bob then waits. A waiting side asks the worker again now and then, learns the pair moved,
- * and follows it, instead of waiting out its connect deadline.
+ * and follows it, instead of waiting out its connect deadline. Asking costs no ticket: every
+ * ticket a side got (the audit, read from D1) is one an attempt of it used.
  */
 const fx = useSystemWithPair({ dataPlane: false });
 
@@ -44,7 +45,13 @@ describe("a pair moved while one side waits", () => {
       unreachable: [first.relay],
     });
     expect(moved.relay.name).not.toBe(first.relay);
-    const atBob = openChannel({ identity: fx.bob, channel, deadlineMs: 15_000 });
+    const bobEvents: ConnectEvent[] = [];
+    const atBob = openChannel({
+      identity: fx.bob,
+      channel,
+      deadlineMs: 15_000,
+      onEvent: (e) => bobEvents.push(e),
+    });
 
     const [toBob, toAlice] = await Promise.all([atAlice, atBob]);
     fx.sockets.push(toBob.socket, toAlice.socket);
@@ -57,5 +64,10 @@ describe("a pair moved while one side waits", () => {
     expect(events).toContainEqual(
       expect.objectContaining({ type: "retry", error: expect.objectContaining({ code: "PAIR_MOVED" }) }),
     );
+    const tickets = (events: ConnectEvent[]) => events.filter((e) => e.type === "ticket").length;
+    // Alice waited through at least one look at the worker (the one that found the move).
+    expect(await fx.system.admin.listTickets("acme", "alice")).toHaveLength(tickets(events));
+    expect(tickets(events)).toBe(2);
+    expect(await fx.system.admin.listTickets("acme", "bob")).toHaveLength(1 + tickets(bobEvents));
   });
 });
