@@ -29,6 +29,7 @@ import { openChannel } from "../client/connect.ts";
 import type { IdentityMaterials } from "../client/identity.ts";
 import { createIdentity } from "../client/identity.ts";
 import { securePeerChannel } from "../client/peer-tls.ts";
+import { PEER_SETUP_SILENCE_MS, SetupSilence } from "../client/setup-silence.ts";
 import { openSession } from "../client/stream/session-start.ts";
 import { DEFAULT_WINDOW_BYTES } from "../client/stream/stream-limits.ts";
 import { fetchTicket, fetchTickets } from "../client/ticket-client.ts";
@@ -143,10 +144,16 @@ async function directTlsAndOpen(alice: IdentityMaterials, bob: IdentityMaterials
         securePeerChannel(peer, "server", bob, { user: USER, party: "alice" }),
       ]);
       const secured = performance.now();
+      const silence = {
+        a: new SetupSilence(() => a.socket.bytesRead, PEER_SETUP_SILENCE_MS),
+        b: new SetupSilence(() => b.socket.bytesRead, PEER_SETUP_SILENCE_MS),
+      };
       await Promise.all([
-        openSession(a.socket, binding(`${USER}/alice`, `${USER}/bob`), own),
-        openSession(b.socket, binding(`${USER}/bob`, `${USER}/alice`), own),
+        openSession(a.socket, binding(`${USER}/alice`, `${USER}/bob`), own, silence.a),
+        openSession(b.socket, binding(`${USER}/bob`, `${USER}/alice`), own, silence.b),
       ]);
+      silence.a.stop();
+      silence.b.stop();
       if (n >= WARM_UP) {
         tls.push(secured - started);
         open.push(performance.now() - secured);

@@ -15,6 +15,7 @@ import { DEFAULT_TRANSPORT, isTransport } from "./dial.ts";
 import type { IdentityMaterials, PartyConfig } from "./identity.ts";
 import { createIdentity, loadIdentity } from "./identity.ts";
 import type { Route, RouteEvent } from "./reach-peer.ts";
+import { PEER_SETUP_SILENCE_MS } from "./setup-silence.ts";
 import type { StreamEvent } from "./stream/framed-stream.ts";
 import { SessionOpener } from "./stream/session-opener.ts";
 import { framedChannel } from "./stream/stream-channel.ts";
@@ -35,6 +36,12 @@ export interface ConnectOptions {
   /** Defaults to `loadIdentity(process.env)`. */
   identity?: IdentityMaterials | PartyConfig;
   deadlineMs?: number;
+  /**
+   * How long the peer side may send nothing while a connection is set up, from PAIRED to the
+   * end of the OPEN (or a resume's RESUME) exchange; past it the attempt is dropped with
+   * PEER_SILENT and retried. Default PEER_SETUP_SILENCE_MS.
+   */
+  setupSilenceMs?: number;
   /**
    * Seed-compatible direct mode: `host:port` of a data plane to dial without a ticket (the
    * original Flock relay's RELAY). The relay certificate authorises the pair; `channel` is
@@ -177,6 +184,9 @@ export function planConnection(options: ConnectOptions): Plan {
   const deadlineMs = options.deadlineMs ?? DEFAULT_CONNECT_DEADLINE_MS;
   if (!(deadlineMs > 0))
     throw new FlockError("CONFIG_INVALID", "The connect deadline must be a positive number of ms.");
+  const setupSilenceMs = options.setupSilenceMs ?? PEER_SETUP_SILENCE_MS;
+  if (!(Number.isFinite(setupSilenceMs) && setupSilenceMs > 0))
+    throw new FlockError("CONFIG_INVALID", "The setup silence bound must be a positive number of ms.");
   const direct = options.relay === undefined ? undefined : parseHostPort(options.relay);
   const { framing = true, resume = true, ...limits } = options.stream ?? {};
   return {
@@ -185,6 +195,7 @@ export function planConnection(options: ConnectOptions): Plan {
     channel,
     transport,
     deadlineMs,
+    setupSilenceMs,
     direct,
     offerFraming: framing,
     resumable: framing && resume,

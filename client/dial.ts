@@ -40,13 +40,20 @@ export interface RelayCredentials {
   relayKey: string;
 }
 
+/**
+ * A byte stream to a data plane. `bytesRead`, as on net.Socket, counts what came from it
+ * whoever reads it (the end-to-end TLS), so a setup can tell a silent path from a slow one
+ * (setup-silence.ts).
+ */
+export type RelayStream = Duplex & { readonly bytesRead: number };
+
 /** Opens a byte stream to a data plane; the Flock handshake runs on it next. */
 export async function dialRelay(
   address: RelayAddress,
   transport: Transport,
   credentials: RelayCredentials,
   timeoutMs: number = DIAL_TIMEOUT_MS,
-): Promise<Duplex> {
+): Promise<RelayStream> {
   switch (transport) {
     case "tcp":
       return dialTcp(address, timeoutMs);
@@ -71,7 +78,7 @@ export async function dialAnyHost(
   transport: Transport,
   credentials: RelayCredentials,
   opened: (stream: Duplex) => void,
-): Promise<{ stream: Duplex; host: string }> {
+): Promise<{ stream: RelayStream; host: string }> {
   let lastError: unknown;
   for (const host of relay.hosts) {
     try {
@@ -140,7 +147,7 @@ function whenReady(
   address: RelayAddress,
   transport: Transport,
   timeoutMs: number,
-): Promise<Duplex> {
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const fail = (cause: unknown) => {
       cleanup();
@@ -163,13 +170,17 @@ function whenReady(
   });
 }
 
-function dialTcp(address: RelayAddress, timeoutMs: number): Promise<Duplex> {
+function dialTcp(address: RelayAddress, timeoutMs: number): Promise<net.Socket> {
   const socket = net.connect({ host: address.host, port: address.port });
   socket.setNoDelay(true);
   return whenReady(socket, "connect", address, "tcp", timeoutMs);
 }
 
-function dialTls(address: RelayAddress, credentials: RelayCredentials, timeoutMs: number): Promise<Duplex> {
+function dialTls(
+  address: RelayAddress,
+  credentials: RelayCredentials,
+  timeoutMs: number,
+): Promise<net.Socket> {
   const socket = tls.connect({
     host: address.host,
     port: address.port,
@@ -189,7 +200,7 @@ function dialWebSocket(
   transport: "ws" | "wss",
   credentials: RelayCredentials,
   timeoutMs: number,
-): Promise<Duplex> {
+): Promise<RelayStream> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(webSocketUrl(address, transport), WS_SUBPROTOCOL, {
       handshakeTimeout: timeoutMs,
@@ -218,7 +229,8 @@ function dialWebSocket(
 const WS_CLOSED_ABNORMALLY = 1006;
 
 /**
- * The WebSocket as a byte stream for the end-to-end TLS. Four changes to `ws`'s stream:
+ * The WebSocket as a byte stream for the end-to-end TLS, counting what it received
+ * (`bytesRead`, RelayStream). Four changes to `ws`'s stream:
  * writes are cut to WS_MAX_MESSAGE_BYTES; ending the write side does not close the
  * WebSocket; destroying it without an error closes the WebSocket with a close frame
  * instead of dropping the TCP connection; and a close without a close frame is an error. A WebSocket has no half-close (closing ends both
@@ -229,8 +241,14 @@ const WS_CLOSED_ABNORMALLY = 1006;
  * loses the tail of the stream.
  * @internal Tests use it; the SDK's API is the byte stream `dialRelay` returns.
  */
-export function webSocketByteStream(ws: WebSocket): Duplex {
-  const stream = createWebSocketStream(ws);
+export function webSocketByteStream(ws: WebSocket): RelayStream {
+  let received = 0;
+  ws.on("message", (data: Buffer) => {
+    received += data.length;
+  });
+  const stream = Object.defineProperty(createWebSocketStream(ws), "bytesRead", {
+    get: () => received,
+  }) as RelayStream;
   // Ahead of ws's own listener, which would end the stream: a WebSocket that closes without a
   // close frame (1006: the TCP connection dropped, a relay or a crash cut it) is an error,
   // never a clean end of the bytes.

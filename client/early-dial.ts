@@ -2,7 +2,7 @@ import type { Duplex } from "node:stream";
 import type { TicketResponse } from "../protocol/api.ts";
 import { FlockError } from "../protocol/errors.ts";
 import type { PairedFrame } from "../protocol/frames.ts";
-import type { RelayCredentials, RelayHosts, Transport } from "./dial.ts";
+import type { RelayCredentials, RelayHosts, RelayStream, Transport } from "./dial.ts";
 import { dialAnyHost } from "./dial.ts";
 import type { HandshakeEvents, HelloCredentials } from "./handshake.ts";
 import { relayHandshake } from "./handshake.ts";
@@ -35,7 +35,7 @@ export function rememberedRelays(): number {
 
 /** An early stream handed a ticket: the dial (perhaps still under way) and the handshake on it. */
 export interface ClaimedDial {
-  dialed: Promise<{ stream: Duplex; host: string }>;
+  dialed: Promise<{ stream: RelayStream; host: string }>;
   paired: Promise<PairedFrame>;
 }
 

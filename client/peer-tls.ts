@@ -7,6 +7,7 @@ import { partyUri } from "../protocol/names.ts";
 import type { Role } from "../protocol/ticket.ts";
 import { partyOf } from "./identity.ts";
 import { parsedCache } from "./parsed-cache.ts";
+import type { SetupSilence } from "./setup-silence.ts";
 import { STREAM_ALPN } from "./stream/frames.ts";
 
 /** Credentials of the end-to-end TLS: the party certificate and the user CA, never the relay's. */
@@ -73,6 +74,7 @@ export function securePeerChannel(
     offerFraming = true,
     peerProtocol = "flock",
     firstFrame,
+    silence,
   }: {
     offerFraming?: boolean;
     /** A client of the original relay knows no verdict byte (docs/coming-from-frelay.md "Mixed pairs"). */
@@ -84,6 +86,8 @@ export function securePeerChannel(
      * Called once, only when both ends chose version 2; from then on the frame is out.
      */
     firstFrame?: (socket: tls.TLSSocket) => Buffer;
+    /** Bounds the peer's silence during the handshake and the verdicts: PEER_SILENT past it. */
+    silence?: SetupSilence;
   } = {},
 ): Promise<SecuredPeer> {
   const { secureContext, userCa } = peerContexts.get(
@@ -144,7 +148,7 @@ export function securePeerChannel(
       ? () => (socket.alpnProtocol === STREAM_ALPN ? firstFrame(socket) : undefined)
       : () => undefined;
   const secureEvent = role === "client" ? "secureConnect" : "secure";
-  return exchangeVerdicts(socket, secureEvent, checkPeer, verdicts, ahead).then((secured) => ({
+  return exchangeVerdicts(socket, secureEvent, checkPeer, verdicts, ahead, silence).then((secured) => ({
     socket: secured,
     peerCertificate: peerCertificate as X509Certificate,
     framed: secured.alpnProtocol === STREAM_ALPN,
@@ -157,6 +161,7 @@ function exchangeVerdicts(
   checkPeer: () => string | undefined,
   verdicts: boolean,
   ahead: () => Buffer | undefined,
+  silence: SetupSilence | undefined,
 ): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -165,6 +170,7 @@ function exchangeVerdicts(
     const finish = (error?: FlockError, options: { keepSocket?: boolean } = {}) => {
       if (settled) return;
       settled = true;
+      stopWaiting?.();
       socket
         .off(secureEvent, onSecure)
         .off("readable", onReadable)
@@ -253,6 +259,7 @@ function exchangeVerdicts(
       .on("error", onError)
       .on("end", onEnd)
       .on("close", onEnd);
+    const stopWaiting = silence?.whileWaiting((error) => finish(error));
   });
 }
 

@@ -7,7 +7,7 @@ import { FlockError } from "../protocol/errors.ts";
 import type { PeerProtocol } from "../protocol/frames.ts";
 import { partyRef, type Role } from "../protocol/ticket.ts";
 import type { Track } from "./attempts.ts";
-import type { RelayHosts, Transport } from "./dial.ts";
+import type { RelayHosts, RelayStream, Transport } from "./dial.ts";
 import { dialAnyHost } from "./dial.ts";
 import type { ClaimedDial } from "./early-dial.ts";
 import { dialEarly, likelyRelay, rememberRelay } from "./early-dial.ts";
@@ -18,6 +18,7 @@ import { watchForPairMove } from "./pair-move-watch.ts";
 import { securePeerChannel } from "./peer-tls.ts";
 import { relayKeyMaterial } from "./relay-key-material.ts";
 import { type Revocations, revocationsOf } from "./revocation-list.ts";
+import { SetupSilence } from "./setup-silence.ts";
 import { fetchTicket } from "./ticket-client.ts";
 
 /** How this side reaches its peer; the channel name is per attempt (a resume meets on its own). */
@@ -31,6 +32,8 @@ export interface Route {
   offerFraming: boolean;
   /** Say in the hello that this side resumes a broken stream (version 2 with resume on). */
   resumable: boolean;
+  /** How long the peer side may send nothing from PAIRED to the end of the setup (setup-silence.ts). */
+  setupSilenceMs: number;
   onEvent: (event: RouteEvent) => void;
 }
 
@@ -64,6 +67,11 @@ export interface Reached {
   role: Role;
   pair: string;
   relay: string;
+  /**
+   * Still watching the peer's silence: the caller bounds its OPEN or RESUME exchange with it,
+   * then stops it (or stops it at once, with nothing left to exchange).
+   */
+  setup: SetupSilence;
 }
 
 /**
@@ -147,7 +155,7 @@ export async function reachPeer(
     watch = watchForPairMove(identity, ticketRequest, ticket.relay.name);
   }
 
-  let stream: Duplex;
+  let stream: RelayStream;
   try {
     const dialed = await (claimed?.dialed ?? dialAnyHost(relay, transport, identity, track));
     stream = dialed.stream;
@@ -180,6 +188,7 @@ export async function reachPeer(
   onEvent({ type: "paired", peer: paired.peer, role: paired.role, peerProtocol });
   refuseRevokedPeer(await revocations, dest, stream, onEvent);
 
+  const setup = new SetupSilence(() => stream.bytesRead, route.setupSilenceMs);
   const secured = await securePeerChannel(
     stream,
     paired.role,
@@ -192,11 +201,16 @@ export async function reachPeer(
       ...(firstFrame
         ? { firstFrame: (socket: TLSSocket) => firstFrame(socket, { role: paired.role, pair: paired.pair }) }
         : {}),
+      silence: setup,
     },
-  );
+  ).catch((error: unknown) => {
+    setup.stop();
+    throw error;
+  });
   track(secured.socket);
   return {
     ...secured,
+    setup,
     peerProtocol,
     peer: expectedPeer,
     role: paired.role,

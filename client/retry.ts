@@ -21,6 +21,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "TICKET_UNKNOWN_KEY",
   "PEER_TIMEOUT",
   "PEER_CLOSED",
+  "PEER_SILENT",
   "PAIR_MOVED",
   "DRAINING",
   "OVER_CAPACITY",

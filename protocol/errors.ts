@@ -96,6 +96,10 @@ export const ERRORS = {
   ],
   DIAL_FAILED: [502, "Could not reach the data plane."],
   CONNECT_TIMEOUT: [504, "No end-to-end channel could be set up within the connect deadline."],
+  PEER_SILENT: [
+    504,
+    "Nothing came from the peer for the setup silence bound while the end-to-end channel was set up: the relay or the path stalled, so the attempt was dropped.",
+  ],
   PAIR_MOVED: [
     409,
     "While this side waited for its peer, the worker moved the pair to another data plane; the next attempt goes there.",

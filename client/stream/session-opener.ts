@@ -7,7 +7,7 @@ import { reachPeer, UnreachableRelays } from "../reach-peer.ts";
 import { badFrame } from "./control-frames.ts";
 import type { StreamEvent } from "./framed-stream.ts";
 import type { OpenedSession, SessionBinding } from "./session-start.ts";
-import { OpenAhead, OpenInDoubt, openSession } from "./session-start.ts";
+import { isLostTransport, OpenAhead, OpenInDoubt, openSession } from "./session-start.ts";
 import type { ResumableSession } from "./stream-channel.ts";
 import { resumeAttempt } from "./stream-channel.ts";
 import type { StreamLimits } from "./stream-limits.ts";
@@ -76,23 +76,22 @@ export class SessionOpener {
       // The OPEN went out and the server's verdict never came: the server may hold the
       // session open, having had both (docs/stream.md "A break while the session opens").
       const sent = ahead.sent;
-      if (!sent || !(error instanceof FlockError && error.code === "PEER_CLOSED")) throw error;
+      if (!sent || !isLostTransport(error)) throw error;
       throw this.#doubt(new OpenInDoubt(sent.keys, error), sent.at);
     });
-    if (!reached.framed) return { reached, opened: undefined };
+    if (!reached.framed) {
+      reached.setup.stop();
+      return { reached, opened: undefined };
+    }
     try {
       return {
         reached,
-        opened: await openSession(
-          reached.socket,
-          this.#binding,
-          own,
-          this.#limits.silenceMs,
-          ahead.sent?.keys,
-        ),
+        opened: await openSession(reached.socket, this.#binding, own, reached.setup, ahead.sent?.keys),
       };
     } catch (error) {
       throw error instanceof OpenInDoubt ? this.#doubt(error, reached) : error;
+    } finally {
+      reached.setup.stop();
     }
   }
 
@@ -135,20 +134,11 @@ export class SessionOpener {
   async #resumeInDoubt(doubt: InDoubt, track: Track): Promise<OpenedChannel> {
     // Nothing was sent or received in this session yet: both positions are 0.
     const own = { received: 0, endReceived: false, window: this.#limits.windowBytes };
-    const { silenceMs } = this.#limits;
-    const { reached, peer } = await resumeAttempt(
-      this.#route,
-      doubt,
-      own,
-      silenceMs,
-      track,
-      this.#unreachable,
-      () => {
-        // The peer is on the resume channel, so it never starts over: should this transport
-        // break too before the RESUME frames crossed, keep looking here.
-        doubt.until = Math.max(doubt.until, Date.now() + this.#limits.openResumeMs);
-      },
-    );
+    const { reached, peer } = await resumeAttempt(this.#route, doubt, own, track, this.#unreachable, () => {
+      // The peer is on the resume channel, so it never starts over: should this transport
+      // break too before the RESUME frames crossed, keep looking here.
+      doubt.until = Math.max(doubt.until, Date.now() + this.#limits.openResumeMs);
+    });
     if (peer.received !== 0 || peer.endReceived) {
       reached.socket.destroy();
       throw badFrame(`RESUME from offset ${peer.received} of a session that sent nothing`);

@@ -3,6 +3,7 @@ import type { TLSSocket } from "node:tls";
 import { FlockError } from "../../protocol/errors.ts";
 import type { Role } from "../../protocol/ticket.ts";
 import type { PairedAs } from "../reach-peer.ts";
+import type { SetupSilence } from "../setup-silence.ts";
 import type { ControlFrame, OpenFrame } from "./control-frames.ts";
 import { badFrame, encodeControl } from "./control-frames.ts";
 import { StreamFrameParser } from "./frames.ts";
@@ -10,7 +11,6 @@ import type { OwnPosition, PeerPosition } from "./resume-within.ts";
 import type { SessionKeys } from "./session-keys.ts";
 import { isResumeProof, resumeProof, sessionKeys } from "./session-keys.ts";
 import { closeGracefully, peerAbortError } from "./stream-end.ts";
-import { PEER_SILENCE_TIMEOUT_MS } from "./stream-limits.ts";
 
 /** What this side believes the stream connects: sent in OPEN, compared with the peer's. */
 export interface SessionBinding {
@@ -27,6 +27,11 @@ export interface SessionBinding {
  * peer may hold the session open and be resuming it, or may be starting over: the caller
  * looks for it on the session's resume channel first (docs/stream.md "Resume").
  */
+/** The transport broke or went silent under a step: whether the peer got what this side sent is unknown. */
+export function isLostTransport(error: unknown): error is FlockError {
+  return error instanceof FlockError && (error.code === "PEER_CLOSED" || error.code === "PEER_SILENT");
+}
+
 export class OpenInDoubt extends FlockError {
   readonly keys: SessionKeys;
   constructor(keys: SessionKeys, lost: FlockError) {
@@ -87,19 +92,20 @@ function openFrame(binding: SessionBinding, own: { window: number; resume: boole
  * relay that splices alice's `payments` channel to bob's `logs` gets CHANNEL_MISMATCH on both
  * sides: the OPEN frames travel inside the end-to-end TLS, where the relay cannot change them.
  * `sent`: the keys of an OPEN this side sent already (OpenAhead), so only the peer's is read.
+ * `silence`: the setup's, which bounds the wait for the peer's frame.
  */
 export async function openSession(
   socket: TLSSocket,
   binding: SessionBinding,
   own: { window: number; resume: boolean },
-  silenceMs = PEER_SILENCE_TIMEOUT_MS,
+  silence: SetupSilence,
   sent?: SessionKeys,
 ): Promise<OpenedSession> {
   // Before the exchange: a broken transport can no longer export the session's keys.
   const keys = sent ?? sessionKeys(socket);
   const mine = sent ? undefined : openFrame(binding, own);
-  const theirs = await exchangeFirstFrames(socket, mine, silenceMs).catch((error: FlockError) => {
-    throw error.code === "PEER_CLOSED" ? new OpenInDoubt(keys, error) : error;
+  const theirs = await exchangeFirstFrames(socket, mine, silence).catch((error: FlockError) => {
+    throw isLostTransport(error) ? new OpenInDoubt(keys, error) : error;
   });
   if (theirs.type !== "open")
     throw refuse(socket, sessionMismatch(`sent ${theirs.type.toUpperCase()} to a new session`));
@@ -135,7 +141,7 @@ export async function resumeSession(
   role: Role,
   binding: SessionBinding,
   own: OwnPosition & { window: number },
-  silenceMs = PEER_SILENCE_TIMEOUT_MS,
+  silence: SetupSilence,
 ): Promise<PeerPosition> {
   const { pair, channel } = binding;
   const theirs = await exchangeFirstFrames(
@@ -147,7 +153,7 @@ export async function resumeSession(
       endReceived: own.endReceived,
       window: own.window,
     },
-    silenceMs,
+    silence,
   );
   if (theirs.type !== "resume")
     throw refuse(socket, sessionMismatch("opened a new session instead of resuming"));
@@ -175,13 +181,13 @@ function refuse(socket: Duplex, error: FlockError): FlockError {
 }
 
 /**
- * Writes `mine` (unless it went out already) and reads the peer's first frame (within `silenceMs`). On return the socket
+ * Writes `mine` (unless it went out already) and reads the peer's first frame, unless `silence` ends the wait. On return the socket
  * is paused, and any bytes behind that frame are back at its head for the session to read.
  */
 function exchangeFirstFrames(
   socket: Duplex,
   mine: ControlFrame | undefined,
-  silenceMs: number,
+  silence: SetupSilence,
 ): Promise<ControlFrame> {
   return new Promise((resolve, reject) => {
     let first: ControlFrame | undefined;
@@ -199,7 +205,7 @@ function exchangeFirstFrames(
       },
     });
     const done = () => {
-      clearTimeout(silence);
+      stopWaiting();
       socket.off("data", onData).off("end", onGone).off("close", onGone).off("error", onError);
     };
     const fail = (error: FlockError) => {
@@ -228,18 +234,7 @@ function exchangeFirstFrames(
       fail(new FlockError("PEER_CLOSED", "The peer closed the connection before its first stream frame."));
     const onError = (error: Error) =>
       fail(new FlockError("PEER_CLOSED", `The peer connection failed: ${error.message}.`, { cause: error }));
-    // The peer sends its first frame as soon as it has the verdict: a path that carries
-    // nothing for this long is dead, as an open session's silence would say (liveness.ts).
-    const silence = setTimeout(
-      () =>
-        fail(
-          new FlockError(
-            "PEER_CLOSED",
-            `No stream frame from the peer within ${silenceMs} ms: the path is dead.`,
-          ),
-        ),
-      silenceMs,
-    );
+    const stopWaiting = silence.whileWaiting(fail);
     socket.on("data", onData).on("end", onGone).on("close", onGone).on("error", onError);
     if (mine) socket.write(encodeControl(mine));
   });

@@ -21,25 +21,37 @@ export interface ResumableSession {
 
 /**
  * One resume attempt: the peer again on the session's resume channel, with the same roles,
- * the end-to-end mTLS again, RESUME both ways. `onMet` runs once the peer is there.
+ * the end-to-end mTLS again, RESUME both ways. `onMet` runs once the peer is there. The
+ * setup's silence bound holds per attempt, so a relay that stalls one does not hold the resume
+ * until its deadline: the next attempt gets a fresh ticket.
  */
 export async function resumeAttempt(
   route: Route,
   session: ResumableSession,
   own: OwnPosition & { window: number },
-  silenceMs: number,
   track: Track,
   unreachable: UnreachableRelays,
   onMet: () => void = () => {},
 ): Promise<{ reached: Reached; peer: PeerPosition }> {
   const again = await reachPeer(route, session.keys.resumeChannel, track, unreachable);
-  if (!again.framed || again.role !== session.role) {
-    again.socket.destroy();
-    throw new FlockError("SESSION_MISMATCH", "The peer came back without wire version 2.");
+  try {
+    if (!again.framed || again.role !== session.role) {
+      again.socket.destroy();
+      throw new FlockError("SESSION_MISMATCH", "The peer came back without wire version 2.");
+    }
+    onMet();
+    const peer = await resumeSession(
+      again.socket,
+      session.keys,
+      again.role,
+      session.binding,
+      own,
+      again.setup,
+    );
+    return { reached: again, peer };
+  } finally {
+    again.setup.stop();
   }
-  onMet();
-  const peer = await resumeSession(again.socket, session.keys, again.role, session.binding, own, silenceMs);
-  return { reached: again, peer };
 }
 
 /**
@@ -66,7 +78,6 @@ export function framedChannel(
           route,
           session,
           { ...own, window: limits.windowBytes },
-          limits.silenceMs,
           track,
           unreachable,
         );

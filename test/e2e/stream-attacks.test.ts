@@ -14,7 +14,8 @@ import { useDataPlaneProxy, useSystemWithPair } from "../helpers/system-suite.ts
  * the ways a relay can: a FIN at a TLS record boundary (which Node's TLS alone takes for a
  * clean end), a FIN mid-record, a FIN right after the end-to-end handshake, a reset, one
  * direction dropped. Every case ends byte-exact (resumed) or with STREAM_TRUNCATED at bob,
- * never with a short clean end.
+ * never with a short clean end. A relay that pairs and then forwards nothing, while the
+ * connection is set up or resumed, costs an attempt of the setup's silence bound, not the deadline.
  */
 const PAYLOAD_BYTES = 4 * 1024 * 1024;
 /** About a quarter of the payload in 16 KiB records: the cut lands mid-stream. */
@@ -31,6 +32,8 @@ const fastStream: StreamOptions = {
   resumeDeadlineMs: 15_000,
   openResumeMs: 2_000,
 };
+/** Short, so a stalled setup is dropped in two seconds rather than PEER_SETUP_SILENCE_MS. */
+const SETUP_SILENCE_MS = 2_000;
 
 const fx = useSystemWithPair();
 const proxy = useDataPlaneProxy<AttackerProxy>(fx);
@@ -45,10 +48,10 @@ interface Received {
 
 /** Alice sends the payload and ends; bob reads to the end (or an error) and ends his side. */
 async function transfer(
-  attack: Attack,
+  attacks: Attack[],
   stream: StreamOptions,
 ): Promise<{ sent: string; atBob: Received; events: ConnectEvent[] }> {
-  proxy.current = await startAttackerProxy(proxy.dataPlane(), { attack, dest: "alice", times: 1 });
+  proxy.current = await startAttackerProxy(proxy.dataPlane(), { attacks, dest: "alice" });
   const channel = `attack-${++channels}`;
   const events: ConnectEvent[] = [];
   const open = (identity: IdentityMaterials) =>
@@ -57,6 +60,7 @@ async function transfer(
       channel,
       relay: `127.0.0.1:${proxy.current?.port}`,
       deadlineMs: 20_000,
+      setupSilenceMs: SETUP_SILENCE_MS,
       stream,
       onEvent: (e) => events.push(e),
     });
@@ -97,7 +101,7 @@ const attacks: [string, Attack][] = [
 
 describe.each(attacks)("%s towards the receiver", (_name, attack) => {
   it("heals: the receiver gets every byte and a clean end", async () => {
-    const { sent, atBob, events } = await transfer(attack, fastStream);
+    const { sent, atBob, events } = await transfer([attack], fastStream);
     expect(proxy.current?.attacked).toBe(1);
     expect(atBob).toEqual({ sha256: sent, bytes: PAYLOAD_BYTES, ended: true, error: undefined });
     // Healed by a resume once the session was open, or by a retried connect before that.
@@ -105,7 +109,7 @@ describe.each(attacks)("%s towards the receiver", (_name, attack) => {
   });
 
   it("without resume: the receiver gets STREAM_TRUNCATED with its byte count, or (cut before the session opened) everything", async () => {
-    const { sent, atBob } = await transfer(attack, { ...fastStream, resume: false });
+    const { sent, atBob } = await transfer([attack], { ...fastStream, resume: false });
     if (atBob.ended && atBob.error === undefined) {
       expect(atBob).toMatchObject({ sha256: sent, bytes: PAYLOAD_BYTES });
       return;
@@ -116,5 +120,38 @@ describe.each(attacks)("%s towards the receiver", (_name, attack) => {
     expect(atBob.error?.message).toContain(
       `${atBob.bytes} bytes from the peer arrived without its end-of-stream frame`,
     );
+  });
+});
+
+const silentFor = (events: ConnectEvent[]) =>
+  events.filter((e) => e.type === "retry" && e.error.code === "PEER_SILENT").length;
+
+describe("a relay that pairs, then forwards nothing while the connection is set up", () => {
+  it.each([
+    ["in the end-to-end TLS handshake", { kind: "drop", records: 0 }],
+    ["after the handshake, during the verdicts", { kind: "drop", records: HANDSHAKE_RECORDS }],
+  ] as [
+    string,
+    Attack,
+  ][])("%s: the attempt is dropped with PEER_SILENT and retried, byte-exact", async (_name, attack) => {
+    const { sent, atBob, events } = await transfer([attack], fastStream);
+    expect(proxy.current?.attacked).toBe(1);
+    expect(atBob).toEqual({ sha256: sent, bytes: PAYLOAD_BYTES, ended: true, error: undefined });
+    expect(silentFor(events)).toBeGreaterThan(0);
+  });
+
+  it("in a resume attempt: that attempt is dropped with PEER_SILENT, and the next one heals the stream", async () => {
+    const { sent, atBob, events } = await transfer(
+      [
+        { kind: "drop", records: MID_STREAM_RECORDS },
+        { kind: "drop", records: 0 },
+      ],
+      fastStream,
+    );
+    expect(proxy.current?.attacked).toBe(2);
+    expect(atBob).toEqual({ sha256: sent, bytes: PAYLOAD_BYTES, ended: true, error: undefined });
+    const afterBreak = events.slice(events.findIndex((e) => e.type === "broken"));
+    expect(silentFor(afterBreak)).toBeGreaterThan(0);
+    expect(afterBreak.some((e) => e.type === "resumed")).toBe(true);
   });
 });

@@ -25,17 +25,17 @@ export interface AttackerProxy {
 }
 
 export interface AttackPlan {
-  attack: Attack;
   /** Which connections to attack: those whose hello names this `dest` (the party's peer). */
   dest: string;
-  /** Attack only the first this many such connections (later ones pass, so a resume can heal). */
-  times: number;
+  /** The attack on the first such connection, the second, ...; later ones pass, so a resume can heal. */
+  attacks: Attack[];
 }
 
 export async function startAttackerProxy(target: { port: number }, plan: AttackPlan): Promise<AttackerProxy> {
   let attacked = 0;
   const proxy = await startProxyInFront(target, (party, relay) => {
     let marked: boolean | undefined;
+    let attack: Attack | undefined;
     const fromParty = new HandshakeReader(true);
     const toParty = new HandshakeReader(false);
     let dropped = false;
@@ -44,7 +44,8 @@ export async function startAttackerProxy(target: { port: number }, plan: AttackP
       if (marked === undefined) {
         const hello = fromParty.firstFrame(chunk);
         if (hello !== undefined) {
-          marked = hello.includes(`"dest":"${plan.dest}"`) && attacked < plan.times;
+          attack = hello.includes(`"dest":"${plan.dest}"`) ? plan.attacks[attacked] : undefined;
+          marked = attack !== undefined;
           if (marked) attacked++;
         }
       }
@@ -52,11 +53,11 @@ export async function startAttackerProxy(target: { port: number }, plan: AttackP
     });
     relay.on("data", (chunk: Buffer) => {
       if (dropped) return;
-      if (!marked) return void party.write(chunk);
-      const cut = toParty.findCut(chunk, plan.attack);
+      if (!attack) return void party.write(chunk);
+      const cut = toParty.findCut(chunk, attack);
       if (cut === undefined) return void party.write(chunk);
       party.write(chunk.subarray(0, cut));
-      const { kind } = plan.attack;
+      const { kind } = attack;
       if (kind === "fin-at-boundary" || kind === "fin-mid-record") {
         dropped = true;
         party.end();

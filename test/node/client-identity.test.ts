@@ -127,6 +127,8 @@ describe("connect options", () => {
     ["a bad channel", { dest: "bob", channel: "a b" }],
     ["an unknown transport", { dest: "bob", transport: "udp" }],
     ["a deadline that is not positive", { dest: "bob", deadlineMs: 0 }],
+    ["a setup silence bound that is not positive", { dest: "bob", setupSilenceMs: -1 }],
+    ["a setup silence bound that is not a number", { dest: "bob", setupSilenceMs: Number.NaN }],
   ])("refuses %s with CONFIG_INVALID before any network call", async (_what, options) => {
     await expect(openChannel({ identity: alice, ...(options as object) })).rejects.toMatchObject({
       code: "CONFIG_INVALID",

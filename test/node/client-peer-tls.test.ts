@@ -6,9 +6,11 @@ import type { TLSSocket } from "node:tls";
 import * as tls from "node:tls";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
+import type { RelayStream } from "../../client/dial.ts";
 import { webSocketByteStream } from "../../client/dial.ts";
 import type { PeerCredentials } from "../../client/peer-tls.ts";
 import { securePeerChannel } from "../../client/peer-tls.ts";
+import { SetupSilence } from "../../client/setup-silence.ts";
 import { WS_MAX_MESSAGE_BYTES } from "../../protocol/wire.ts";
 import type { TestCa } from "../helpers/system.ts";
 import { issuePartyCertificate, makeCa } from "../helpers/system.ts";
@@ -34,7 +36,7 @@ afterEach(async () => {
 });
 
 /** Two ends of one byte stream, as a relay splice would give them: a TCP connection or a WebSocket. */
-async function streamPair(kind: "tcp" | "ws"): Promise<[Duplex, Duplex]> {
+async function streamPair(kind: "tcp" | "ws"): Promise<[RelayStream, RelayStream]> {
   if (kind === "tcp") {
     const server: Server = createServer();
     cleanups.push(() => new Promise((done) => server.close(() => done())));
@@ -80,6 +82,19 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
     ]);
     for (const r of results) if (r.status === "fulfilled") cleanups.push(() => void r.value.destroy());
     return results;
+  };
+  /** Alice and bob secured over a fresh stream pair; `raw` is alice's stream under her TLS. */
+  const securedPair = async () => {
+    const [raw, b] = await streamPair(kind);
+    const [client, server] = await Promise.all([
+      securePeerChannel(raw, "client", alice, { user: "acme", party: "bob" }).then((p) => p.socket),
+      securePeerChannel(b, "server", bob, { user: "acme", party: "alice" }).then((p) => p.socket),
+    ]);
+    cleanups.push(
+      () => void client.destroy(),
+      () => void server.destroy(),
+    );
+    return { raw, client, server };
   };
 
   it("verifies both names, carries bytes both ways and propagates half-close", async () => {
@@ -183,13 +198,29 @@ describe.each(["tcp", "ws"] as const)("end-to-end mTLS over %s", (kind) => {
     await new Promise((resolve) => setTimeout(resolve, 50));
   });
 
-  it("ends the other side when the underlying stream dies mid-stream", async () => {
+  it("fails with PEER_SILENT and destroys the stream when the peer sends nothing for the setup's silence bound", async () => {
     const [a, b] = await streamPair(kind);
-    const [client, server] = await Promise.all([
-      securePeerChannel(a, "client", alice, { user: "acme", party: "bob" }).then((p) => p.socket),
-      securePeerChannel(b, "server", bob, { user: "acme", party: "alice" }).then((p) => p.socket),
-    ]);
-    cleanups.push(() => void client.destroy());
+    b.resume();
+    const silence = new SetupSilence(() => a.bytesRead, 200);
+    cleanups.push(() => silence.stop());
+    await expect(
+      securePeerChannel(a, "client", alice, { user: "acme", party: "bob" }, { silence }),
+    ).rejects.toMatchObject({ code: "PEER_SILENT" });
+    expect(a.destroyed).toBe(true);
+  });
+
+  it("counts in the stream's bytesRead what the TLS on top reads, so a live handshake is heard", async () => {
+    const { raw, client, server } = await securedPair();
+    const afterHandshake = raw.bytesRead;
+    expect(afterHandshake).toBeGreaterThan(0);
+    const got = new Promise((resolve) => client.once("data", resolve));
+    server.write("more");
+    await got;
+    expect(raw.bytesRead).toBeGreaterThan(afterHandshake);
+  });
+
+  it("ends the other side when the underlying stream dies mid-stream", async () => {
+    const { client, server } = await securedPair();
     const ended = new Promise((resolve) => client.once("end", () => resolve("end")).once("error", resolve));
     client.resume();
     server.write("partial");

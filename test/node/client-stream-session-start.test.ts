@@ -5,6 +5,7 @@ import * as tls from "node:tls";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { PeerCredentials } from "../../client/peer-tls.ts";
 import { securePeerChannel } from "../../client/peer-tls.ts";
+import { PEER_SETUP_SILENCE_MS, SetupSilence } from "../../client/setup-silence.ts";
 import { encodeControl } from "../../client/stream/control-frames.ts";
 import { STREAM_ALPN } from "../../client/stream/frames.ts";
 import type { SessionKeys } from "../../client/stream/session-keys.ts";
@@ -30,6 +31,13 @@ const cleanups: Array<() => void | Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
+
+/** The setup's silence bound on `socket`, as reachPeer starts it, stopped after the test. */
+function watch(socket: TLSSocket, silenceMs = PEER_SETUP_SILENCE_MS): SetupSilence {
+  const silence = new SetupSilence(() => socket.bytesRead, silenceMs);
+  cleanups.push(() => silence.stop());
+  return silence;
+}
 
 async function tcpPair(): Promise<[Socket, Socket]> {
   const server: Server = createServer();
@@ -114,8 +122,13 @@ describe("OPEN: both sides agree on pair, channel and parties", () => {
   it("opens when they agree, with the same resume keys on both sides", async () => {
     const [client, server] = await securedPair();
     const [a, b] = await Promise.all([
-      openSession(client.socket, binding("alice", "bob"), own),
-      openSession(server.socket, binding("bob", "alice"), { window: 2 << 20, resume: true }),
+      openSession(client.socket, binding("alice", "bob"), own, watch(client.socket)),
+      openSession(
+        server.socket,
+        binding("bob", "alice"),
+        { window: 2 << 20, resume: true },
+        watch(server.socket),
+      ),
     ]);
     expect(a.keys.resumeChannel).toBe(b.keys.resumeChannel);
     expect(a.keys.resumeChannel).toMatch(/^resume\.[A-Za-z0-9_-]{21}$/);
@@ -127,8 +140,8 @@ describe("OPEN: both sides agree on pair, channel and parties", () => {
   it("resumes only if both sides say they will", async () => {
     const [client, server] = await securedPair();
     const [a, b] = await Promise.all([
-      openSession(client.socket, binding("alice", "bob"), own),
-      openSession(server.socket, binding("bob", "alice"), { ...own, resume: false }),
+      openSession(client.socket, binding("alice", "bob"), own, watch(client.socket)),
+      openSession(server.socket, binding("bob", "alice"), { ...own, resume: false }, watch(server.socket)),
     ]);
     expect([a.resumable, b.resumable]).toEqual([false, false]);
   });
@@ -136,8 +149,8 @@ describe("OPEN: both sides agree on pair, channel and parties", () => {
   it("refuses a cross-wired splice (payments to logs) with CHANNEL_MISMATCH on both sides", async () => {
     const [client, server] = await securedPair();
     const results = await Promise.allSettled([
-      openSession(client.socket, binding("alice", "bob", "payments"), own),
-      openSession(server.socket, binding("bob", "alice", "logs"), own),
+      openSession(client.socket, binding("alice", "bob", "payments"), own, watch(client.socket)),
+      openSession(server.socket, binding("bob", "alice", "logs"), own, watch(server.socket)),
     ]);
     for (const result of results) {
       expect(result).toMatchObject({ status: "rejected", reason: { code: "CHANNEL_MISMATCH" } });
@@ -147,14 +160,38 @@ describe("OPEN: both sides agree on pair, channel and parties", () => {
     );
   });
 
-  it("gives a silent peer silenceMs, then leaves the session in doubt: the OPEN went out, none came back", async () => {
+  it("gives a silent peer the setup's silence bound, then leaves the session in doubt: the OPEN went out, none came back", async () => {
     const [client] = await securedPair();
-    const failed = await openSession(client.socket, binding("alice", "bob"), own, 200).catch(
-      (e: unknown) => e,
-    );
+    const failed = await openSession(
+      client.socket,
+      binding("alice", "bob"),
+      own,
+      watch(client.socket, 200),
+    ).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(OpenInDoubt);
-    expect(failed).toMatchObject({ code: "PEER_CLOSED", message: expect.stringContaining("within 200 ms") });
+    expect(failed).toMatchObject({ code: "PEER_SILENT", message: expect.stringContaining("for 200 ms") });
     expect((failed as OpenInDoubt).keys.resumeChannel).toMatch(/^resume\./);
+  });
+
+  it("bounds silence, not time: a peer whose OPEN trickles in over longer than the bound still opens", async () => {
+    const [client, server] = await securedPair();
+    const opened = openSession(client.socket, binding("alice", "bob"), own, watch(client.socket, 400));
+    const theirs = encodeControl({
+      type: "open",
+      pair: "pair-of-payments",
+      channel: "payments",
+      from: "acme/bob",
+      to: "acme/alice",
+      ...own,
+    });
+    // One TLS record every 100 ms, a quarter of the bound; the whole frame takes three times it.
+    const pieces = 12;
+    const size = Math.ceil(theirs.length / pieces);
+    for (let at = 0; at < theirs.length; at += size) {
+      server.socket.write(theirs.subarray(at, at + size));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await expect(opened).resolves.toMatchObject({ peerWindow: own.window, resumable: true });
   });
 
   it("fails with STREAM_ABORTED and the peer's reason when the peer's first frame is an ABORT", async () => {
@@ -162,7 +199,9 @@ describe("OPEN: both sides agree on pair, channel and parties", () => {
     server.socket.write(
       encodeControl({ type: "abort", code: "CONFIG_INVALID", message: "no such channel here" }),
     );
-    const failed = await openSession(client.socket, binding("alice", "bob"), own).catch((e: unknown) => e);
+    const failed = await openSession(client.socket, binding("alice", "bob"), own, watch(client.socket)).catch(
+      (e: unknown) => e,
+    );
     expect(failed).toMatchObject({
       code: "STREAM_ABORTED",
       message: "The peer gave the stream up: no such channel here (CONFIG_INVALID).",
@@ -172,8 +211,8 @@ describe("OPEN: both sides agree on pair, channel and parties", () => {
   it("refuses a peer that means another party with PEER_IDENTITY_MISMATCH on both sides", async () => {
     const [client, server] = await securedPair();
     const results = await Promise.allSettled([
-      openSession(client.socket, binding("alice", "bob"), own),
-      openSession(server.socket, binding("bob", "carol"), own),
+      openSession(client.socket, binding("alice", "bob"), own, watch(client.socket)),
+      openSession(server.socket, binding("bob", "carol"), own, watch(server.socket)),
     ]);
     for (const result of results) {
       expect(result).toMatchObject({ status: "rejected", reason: { code: "PEER_IDENTITY_MISMATCH" } });
@@ -245,8 +284,13 @@ describe("OPEN ahead: the TLS client's OPEN right behind its verdict", () => {
       () => void server.socket.destroy(),
     );
     const [x, y] = await Promise.all([
-      openSession(client.socket, binding("alice", "bob"), own, undefined, ahead.sent?.keys),
-      openSession(server.socket, binding("bob", "alice"), { window: 2 << 20, resume: true }),
+      openSession(client.socket, binding("alice", "bob"), own, watch(client.socket), ahead.sent?.keys),
+      openSession(
+        server.socket,
+        binding("bob", "alice"),
+        { window: 2 << 20, resume: true },
+        watch(server.socket),
+      ),
     ]);
     expect(x.keys.resumeSecret.equals(y.keys.resumeSecret)).toBe(true);
     expect([x.peerWindow, y.peerWindow]).toEqual([2 << 20, 1 << 20]);
@@ -289,8 +333,8 @@ describe("RESUME: the same session, proven with the first handshake's secret", (
   async function firstKeys(): Promise<SessionKeys> {
     const [client, server] = await securedPair();
     const [a] = await Promise.all([
-      openSession(client.socket, binding("alice", "bob"), own),
-      openSession(server.socket, binding("bob", "alice"), own),
+      openSession(client.socket, binding("alice", "bob"), own, watch(client.socket)),
+      openSession(server.socket, binding("bob", "alice"), own, watch(server.socket)),
     ]);
     return a.keys;
   }
@@ -299,16 +343,30 @@ describe("RESUME: the same session, proven with the first handshake's secret", (
     const keys = await firstKeys();
     const [client, server] = await securedPair();
     const [atAlice, atBob] = await Promise.all([
-      resumeSession(client.socket, keys, "client", binding("alice", "bob"), {
-        received: 10,
-        endReceived: false,
-        window: 1 << 20,
-      }),
-      resumeSession(server.socket, keys, "server", binding("bob", "alice"), {
-        received: 20,
-        endReceived: true,
-        window: 1 << 21,
-      }),
+      resumeSession(
+        client.socket,
+        keys,
+        "client",
+        binding("alice", "bob"),
+        {
+          received: 10,
+          endReceived: false,
+          window: 1 << 20,
+        },
+        watch(client.socket),
+      ),
+      resumeSession(
+        server.socket,
+        keys,
+        "server",
+        binding("bob", "alice"),
+        {
+          received: 20,
+          endReceived: true,
+          window: 1 << 21,
+        },
+        watch(server.socket),
+      ),
     ]);
     expect(atAlice).toEqual({ received: 20, endReceived: true, window: 1 << 21 });
     expect(atBob).toEqual({ received: 10, endReceived: false, window: 1 << 20 });
@@ -318,8 +376,8 @@ describe("RESUME: the same session, proven with the first handshake's secret", (
     const [keys, other] = await Promise.all([firstKeys(), firstKeys()]);
     const [client, server] = await securedPair();
     const results = await Promise.allSettled([
-      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart),
-      resumeSession(server.socket, other, "server", binding("bob", "alice"), fromStart),
+      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart, watch(client.socket)),
+      resumeSession(server.socket, other, "server", binding("bob", "alice"), fromStart, watch(server.socket)),
     ]);
     for (const result of results) {
       expect(result).toMatchObject({ status: "rejected", reason: { code: "SESSION_MISMATCH" } });
@@ -331,8 +389,8 @@ describe("RESUME: the same session, proven with the first handshake's secret", (
     const [client, server] = await securedPair();
     // Both claim the client's role: each sees a proof made for its own role, not the peer's.
     const results = await Promise.allSettled([
-      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart),
-      resumeSession(server.socket, keys, "client", binding("bob", "alice"), fromStart),
+      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart, watch(client.socket)),
+      resumeSession(server.socket, keys, "client", binding("bob", "alice"), fromStart, watch(server.socket)),
     ]);
     for (const result of results) {
       expect(result).toMatchObject({ status: "rejected", reason: { code: "SESSION_MISMATCH" } });
@@ -346,8 +404,8 @@ describe("RESUME: the same session, proven with the first handshake's secret", (
     const keys = await firstKeys();
     const [client, server] = await securedPair();
     const results = await Promise.allSettled([
-      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart),
-      resumeSession(server.socket, keys, "server", theirs, fromStart),
+      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart, watch(client.socket)),
+      resumeSession(server.socket, keys, "server", theirs, fromStart, watch(server.socket)),
     ]);
     for (const result of results) {
       expect(result).toMatchObject({ status: "rejected", reason: { code: "SESSION_MISMATCH" } });
@@ -361,8 +419,8 @@ describe("RESUME: the same session, proven with the first handshake's secret", (
     const keys = await firstKeys();
     const [client, server] = await securedPair();
     const results = await Promise.allSettled([
-      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart),
-      openSession(server.socket, binding("bob", "alice"), own),
+      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart, watch(client.socket)),
+      openSession(server.socket, binding("bob", "alice"), own, watch(server.socket)),
     ]);
     for (const result of results) {
       expect(result).toMatchObject({ status: "rejected", reason: { code: "SESSION_MISMATCH" } });
