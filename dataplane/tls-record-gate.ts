@@ -4,7 +4,7 @@ import { Duplex } from "node:stream";
 /** A TLS record header: content type (1), legacy version (2), length (2, big-endian). */
 const TLS_RECORD_HEADER_BYTES = 5;
 /** RFC 8446 §5.2: a ciphertext record is at most 2^14 + 256 bytes (TLS 1.2 allows 2^14 + 2048). */
-const MAX_TLS_RECORD_BYTES = 2 ** 14 + 2048;
+export const MAX_TLS_RECORD_BYTES = 2 ** 14 + 2048;
 
 /**
  * How many bytes the TLS record at the head of `bytes` spans, once its header is in;

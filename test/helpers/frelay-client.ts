@@ -9,11 +9,11 @@
  *   end-to-end TLS as Mode 1 (server) or Mode 2 (client) with the user CA.
  */
 import { X509Certificate } from "node:crypto";
-import type { Socket } from "node:net";
-import { connect as netConnect } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { createServer, connect as netConnect } from "node:net";
 import type { ConnectionOptions, PeerCertificate } from "node:tls";
 import * as tls from "node:tls";
-import { TlsRecordGate } from "../../dataplane/tls-record-gate.ts";
+import { TlsRecordGate, tlsRecordLength } from "../../dataplane/tls-record-gate.ts";
 
 /** Go's client: `readDeadline` for the read after Ready; a timeout there fails the session. */
 export const CLOSE_NOTIFY_DEADLINE_MS = 500;
@@ -113,6 +113,36 @@ function once<T>(emitter: NodeJS.EventEmitter, ok: string, step: FrelayRefused["
     };
     emitter.once(ok, onOk).once("error", onError).once("close", onClose);
   });
+}
+
+/**
+ * The first TLS record (the ClientHello) Node's client sends with these options, as a data
+ * plane receives it: for tests that write a client's bytes themselves.
+ */
+export async function clientHelloRecord(options: ConnectionOptions): Promise<Buffer> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const received = new Promise<Buffer>((resolve) => {
+    server.once("connection", (socket) => {
+      let bytes = Buffer.alloc(0);
+      socket.on("data", (chunk: Buffer) => {
+        bytes = Buffer.concat([bytes, chunk]);
+        const length = tlsRecordLength(bytes);
+        if (length !== undefined && bytes.length >= length) {
+          resolve(bytes.subarray(0, length));
+          socket.destroy();
+        }
+      });
+    });
+  });
+  const client = tls.connect({ port: (server.address() as AddressInfo).port, host: "127.0.0.1", ...options });
+  client.on("error", () => {});
+  try {
+    return await received;
+  } finally {
+    client.destroy();
+    server.close();
+  }
 }
 
 /** The relay half: TLS, AuthReq, Ready, close_notify; resolves with the raw socket. */

@@ -1,43 +1,12 @@
-import type { AddressInfo } from "node:net";
-import { createServer } from "node:net";
-import type { ConnectionOptions } from "node:tls";
-import { connect } from "node:tls";
 import { describe, expect, it } from "vitest";
 import { parseClientHello } from "../../dataplane/admission/client-hello.ts";
 import { mayBeFrelay } from "../../dataplane/admission/frelay-transport.ts";
-import { tlsRecordLength } from "../../dataplane/tls-record-gate.ts";
-
-/** The first TLS record Node's client sends with these options, as a data plane receives it. */
-async function firstRecord(options: ConnectionOptions): Promise<Buffer> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const received = new Promise<Buffer>((resolve) => {
-    server.once("connection", (socket) => {
-      let bytes = Buffer.alloc(0);
-      socket.on("data", (chunk: Buffer) => {
-        bytes = Buffer.concat([bytes, chunk]);
-        const length = tlsRecordLength(bytes);
-        if (length !== undefined && bytes.length >= length) {
-          resolve(bytes.subarray(0, length));
-          socket.destroy();
-        }
-      });
-    });
-  });
-  const client = connect({ port: (server.address() as AddressInfo).port, host: "127.0.0.1", ...options });
-  client.on("error", () => {});
-  try {
-    return await received;
-  } finally {
-    client.destroy();
-    server.close();
-  }
-}
+import { clientHelloRecord } from "../helpers/frelay-client.ts";
 
 describe("telling the original relay's clients apart by their ClientHello", () => {
   it("reads the server name and the ALPN offers", async () => {
     const hello = parseClientHello(
-      await firstRecord({ servername: "flockrelay", ALPNProtocols: ["a", "bc"] }),
+      await clientHelloRecord({ servername: "flockrelay", ALPNProtocols: ["a", "bc"] }),
     );
     expect(hello).toEqual({ serverName: "flockrelay", alpn: ["a", "bc"] });
   });
@@ -49,7 +18,7 @@ describe("telling the original relay's clients apart by their ClientHello", () =
     ["Flock's SDK by host name", { servername: "relay.example.com", ALPNProtocols: ["flock"] }, false],
     ["any client naming another host", { servername: "relay.example.com" }, false],
   ] as const)("%s: gated is %s", async (_who, options, gated) => {
-    const hello = parseClientHello(await firstRecord(options));
+    const hello = parseClientHello(await clientHelloRecord(options));
     expect(hello && mayBeFrelay(hello)).toBe(gated);
   });
 

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import type { Socket } from "node:net";
 import { connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
@@ -5,13 +6,17 @@ import { connect as tlsConnect } from "node:tls";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
+import { TLS_HANDSHAKE_FAILED } from "../../dataplane/metrics.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
+import { MAX_TLS_RECORD_BYTES } from "../../dataplane/tls-record-gate.ts";
 import { MAGIC } from "../../protocol/frames.ts";
+import { FRELAY_SERVER_NAME } from "../../protocol/frelay.ts";
 import { readAll as readToEnd, TestParty } from "../helpers/dataplane-client.ts";
 import type { Party } from "../helpers/dataplane-fixtures.ts";
 import { useDataPlaneFixtures } from "../helpers/dataplane-suite.ts";
 import type { FrelayVariant, PartyCredentials } from "../helpers/frelay-client.ts";
 import {
+  clientHelloRecord,
   closeAllFrelaySessions,
   FrelayRefused,
   frelaySession,
@@ -214,6 +219,30 @@ describe("refusals of the original relay's protocol, by closing", () => {
     const refused = auth(dp, fx.a, options);
     await expect(refused).rejects.toMatchObject({ step: "ready" });
     expect(await errorCount(dp, code)).toBe(1);
+    const other = await frelay(dp, fx.d, "c", "beside");
+    await exchange((await beside).channel, other.channel);
+  });
+
+  it.each([
+    ["as the first record", async () => Buffer.alloc(0)],
+    [
+      "behind a ClientHello the gate let through",
+      () => clientHelloRecord({ servername: FRELAY_SERVER_NAME }),
+    ],
+  ])("closes a TLS record announcing more than MAX_TLS_RECORD_BYTES %s without waiting for its body, and a pair beside it is not disturbed", async (_where, before) => {
+    const dp = await fx.start();
+    const beside = frelay(dp, fx.c, "d", "beside");
+    const header = Buffer.from([0x16, 3, 3, 0, 0]);
+    header.writeUInt16BE(MAX_TLS_RECORD_BYTES + 1, 3);
+    const raw = netConnect({ host: "127.0.0.1", port: dp.port });
+    // Read what the engine answers, or the end behind it is never seen.
+    raw.on("error", () => {}).resume();
+    raw.write(Buffer.concat([await before(), header, Buffer.alloc(64)]));
+    await once(raw, "close");
+    // Refused by the TLS engine, which got the record at once; waiting for the announced
+    // bytes would have ended at the MAGIC deadline instead.
+    expect(await errorCount(dp, TLS_HANDSHAKE_FAILED)).toBe(1);
+    expect(await errorCount(dp, "HELLO_TIMEOUT")).toBe(0);
     const other = await frelay(dp, fx.d, "c", "beside");
     await exchange((await beside).channel, other.channel);
   });
