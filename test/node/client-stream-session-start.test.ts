@@ -9,6 +9,7 @@ import { PEER_SETUP_SILENCE_MS, SetupSilence } from "../../client/setup-silence.
 import { encodeControl } from "../../client/stream/control-frames.ts";
 import { STREAM_ALPN } from "../../client/stream/frames.ts";
 import type { SessionKeys } from "../../client/stream/session-keys.ts";
+import { isResumeProof, resumeProof } from "../../client/stream/session-keys.ts";
 import type { SessionBinding } from "../../client/stream/session-start.ts";
 import { OpenAhead, OpenInDoubt, openSession, resumeSession } from "../../client/stream/session-start.ts";
 import type { TestCa } from "../helpers/system.ts";
@@ -384,7 +385,33 @@ describe("RESUME: the same session, proven with the first handshake's secret", (
     }
   });
 
-  it("refuses a proof replayed from another transport or reflected back", async () => {
+  it("refuses a proof replayed from another transport with SESSION_MISMATCH", async () => {
+    const keys = await firstKeys();
+    const bobProves = {
+      role: "server",
+      pair: "pair-of-payments",
+      channel: "payments",
+      from: "acme/bob",
+      to: "acme/alice",
+    } as const;
+    // Bob's proof as it went over one resumed transport, replayed on another by someone who
+    // saw it there and does not hold the session's secret.
+    const [, seen] = await securedPair();
+    const replayed = resumeProof(keys, bobProves, seen.socket);
+    const [client, server] = await securedPair();
+    // Made on this transport, the same proof would pass: only the transport differs.
+    expect(isResumeProof(keys, bobProves, client.socket, resumeProof(keys, bobProves, server.socket))).toBe(
+      true,
+    );
+    server.socket.write(
+      encodeControl({ type: "resume", proof: replayed, received: 0, endReceived: false, window: 1 << 20 }),
+    );
+    await expect(
+      resumeSession(client.socket, keys, "client", binding("alice", "bob"), fromStart, watch(client.socket)),
+    ).rejects.toMatchObject({ code: "SESSION_MISMATCH" });
+  });
+
+  it("refuses a proof reflected back with SESSION_MISMATCH on both sides", async () => {
     const keys = await firstKeys();
     const [client, server] = await securedPair();
     // Both claim the client's role: each sees a proof made for its own role, not the peer's.
