@@ -9,7 +9,14 @@ import {
 } from "../../client/identity.ts";
 import { assertName } from "../../protocol/names.ts";
 import { adminClient } from "../api-client.ts";
-import { certsRoot, partyPaths, readPemFile, relayCaPath, userPaths } from "../certs/layout.ts";
+import {
+  certsRoot,
+  partyPaths,
+  readCertificateFile,
+  readPrivateKeyFile,
+  relayCaPath,
+  userPaths,
+} from "../certs/layout.ts";
 import { resolveWorkerUrl } from "../config.ts";
 import { printJson, UserError } from "../output.ts";
 import { relayAddress } from "../relay-address.ts";
@@ -26,7 +33,8 @@ export interface PartyFiles {
 
 /**
  * The identity of a party as `flock create party` left it in certs/, checked the same way
- * a function checks its environment, so a broken file fails here and not in production.
+ * a function checks its environment, so a broken file fails here and not in production; one
+ * that does not parse is named by its path.
  */
 export async function readPartyConfig(files: PartyFiles): Promise<PartyConfig> {
   const root = files.certsDir ?? certsRoot();
@@ -36,12 +44,12 @@ export async function readPartyConfig(files: PartyFiles): Promise<PartyConfig> {
   const howToCreate = `create the party with \`flock create party --user ${user} --name ${party}\`.`;
   const materials: IdentityMaterials = {
     url: files.url ?? (await resolveWorkerUrl()),
-    relayCa: await readPemFile(relayCaPath(root), howToCreate),
-    relayCert: await readPemFile(paths.relayCert, howToCreate),
-    relayKey: await readPemFile(paths.relayKey, howToCreate),
-    userCa: await readPemFile(userPaths(root, user).caCert, howToCreate),
-    partyCert: await readPemFile(paths.partyCert, howToCreate),
-    partyKey: await readPemFile(paths.partyKey, howToCreate),
+    relayCa: (await readCertificateFile(relayCaPath(root), howToCreate)).pem,
+    relayCert: (await readCertificateFile(paths.relayCert, howToCreate)).pem,
+    relayKey: await readPrivateKeyFile(paths.relayKey, howToCreate),
+    userCa: (await readCertificateFile(userPaths(root, user).caCert, howToCreate)).pem,
+    partyCert: (await readCertificateFile(paths.partyCert, howToCreate)).pem,
+    partyKey: await readPrivateKeyFile(paths.partyKey, howToCreate),
     ...(files.dest ? { dest: assertName(files.dest, "destination party") } : {}),
   };
   return createIdentity(materials);
