@@ -188,7 +188,15 @@ export async function reachPeer(
   onEvent({ type: "paired", peer: paired.peer, role: paired.role, peerProtocol });
   refuseRevokedPeer(await revocations, dest, stream, onEvent);
 
-  const setup = new SetupSilence(() => stream.bytesRead, route.setupSilenceMs);
+  // The worker would give this pair the same data plane again: one that pairs and then stalls is
+  // named unreachable in the next ticket requests, so the pair moves to another if there is one.
+  const setup = new SetupSilence(
+    () => stream.bytesRead,
+    route.setupSilenceMs,
+    () => {
+      if (relay.name !== undefined) unreachable.add(relay.name);
+    },
+  );
   const secured = await securePeerChannel(
     stream,
     paired.role,

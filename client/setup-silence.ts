@@ -14,11 +14,12 @@ export const PEER_SETUP_SILENCE_MS = 10_000;
  * stream (its `bytesRead`), so a slow handshake that keeps sending passes however long it takes;
  * only `silenceMs` with nothing at all ends it. Each step that waits for the peer (the
  * end-to-end TLS and its verdicts, the OPEN or RESUME exchange) registers with `whileWaiting`,
- * and fails through its own path, destroying its socket, with PEER_SILENT. Stopped once the
- * setup is over, either way.
+ * and fails through its own path, destroying its socket, with PEER_SILENT; `onExpired` runs
+ * first. Stopped once the setup is over, either way.
  */
 export class SetupSilence {
   readonly #heard: () => number;
+  readonly #onExpired: () => void;
   readonly #silenceMs: number;
   readonly #tickMs: number;
   readonly #ticker: NodeJS.Timeout;
@@ -28,8 +29,9 @@ export class SetupSilence {
   #expired: FlockError | undefined;
   #waiting: ((error: FlockError) => void) | undefined;
 
-  constructor(heard: () => number, silenceMs: number) {
+  constructor(heard: () => number, silenceMs: number, onExpired: () => void = () => {}) {
     this.#heard = heard;
+    this.#onExpired = onExpired;
     this.#silenceMs = silenceMs;
     this.#count = heard();
     this.#tickMs = Math.max(1, silenceMs / 4);
@@ -72,6 +74,7 @@ export class SetupSilence {
       "PEER_SILENT",
       `Nothing came from the peer for ${this.#silenceMs} ms while the end-to-end channel was set up: the relay or the path stalled.`,
     );
+    this.#onExpired();
     this.#fire(this.#expired);
   }
 

@@ -2,10 +2,10 @@ import { FRAME_HEADER_BYTES, MAGIC } from "../../protocol/frames.ts";
 import { startProxyInFront } from "./proxy-in-front.ts";
 
 /**
- * A relay-side attacker: a TCP proxy in front of a data plane (direct mode, tcp transport)
- * that passes the Flock handshake through, then follows the end-to-end TLS records flowing
- * from the data plane to one party and cuts that party's connection the way a hostile or
- * broken relay could. It cannot read or forge the records; it can only end the stream.
+ * A relay-side attacker: a TCP proxy in front of a data plane (tcp transport) that passes the
+ * Flock handshake through, then follows the end-to-end TLS records flowing from the data plane
+ * to one party and cuts that party's connection the way a hostile or broken relay could. It
+ * cannot read or forge the records; it can only end or delay the stream.
  */
 export type Attack =
   /** FIN to the party exactly after `records` whole TLS records (a TLS record boundary). */
@@ -15,7 +15,9 @@ export type Attack =
   /** A TCP RST on both legs after `records` records. */
   | { kind: "reset"; records: number }
   /** From `records` records on, nothing more reaches the party, and nothing of its gets through: a dead path. */
-  | { kind: "drop"; records: number };
+  | { kind: "drop"; records: number }
+  /** From PAIRED on, everything either way arrives `ms` late, in order: a slow path that stays live. */
+  | { kind: "slow"; ms: number };
 
 export interface AttackerProxy {
   port: number;
@@ -25,58 +27,86 @@ export interface AttackerProxy {
 }
 
 export interface AttackPlan {
-  /** Which connections to attack: those whose hello names this `dest` (the party's peer). */
-  dest: string;
+  /**
+   * Which connections to attack: those whose hello names this `dest` (the party's peer; direct
+   * mode), or without it every connection (a ticket's hello names no party).
+   */
+  dest?: string;
   /** The attack on the first such connection, the second, ...; later ones pass, so a resume can heal. */
   attacks: Attack[];
 }
 
-export async function startAttackerProxy(target: { port: number }, plan: AttackPlan): Promise<AttackerProxy> {
+/** `listenPort`: a registered relay's port, so that tickets send parties through the attacker. */
+export async function startAttackerProxy(
+  target: { port: number },
+  plan: AttackPlan,
+  listenPort = 0,
+): Promise<AttackerProxy> {
   let attacked = 0;
-  const proxy = await startProxyInFront(target, (party, relay) => {
-    let marked: boolean | undefined;
-    let attack: Attack | undefined;
-    const fromParty = new HandshakeReader(true);
-    const toParty = new HandshakeReader(false);
-    let dropped = false;
-    party.on("data", (chunk: Buffer) => {
-      if (dropped) return;
-      if (marked === undefined) {
-        const hello = fromParty.firstFrame(chunk);
-        if (hello !== undefined) {
-          attack = hello.includes(`"dest":"${plan.dest}"`) ? plan.attacks[attacked] : undefined;
-          marked = attack !== undefined;
-          if (marked) attacked++;
+  const proxy = await startProxyInFront(
+    target,
+    (party, relay) => {
+      let marked: boolean | undefined;
+      let attack: Attack | undefined;
+      const fromParty = new HandshakeReader(true);
+      const toParty = new HandshakeReader(false);
+      let dropped = false;
+      // Equal timeouts fire in the order they were set, so a slow path keeps the bytes in order.
+      const slow = (send: () => void) => {
+        if (attack?.kind === "slow" && toParty.inTls) setTimeout(send, attack.ms);
+        else send();
+      };
+      party.on("data", (chunk: Buffer) => {
+        if (dropped) return;
+        if (marked === undefined) {
+          const hello = fromParty.firstFrame(chunk);
+          if (hello !== undefined) {
+            const meant = plan.dest === undefined || hello.includes(`"dest":"${plan.dest}"`);
+            attack = meant ? plan.attacks[attacked] : undefined;
+            marked = attack !== undefined;
+            if (marked) attacked++;
+          }
         }
-      }
-      relay.write(chunk);
-    });
-    relay.on("data", (chunk: Buffer) => {
-      if (dropped) return;
-      if (!attack) return void party.write(chunk);
-      const cut = toParty.findCut(chunk, attack);
-      if (cut === undefined) return void party.write(chunk);
-      party.write(chunk.subarray(0, cut));
-      const { kind } = attack;
-      if (kind === "fin-at-boundary" || kind === "fin-mid-record") {
-        dropped = true;
-        party.end();
-        relay.destroy();
-      } else if (kind === "reset") {
-        dropped = true;
-        party.resetAndDestroy();
-        relay.resetAndDestroy();
-      } else dropped = true;
-    });
-    party.on("end", () => relay.end());
-    relay.on("end", () => {
-      if (!dropped) party.end();
-    });
-    party.on("close", () => relay.destroy());
-    relay.on("close", () => {
-      if (!dropped) party.destroy();
-    });
-  });
+        slow(() => relay.write(chunk));
+      });
+      relay.on("data", (chunk: Buffer) => {
+        if (dropped) return;
+        if (!attack) return void party.write(chunk);
+        if (attack.kind === "slow") return void slowToParty(chunk);
+        cutToParty(chunk, attack);
+      });
+      const slowToParty = (chunk: Buffer) => {
+        const tls = toParty.tlsOffset(chunk);
+        if (tls === undefined) return void party.write(chunk);
+        if (tls > 0) party.write(chunk.subarray(0, tls));
+        slow(() => party.write(chunk.subarray(tls)));
+      };
+      const cutToParty = (chunk: Buffer, attack: Exclude<Attack, { kind: "slow" }>) => {
+        const cut = toParty.findCut(chunk, attack);
+        if (cut === undefined) return void party.write(chunk);
+        party.write(chunk.subarray(0, cut));
+        const { kind } = attack;
+        if (kind === "fin-at-boundary" || kind === "fin-mid-record") {
+          dropped = true;
+          party.end();
+          relay.destroy();
+        } else if (kind === "reset") {
+          dropped = true;
+          party.resetAndDestroy();
+          relay.resetAndDestroy();
+        } else dropped = true;
+      };
+      party.on("end", () => slow(() => relay.end()));
+      relay.on("end", () => {
+        if (!dropped) slow(() => party.end());
+      });
+      party.on("close", () => slow(() => relay.destroy()));
+      relay.on("close", () => {
+        if (!dropped) slow(() => party.destroy());
+      });
+    },
+    listenPort,
+  );
   return {
     port: proxy.port,
     get attacked() {
@@ -117,9 +147,19 @@ class HandshakeReader {
     return body.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length).toString();
   }
 
+  /** PAIRED has gone by: what follows is the end-to-end TLS. */
+  get inTls(): boolean {
+    return this.#inTls;
+  }
+
+  /** Where the end-to-end TLS starts in `chunk` (0 once it has), or undefined if not yet. */
+  tlsOffset(chunk: Buffer): number | undefined {
+    return this.#inTls ? 0 : this.#skipFrames(chunk);
+  }
+
   /** Where in `chunk` to cut for `attack`, or undefined to pass it all. */
-  findCut(chunk: Buffer, attack: Attack): number | undefined {
-    let at = this.#inTls ? 0 : this.#skipFrames(chunk);
+  findCut(chunk: Buffer, attack: Exclude<Attack, { kind: "slow" }>): number | undefined {
+    let at = this.tlsOffset(chunk);
     if (at === undefined) return undefined;
     while (at < chunk.length) {
       if (this.#tlsBytes === this.#cutAt) return at;

@@ -8,10 +8,14 @@ export interface ProxyInFront {
   close(): Promise<void>;
 }
 
-/** `carry` wires the two legs of each connection; errors on them are expected and swallowed. */
+/**
+ * `carry` wires the two legs of each connection; errors on them are expected and swallowed.
+ * `listenPort`: a registered relay's port, so the worker's tickets send parties through it.
+ */
 export async function startProxyInFront(
   target: { port: number },
   carry: (party: Socket, relay: Socket) => void,
+  listenPort = 0,
 ): Promise<ProxyInFront> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((party) => {
@@ -23,7 +27,7 @@ export async function startProxyInFront(
     }
     carry(party, relay);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(listenPort, "127.0.0.1", resolve));
   return {
     port: (server.address() as AddressInfo).port,
     close: async () => {
