@@ -9,6 +9,11 @@
  *   lib/stream-endpoints.ts, away from this process's test system) and of the per-round
  *   ratios to raw. The writer cycles through 64 MiB of distinct 1 MiB buffers, as an
  *   application's fresh data would be, rather than one buffer that stays in cache.
+ * - apart: the same three variants with the parties as deployed, sender and receiver each in
+ *   a process of its own (lib/stream-party.ts), through the data plane on tcp: the receiver's
+ *   throughput, each side's CPU per GB and V8 mark-compacts, per-round ratios to raw. `apart`
+ *   runs both with V8's defaults, `apart-old64` with `--initial-old-space-size=64` (see
+ *   APART_STAGES for why).
  * - resume: a pair in ticket mode behind a TCP proxy on the relay's address; the proxy resets
  *   both legs mid-transfer, and the time runs until both sides have resumed (fresh ticket,
  *   dial, handshake, mTLS, RESUME). p50 and p99.
@@ -19,8 +24,8 @@
  * FLOCK_BENCH_STREAM_JSON (default bench/results/stream.json; docs/benchmarks.md).
  * FLOCK_BENCH_BYTES (default 256 MiB per variant and round), FLOCK_BENCH_ROUNDS (5),
  * FLOCK_BENCH_RESUMES (40), FLOCK_BENCH_CHANNELS (32); FLOCK_BENCH_STREAM_STAGES picks stages
- * (default "direct,tcp,resume,memory"). Throughput rows give user and kernel CPU apart, and
- * minor page faults per GB.
+ * (default "direct,tcp,apart,apart-old64,resume,memory"). The one-process throughput rows give
+ * user and kernel CPU apart, and minor page faults per GB.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -42,6 +47,8 @@ import type { Pumped } from "./lib/byte-pump.ts";
 import { envNumber } from "./lib/env.ts";
 import type { EndpointPath, Endpoints, Variant } from "./lib/stream-endpoints.ts";
 import { startEndpoints, VARIANTS } from "./lib/stream-endpoints.ts";
+import type { HalfPumped } from "./lib/stream-party.ts";
+import { startParty } from "./lib/stream-party.ts";
 import type { Bench, BenchResult } from "./types.ts";
 
 const BENCH = "stream";
@@ -103,6 +110,83 @@ async function throughput(path: EndpointPath, endpoints: Endpoints): Promise<Thr
     row(`${path}-${name}/raw`, "cpu_ratio", ratio("cpuPerGb"), "×");
     row(`${path}-${name}/raw`, "user_ratio", ratio("userPerGb"), "×");
     row(`${path}-${name}/raw`, "sys_ratio", ratio("sysPerGb"), "×");
+  }
+  return { rows, samples };
+}
+
+/**
+ * V8 flags of the two party processes for each "apart" stage. A receiving Node process with a
+ * small heap can fall into a mark-compact after every scavenge (each TLS record read is a fresh
+ * ArrayBuffer, docs/benchmarks.md), raw and framed alike and at random; the held-up old
+ * generation keeps it out, which leaves framing's own cost to compare.
+ */
+const APART_STAGES = {
+  apart: [],
+  "apart-old64": ["--initial-old-space-size=64"],
+} satisfies Record<string, string[]>;
+type ApartStage = keyof typeof APART_STAGES;
+
+interface ApartRound {
+  sender: HalfPumped;
+  receiver: HalfPumped;
+}
+
+/**
+ * The parties as deployed, each in a process of its own, through the data plane on tcp:
+ * throughput (the receiver's), each side's CPU per GB and mark-compacts, rounds alternating
+ * the variants as `throughput` does.
+ */
+async function apart(
+  stage: ApartStage,
+  alice: IdentityMaterials,
+  bob: IdentityMaterials,
+): Promise<{ rows: BenchResult[]; samples: Record<Variant, ApartRound[]> }> {
+  const execArgv = APART_STAGES[stage];
+  const [sender, receiver] = await Promise.all([
+    startParty("send", alice, execArgv),
+    startParty("receive", bob, execArgv),
+  ]);
+  const samples = Object.fromEntries(NAMES.map((n) => [n, []])) as unknown as Record<Variant, ApartRound[]>;
+  try {
+    const once = async (name: Variant, size: number): Promise<ApartRound> => {
+      const channel = `bench-${stage}-${++channels}`;
+      const [s, r] = await Promise.all([
+        sender.pump(name, channel, size),
+        receiver.pump(name, channel, size),
+      ]);
+      return { sender: s, receiver: r };
+    };
+    for (const name of NAMES) await once(name, WARM_UP_BYTES);
+    for (let round = 0; round < envNumber("FLOCK_BENCH_ROUNDS", 5); round++) {
+      for (const name of round % 2 === 0 ? NAMES : [...NAMES].reverse()) {
+        samples[name].push(await once(name, bulkBytes()));
+      }
+    }
+  } finally {
+    sender.stop();
+    receiver.stop();
+  }
+  const rows: BenchResult[] = [];
+  const row = (variant: string, metric: string, value: number, unit: string) =>
+    rows.push({ bench: BENCH, variant, metric, value, unit });
+  const figures = {
+    mb_per_second: [(r: ApartRound) => r.receiver.mbPerSecond ?? 0, "MB/s"],
+    receiver_cpu_s_per_gb: [(r: ApartRound) => r.receiver.cpuPerGb, "s/GB"],
+    sender_cpu_s_per_gb: [(r: ApartRound) => r.sender.cpuPerGb, "s/GB"],
+    receiver_mark_compacts_per_gb: [(r: ApartRound) => r.receiver.markCompactsPerGb, "/GB"],
+    sender_mark_compacts_per_gb: [(r: ApartRound) => r.sender.markCompactsPerGb, "/GB"],
+  } as const;
+  for (const name of NAMES) {
+    for (const [metric, [of, unit]] of Object.entries(figures)) {
+      row(`${stage}-${name}`, metric, median(samples[name].map(of)), unit);
+    }
+  }
+  for (const name of NAMES.filter((n) => n !== "raw")) {
+    const ratio = (of: (r: ApartRound) => number) =>
+      median(samples[name].map((s, i) => of(s) / of(samples.raw[i] as ApartRound)));
+    row(`${stage}-${name}/raw`, "throughput_ratio", ratio(figures.mb_per_second[0]), "×");
+    row(`${stage}-${name}/raw`, "receiver_cpu_ratio", ratio(figures.receiver_cpu_s_per_gb[0]), "×");
+    row(`${stage}-${name}/raw`, "sender_cpu_ratio", ratio(figures.sender_cpu_s_per_gb[0]), "×");
   }
   return { rows, samples };
 }
@@ -240,7 +324,7 @@ async function onSystem(
   }
 }
 
-const STAGES = ["direct", "tcp", "resume", "memory"] as const;
+const STAGES = ["direct", "tcp", "apart", "apart-old64", "resume", "memory"] as const;
 
 function chosenStages(): Set<string> {
   const chosen = (process.env.FLOCK_BENCH_STREAM_STAGES ?? STAGES.join(",")).split(",").map((s) => s.trim());
@@ -254,9 +338,9 @@ export const run: Bench = async () => {
   const stages = chosenStages();
   const load = { start: loadavg(), end: [] as number[] };
   const date = new Date().toISOString();
-  const samples: Record<string, Record<Variant, Pumped[]>> = {};
+  const samples: Record<string, Record<Variant, Pumped[] | ApartRound[]>> = {};
   const rows: BenchResult[] = [];
-  if (stages.has("direct") || stages.has("tcp")) {
+  if ([...stages].some((s) => s === "direct" || s === "tcp" || s in APART_STAGES)) {
     rows.push(
       ...(await onSystem(async (system, alice, bob) => {
         const out: BenchResult[] = [];
@@ -267,11 +351,19 @@ export const run: Bench = async () => {
             samples.direct = near.samples;
             out.push(...near.rows);
           }
-          if (stages.has("tcp")) {
+          if ([...stages].some((s) => s === "tcp" || s in APART_STAGES)) {
             await system.startDataPlaneProcess("bench-stream-1");
+          }
+          if (stages.has("tcp")) {
             const relayed = await throughput("tcp", endpoints);
             samples.tcp = relayed.samples;
             out.push(...relayed.rows);
+          }
+          for (const stage of Object.keys(APART_STAGES) as ApartStage[]) {
+            if (!stages.has(stage)) continue;
+            const measured = await apart(stage, alice, bob);
+            samples[stage] = measured.samples;
+            out.push(...measured.rows);
           }
         } finally {
           endpoints.stop();

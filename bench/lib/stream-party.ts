@@ -1,0 +1,182 @@
+/**
+ * One party of a bench stream pair in a process of its own, as deployed parties are: each
+ * opens its side of the channel through the data plane with `openChannel`, then the sender
+ * writes `bytes` from a pool of distinct 1 MiB buffers and the receiver counts them. Each side
+ * reports its own CPU per GB and the mark-compacts its V8 ran meanwhile; the receiver also the
+ * throughput, from its first byte to the stream's end.
+ *
+ * `startParty()` forks this module; `execArgv` reaches the child's V8 (bench stream runs one
+ * pair of processes with V8's defaults and one with the old generation's limit held up, see
+ * docs/benchmarks.md, "Stream (wire version 2)").
+ */
+import type { ChildProcess } from "node:child_process";
+import { fork } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { constants, PerformanceObserver } from "node:perf_hooks";
+import type { Duplex } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { openChannel } from "../../client/connect.ts";
+import type { IdentityMaterials } from "../../client/identity.ts";
+import type { Variant } from "./stream-endpoints.ts";
+import { VARIANTS } from "./stream-endpoints.ts";
+
+const MiB = 1024 * 1024;
+const POOL_BYTES = 64 * MiB;
+const WRITE_BYTES = MiB;
+
+export type PartyRole = "send" | "receive";
+
+interface HalfRequest {
+  id: number;
+  identity: IdentityMaterials;
+  variant: Variant;
+  channel: string;
+  bytes: number;
+}
+
+export interface HalfPumped {
+  /** 10^6 bytes per second, the receiver's first byte to its end (receiver only). */
+  mbPerSecond?: number;
+  cpuPerGb: number;
+  userPerGb: number;
+  sysPerGb: number;
+  /** V8 mark-compacts in this process over the transfer, per 10^9 bytes. */
+  markCompactsPerGb: number;
+}
+
+type HalfReply = { id: number; result: HalfPumped } | { id: number; error: string };
+
+let markCompacts = 0;
+
+function countMarkCompacts(): void {
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) markCompacts++;
+    }
+  }).observe({ entryTypes: ["gc"] });
+}
+
+async function send(stream: Duplex, bytes: number, pool: Buffer[]): Promise<void> {
+  stream.resume();
+  for (let sent = 0, i = 0; sent < bytes; i++) {
+    const buffer = pool[i % pool.length] as Buffer;
+    const piece = bytes - sent < buffer.length ? buffer.subarray(0, bytes - sent) : buffer;
+    sent += piece.length;
+    if (!stream.write(piece)) await new Promise((resolve) => stream.once("drain", resolve));
+  }
+  await new Promise<void>((resolve, reject) => {
+    stream.once("error", reject);
+    stream.end(resolve);
+  });
+}
+
+async function receive(stream: Duplex, bytes: number): Promise<number> {
+  let count = 0;
+  let first = 0;
+  await new Promise<void>((resolve, reject) => {
+    stream.on("data", (chunk: Buffer) => {
+      if (count === 0) first = performance.now();
+      count += chunk.length;
+    });
+    stream.once("end", () =>
+      count === bytes ? resolve() : reject(new Error(`received ${count} of ${bytes} bytes`)),
+    );
+    stream.once("error", reject);
+  });
+  return bytes / 1e6 / ((performance.now() - first) / 1000);
+}
+
+function serve(role: PartyRole): void {
+  countMarkCompacts();
+  const pool =
+    role === "send" ? Array.from({ length: POOL_BYTES / WRITE_BYTES }, () => randomBytes(WRITE_BYTES)) : [];
+  process.on("message", async (request: HalfRequest) => {
+    let reply: HalfReply;
+    try {
+      const { socket } = await openChannel({
+        identity: request.identity,
+        channel: request.channel,
+        stream: VARIANTS[request.variant],
+      });
+      const cpu = process.cpuUsage();
+      const compactsBefore = markCompacts;
+      try {
+        let mbPerSecond: number | undefined;
+        if (role === "receive") mbPerSecond = await receive(socket, request.bytes);
+        else await send(socket, request.bytes, pool);
+        const used = process.cpuUsage(cpu);
+        const gb = request.bytes / 1e9;
+        reply = {
+          id: request.id,
+          result: {
+            ...(mbPerSecond === undefined ? {} : { mbPerSecond }),
+            cpuPerGb: (used.user + used.system) / 1e6 / gb,
+            userPerGb: used.user / 1e6 / gb,
+            sysPerGb: used.system / 1e6 / gb,
+            markCompactsPerGb: (markCompacts - compactsBefore) / gb,
+          },
+        };
+      } finally {
+        // The sender's end resolves once the peer acknowledged everything; the receiver lets
+        // the last acknowledgement and CLOSE leave before it lets go.
+        setTimeout(() => socket.destroy(), role === "receive" ? 200 : 0);
+      }
+    } catch (error) {
+      reply = {
+        id: request.id,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      };
+    }
+    process.send?.(reply);
+  });
+  process.on("disconnect", () => process.exit(0));
+  process.send?.({ id: 0 });
+}
+
+export interface Party {
+  pump(variant: Variant, channel: string, bytes: number): Promise<HalfPumped>;
+  stop(): void;
+}
+
+/** Forks a party process for `identity`; `stop` ends it (by its pid). */
+export async function startParty(
+  role: PartyRole,
+  identity: IdentityMaterials,
+  execArgv: string[] = [],
+): Promise<Party> {
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ["--party", role], {
+    execArgv: [...execArgv, "--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const waiting = new Map<number, { resolve: (p: HalfPumped) => void; reject: (e: Error) => void }>();
+  let next = 0;
+  await new Promise<void>((resolve, reject) => {
+    child.once("message", () => resolve());
+    child.once("exit", (code) => reject(new Error(`the ${role} party exited with ${code}`)));
+  });
+  child.on("message", (reply: HalfReply) => {
+    const pending = waiting.get(reply.id);
+    waiting.delete(reply.id);
+    if ("result" in reply) pending?.resolve(reply.result);
+    else pending?.reject(new Error(reply.error));
+  });
+  child.on("exit", (code) => {
+    for (const { reject } of waiting.values()) reject(new Error(`the ${role} party exited with ${code}`));
+    waiting.clear();
+  });
+  return {
+    pump: (variant, channel, bytes) =>
+      new Promise<HalfPumped>((resolve, reject) => {
+        const id = ++next;
+        waiting.set(id, { resolve, reject });
+        child.send({ id, identity, variant, channel, bytes } satisfies HalfRequest);
+      }),
+    stop: () => {
+      child.kill();
+    },
+  };
+}
+
+const roleAt = process.argv.indexOf("--party");
+if (roleAt >= 0 && process.send) serve(process.argv[roleAt + 1] as PartyRole);
