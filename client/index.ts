@@ -17,6 +17,7 @@ export {
   IDENTITY_ENV,
   loadIdentity,
 } from "./identity.ts";
+export { PEER_SETUP_SILENCE_MS } from "./setup-silence.ts";
 export { FramedStream } from "./stream/framed-stream.ts";
 export type { StreamLimits } from "./stream/stream-limits.ts";
 export {

@@ -188,8 +188,10 @@ export async function reachPeer(
   onEvent({ type: "paired", peer: paired.peer, role: paired.role, peerProtocol });
   refuseRevokedPeer(await revocations, dest, stream, onEvent);
 
-  // The worker would give this pair the same data plane again: one that pairs and then stalls is
-  // named unreachable in the next ticket requests, so the pair moves to another if there is one.
+  // Counted from here, not from PAIRED: waiting for this side's own revocation list is no
+  // silence of the peer's. The worker would give this pair the same data plane again: one that
+  // pairs and then stalls is named unreachable in the next ticket requests, so the pair moves
+  // to another if there is one.
   const setup = new SetupSilence(
     () => stream.bytesRead,
     route.setupSilenceMs,
