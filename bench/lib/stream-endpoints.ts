@@ -8,8 +8,6 @@
  * `startEndpoints()` forks this module; each `pump` opens a pair (direct loopback TLS, or
  * through the relay with `openChannel`), moves `bytes` with pumpBytes and closes it.
  */
-import type { ChildProcess } from "node:child_process";
-import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -20,6 +18,7 @@ import { FramedStream } from "../../client/stream/framed-stream.ts";
 import { streamLimits } from "../../client/stream/stream-limits.ts";
 import type { Pumped } from "./byte-pump.ts";
 import { pumpBytes } from "./byte-pump.ts";
+import { forkServing, serveRequests } from "./child-requests.ts";
 import { directPair } from "./direct-pair.ts";
 
 export const VARIANTS = {
@@ -36,15 +35,12 @@ const POOL_BYTES = 64 * MiB;
 const WRITE_BYTES = MiB;
 
 interface PumpRequest {
-  id: number;
   path: EndpointPath;
   variant: Variant;
   bytes: number;
   alice: IdentityMaterials;
   bob: IdentityMaterials;
 }
-
-type PumpReply = { id: number; result: Pumped } | { id: number; error: string };
 
 interface OpenPair {
   from: Duplex;
@@ -89,25 +85,14 @@ async function direct(request: PumpRequest): Promise<OpenPair> {
 
 function serve(): void {
   const pool = Array.from({ length: POOL_BYTES / WRITE_BYTES }, () => randomBytes(WRITE_BYTES));
-  process.on("message", async (request: PumpRequest) => {
-    let reply: PumpReply;
+  serveRequests(async (request: PumpRequest) => {
+    const { from, to, close } = await (request.path === "direct" ? direct(request) : throughRelay(request));
     try {
-      const { from, to, close } = await (request.path === "direct" ? direct(request) : throughRelay(request));
-      try {
-        reply = { id: request.id, result: await pumpBytes(from, to, request.bytes, pool) };
-      } finally {
-        close();
-      }
-    } catch (error) {
-      reply = {
-        id: request.id,
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-      };
+      return await pumpBytes(from, to, request.bytes, pool);
+    } finally {
+      close();
     }
-    process.send?.(reply);
   });
-  process.on("disconnect", () => process.exit(0));
-  process.send?.({ id: 0, ready: true });
 }
 
 export interface Endpoints {
@@ -117,36 +102,14 @@ export interface Endpoints {
 
 /** Forks the endpoint process for the pair of `alice` and `bob`; `stop` ends it (by its pid). */
 export async function startEndpoints(alice: IdentityMaterials, bob: IdentityMaterials): Promise<Endpoints> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ["--serve"], {
-    execArgv: ["--import", "tsx"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  const waiting = new Map<number, { resolve: (p: Pumped) => void; reject: (e: Error) => void }>();
-  let next = 0;
-  await new Promise<void>((resolve, reject) => {
-    child.once("message", () => resolve());
-    child.once("exit", (code) => reject(new Error(`the endpoint process exited with ${code}`)));
-  });
-  child.on("message", (reply: PumpReply) => {
-    const pending = waiting.get(reply.id);
-    waiting.delete(reply.id);
-    if ("result" in reply) pending?.resolve(reply.result);
-    else pending?.reject(new Error(reply.error));
-  });
-  child.on("exit", (code) => {
-    for (const { reject } of waiting.values()) reject(new Error(`the endpoint process exited with ${code}`));
-    waiting.clear();
-  });
+  const child = await forkServing<PumpRequest, Pumped>(
+    fileURLToPath(import.meta.url),
+    ["--serve"],
+    "endpoint",
+  );
   return {
-    pump: (path, variant, bytes) =>
-      new Promise<Pumped>((resolve, reject) => {
-        const id = ++next;
-        waiting.set(id, { resolve, reject });
-        child.send({ id, path, variant, bytes, alice, bob } satisfies PumpRequest);
-      }),
-    stop: () => {
-      child.kill();
-    },
+    pump: (path, variant, bytes) => child.request({ path, variant, bytes, alice, bob }),
+    stop: child.stop,
   };
 }
 

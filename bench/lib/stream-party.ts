@@ -9,14 +9,13 @@
  * pair of processes with V8's defaults and one with the old generation's limit held up, see
  * docs/benchmarks.md, "Stream (wire version 2)").
  */
-import type { ChildProcess } from "node:child_process";
-import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { constants, PerformanceObserver } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
+import { forkServing, serveRequests } from "./child-requests.ts";
 import type { Variant } from "./stream-endpoints.ts";
 import { VARIANTS } from "./stream-endpoints.ts";
 
@@ -27,7 +26,6 @@ const WRITE_BYTES = MiB;
 export type PartyRole = "send" | "receive";
 
 interface HalfRequest {
-  id: number;
   identity: IdentityMaterials;
   variant: Variant;
   channel: string;
@@ -43,8 +41,6 @@ export interface HalfPumped {
   /** V8 mark-compacts in this process over the transfer, per 10^9 bytes. */
   markCompactsPerGb: number;
 }
-
-type HalfReply = { id: number; result: HalfPumped } | { id: number; error: string };
 
 let markCompacts = 0;
 
@@ -91,47 +87,33 @@ function serve(role: PartyRole): void {
   countMarkCompacts();
   const pool =
     role === "send" ? Array.from({ length: POOL_BYTES / WRITE_BYTES }, () => randomBytes(WRITE_BYTES)) : [];
-  process.on("message", async (request: HalfRequest) => {
-    let reply: HalfReply;
+  serveRequests(async (request: HalfRequest): Promise<HalfPumped> => {
+    const { socket } = await openChannel({
+      identity: request.identity,
+      channel: request.channel,
+      stream: VARIANTS[request.variant],
+    });
+    const cpu = process.cpuUsage();
+    const compactsBefore = markCompacts;
     try {
-      const { socket } = await openChannel({
-        identity: request.identity,
-        channel: request.channel,
-        stream: VARIANTS[request.variant],
-      });
-      const cpu = process.cpuUsage();
-      const compactsBefore = markCompacts;
-      try {
-        let mbPerSecond: number | undefined;
-        if (role === "receive") mbPerSecond = await receive(socket, request.bytes);
-        else await send(socket, request.bytes, pool);
-        const used = process.cpuUsage(cpu);
-        const gb = request.bytes / 1e9;
-        reply = {
-          id: request.id,
-          result: {
-            ...(mbPerSecond === undefined ? {} : { mbPerSecond }),
-            cpuPerGb: (used.user + used.system) / 1e6 / gb,
-            userPerGb: used.user / 1e6 / gb,
-            sysPerGb: used.system / 1e6 / gb,
-            markCompactsPerGb: (markCompacts - compactsBefore) / gb,
-          },
-        };
-      } finally {
-        // The sender's end resolves once the peer acknowledged everything; the receiver lets
-        // the last acknowledgement and CLOSE leave before it lets go.
-        setTimeout(() => socket.destroy(), role === "receive" ? 200 : 0);
-      }
-    } catch (error) {
-      reply = {
-        id: request.id,
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      let mbPerSecond: number | undefined;
+      if (role === "receive") mbPerSecond = await receive(socket, request.bytes);
+      else await send(socket, request.bytes, pool);
+      const used = process.cpuUsage(cpu);
+      const gb = request.bytes / 1e9;
+      return {
+        ...(mbPerSecond === undefined ? {} : { mbPerSecond }),
+        cpuPerGb: (used.user + used.system) / 1e6 / gb,
+        userPerGb: used.user / 1e6 / gb,
+        sysPerGb: used.system / 1e6 / gb,
+        markCompactsPerGb: (markCompacts - compactsBefore) / gb,
       };
+    } finally {
+      // The sender's end resolves once the peer acknowledged everything; the receiver lets
+      // the last acknowledgement and CLOSE leave before it lets go.
+      setTimeout(() => socket.destroy(), role === "receive" ? 200 : 0);
     }
-    process.send?.(reply);
   });
-  process.on("disconnect", () => process.exit(0));
-  process.send?.({ id: 0 });
 }
 
 export interface Party {
@@ -145,36 +127,15 @@ export async function startParty(
   identity: IdentityMaterials,
   execArgv: string[] = [],
 ): Promise<Party> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ["--party", role], {
-    execArgv: [...execArgv, "--import", "tsx"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  const waiting = new Map<number, { resolve: (p: HalfPumped) => void; reject: (e: Error) => void }>();
-  let next = 0;
-  await new Promise<void>((resolve, reject) => {
-    child.once("message", () => resolve());
-    child.once("exit", (code) => reject(new Error(`the ${role} party exited with ${code}`)));
-  });
-  child.on("message", (reply: HalfReply) => {
-    const pending = waiting.get(reply.id);
-    waiting.delete(reply.id);
-    if ("result" in reply) pending?.resolve(reply.result);
-    else pending?.reject(new Error(reply.error));
-  });
-  child.on("exit", (code) => {
-    for (const { reject } of waiting.values()) reject(new Error(`the ${role} party exited with ${code}`));
-    waiting.clear();
-  });
+  const child = await forkServing<HalfRequest, HalfPumped>(
+    fileURLToPath(import.meta.url),
+    ["--party", role],
+    `${role} party`,
+    execArgv,
+  );
   return {
-    pump: (variant, channel, bytes) =>
-      new Promise<HalfPumped>((resolve, reject) => {
-        const id = ++next;
-        waiting.set(id, { resolve, reject });
-        child.send({ id, identity, variant, channel, bytes } satisfies HalfRequest);
-      }),
-    stop: () => {
-      child.kill();
-    },
+    pump: (variant, channel, bytes) => child.request({ identity, variant, channel, bytes }),
+    stop: child.stop,
   };
 }
 
