@@ -70,16 +70,23 @@ export function startForwardTunnel(options: TunnelOptions, target: { host: strin
         }
         stream.resetByPeer = stream.stop = () => socket.destroy();
         const local = await connectLocal(target, socket);
-        if (typeof local === "string") {
+        if ("streamGone" in local) {
+          if (stream.cancelled) return finish(`stream ${channel} cancelled by the listen end`);
+          sayReset();
+          return finish(
+            `stream ${channel} ended before the connection to ${target.host}:${target.port} was made`,
+          );
+        }
+        if ("refused" in local) {
           // Held open until the listen end, told on the control channel, drops it: dropped
           // first, it could arrive there as a clean end instead of a reset (see join-stream.ts).
           sayReset();
           socket.once("end", () => socket.destroy());
           socket.resume();
           setTimeout(() => socket.destroy(), RESET_HOLD_MS).unref();
-          return finish(`stream ${channel}: ${target.host}:${target.port} refused it (${local})`);
+          return finish(`stream ${channel}: ${target.host}:${target.port} refused it (${local.refused})`);
         }
-        const joined = joinStream(local, socket, sayReset, limits.streamIdleTimeoutMs);
+        const joined = joinStream(local.socket, socket, sayReset, limits.streamIdleTimeoutMs);
         stream.resetByPeer = joined.resetByPeer;
         stream.stop = joined.stop;
         if (stream.cancelled) joined.resetByPeer();
@@ -104,20 +111,32 @@ export function startForwardTunnel(options: TunnelOptions, target: { host: strin
   };
 }
 
-/** The connected socket, or the error code; gives up early if the stream dies meanwhile. */
-function connectLocal(target: { host: string; port: number }, remote: Duplex): Promise<Socket | string> {
+/**
+ * How connecting to the local service ended: connected, refused (the error's code), or given up
+ * because the stream died first (its other end reset it, this end stopped, or it broke).
+ */
+export type LocalConnection = { socket: Socket } | { refused: string } | { streamGone: true };
+
+/** Connects to the service for `remote`; gives up early if `remote` dies meanwhile. */
+export function connectLocal(
+  target: { host: string; port: number },
+  remote: Duplex,
+): Promise<LocalConnection> {
   return new Promise((resolve) => {
+    if (remote.destroyed) return resolve({ streamGone: true });
     const local = connectTcp({ host: target.host, port: target.port, allowHalfOpen: true });
     const onRemoteClose = () => local.destroy();
     remote.once("close", onRemoteClose);
     local.once("connect", () => {
       remote.off("close", onRemoteClose);
-      resolve(local);
+      resolve({ socket: local });
     });
     local.once("error", (error: NodeJS.ErrnoException) => {
       remote.off("close", onRemoteClose);
-      resolve(error.code ?? error.message);
+      resolve({ refused: error.code ?? error.message });
     });
-    local.once("close", () => resolve("closed"));
+    // After an error this changes nothing; without one, only onRemoteClose closes a socket
+    // that is still connecting.
+    local.once("close", () => resolve({ streamGone: true }));
   });
 }
