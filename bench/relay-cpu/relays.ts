@@ -18,6 +18,8 @@ export interface Relay {
   readonly port: number;
   /** How a Flock data plane splices tcp pairs. */
   readonly splice?: "kernel" | "js";
+  /** V8 mark-compacts in its process so far (Node relays; undefined for haproxy). */
+  markCompacts?(): number;
   stop(): Promise<void>;
 }
 
@@ -31,33 +33,66 @@ export function cpuSeconds(pid: number): number {
   return ns / 1e9;
 }
 
-const profileFlags = (profileDir?: string) =>
-  profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+const MARK_COMPACT_LINE = "mark-compact";
+const COUNT_MARK_COMPACTS = fileURLToPath(new URL("./count-mark-compacts.mjs", import.meta.url));
+
+/** Node's flags for a Node relay: the mark-compact counter, a CPU profile, the variant's own. */
+function nodeFlags(own: string[], profileDir?: string): string[] {
+  const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  return ["--import", COUNT_MARK_COMPACTS, ...profile, ...own];
+}
+
+/** Counts the counter's lines on a relay's stderr; everything else goes on to ours. */
+function countMarkCompacts(stderr: NodeJS.ReadableStream | null): () => number {
+  let count = 0;
+  let partial = "";
+  stderr?.on("data", (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line === MARK_COMPACT_LINE) count++;
+      else process.stderr.write(`${line}\n`);
+    }
+  });
+  return () => count;
+}
 
 function whenExited(child: ChildProcess): Promise<unknown> {
   return new Promise((resolve) => child.once("exit", resolve));
 }
 
-/** `flock relay start`, as a data plane is run; `kernelSplice` false sets FLOCK_NATIVE_SPLICE=0. */
+/**
+ * `flock relay start`, as a data plane is run; `kernelSplice` false sets FLOCK_NATIVE_SPLICE=0,
+ * `nodeArgs` are Node flags of the variant's own.
+ */
 export async function startFlockRelay(
   kernelSplice: boolean,
   certs: { relayCaPem: string; certPem: string; keyPem: string },
+  nodeArgs: string[],
   profileDir?: string,
 ): Promise<Relay> {
   const relay = await startRelayProcess({
     certs,
-    nodeArgs: profileFlags(profileDir),
+    nodeArgs: nodeFlags(nodeArgs, profileDir),
     env: { FLOCK_NATIVE_SPLICE: kernelSplice ? "1" : "0" },
+    stderr: "pipe",
   });
-  return { pid: relay.child.pid as number, port: relay.port, splice: relay.splice, stop: relay.stop };
+  return {
+    pid: relay.child.pid as number,
+    port: relay.port,
+    splice: relay.splice,
+    markCompacts: countMarkCompacts(relay.child.stderr),
+    stop: relay.stop,
+  };
 }
 
 const CHILD = fileURLToPath(new URL("./children.ts", import.meta.url));
 
 /** `profileDir` runs the child with --cpu-prof, the profile written there when it stops. */
-export async function startChild(start: ChildStart, profileDir?: string): Promise<Relay> {
-  const execArgv = ["--import", "tsx", ...profileFlags(profileDir)];
-  const child = fork(CHILD, [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+export async function startChild(start: ChildStart, nodeArgs: string[], profileDir?: string): Promise<Relay> {
+  const execArgv = ["--import", "tsx", ...nodeFlags(nodeArgs, profileDir)];
+  const child = fork(CHILD, [], { execArgv, stdio: ["ignore", "inherit", "pipe", "ipc"] });
+  const markCompacts = countMarkCompacts(child.stderr);
   const ready = await new Promise<ChildReady>((resolve, reject) => {
     child.once("message", (message: ChildReady) => resolve(message));
     child.once("exit", (code) => reject(new Error(`${start.kind} relay exited (${code}) before listening`)));
@@ -67,6 +102,7 @@ export async function startChild(start: ChildStart, profileDir?: string): Promis
   return {
     pid: child.pid as number,
     ...ready,
+    markCompacts,
     stop: async () => {
       child.send("exit");
       await exited;
