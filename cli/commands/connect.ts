@@ -5,6 +5,8 @@ import type { Channel, ConnectEvent, ConnectOptions } from "../../client/connect
 import { DEFAULT_CONNECT_DEADLINE_MS, openChannel } from "../../client/connect.ts";
 import type { Transport } from "../../client/dial.ts";
 import { DEFAULT_TRANSPORT, isTransport, TRANSPORTS } from "../../client/dial.ts";
+import type { PartyConfig } from "../../client/identity.ts";
+import { PEER_SETUP_SILENCE_MS } from "../../client/setup-silence.ts";
 import { DEFAULT_RESUME_DEADLINE_MS } from "../../client/stream/stream-limits.ts";
 import { FlockError } from "../../protocol/errors.ts";
 import { integerIn } from "../command-group.ts";
@@ -19,6 +21,7 @@ export interface PartyCommandFlags extends IdentityFlags {
   channel?: string;
   transport: Transport;
   timeout: number;
+  setupSilence: number;
   relay?: string;
   resumeDeadline: number;
   quiet?: boolean;
@@ -43,6 +46,12 @@ export function withChannelOptions(command: Command): Command {
       "give up if no channel is up within this many ms",
       integerIn(1, MAX_FLAG_MS),
       DEFAULT_CONNECT_DEADLINE_MS,
+    )
+    .option(
+      "--setup-silence <ms>",
+      "drop and retry an attempt (PEER_SILENT) when the peer side sends nothing this long while the channel is set up",
+      integerIn(1, MAX_FLAG_MS),
+      PEER_SETUP_SILENCE_MS,
     )
     .option("--relay <host:port>", "direct mode: dial this data plane without a ticket (channel = tag)")
     .option(
@@ -86,19 +95,23 @@ function statusLine(event: ConnectEvent): string {
   }
 }
 
-export async function openChannelFromFlags(flags: PartyCommandFlags): Promise<Channel> {
-  const identity = await identityFromFlagsOrEnv(flags);
-  const options: ConnectOptions = {
+/** What `connect` and `ping` ask of openChannel, from their flags. */
+export function connectOptionsOf(flags: PartyCommandFlags, identity: PartyConfig): ConnectOptions {
+  return {
     identity,
     transport: flags.transport,
     deadlineMs: flags.timeout,
+    setupSilenceMs: flags.setupSilence,
     stream: { resumeDeadlineMs: flags.resumeDeadline },
     onEvent: statusPrinter(flags.quiet),
     ...(flags.dest ? { dest: flags.dest } : {}),
     ...(flags.channel ? { channel: flags.channel } : {}),
     ...(flags.relay ? { relay: flags.relay } : {}),
   };
-  const channel = await openChannel(options);
+}
+
+export async function openChannelFromFlags(flags: PartyCommandFlags): Promise<Channel> {
+  const channel = await openChannel(connectOptionsOf(flags, await identityFromFlagsOrEnv(flags)));
   if (!flags.quiet) {
     process.stderr.write(
       `flock: connected to ${channel.peer} through ${channel.relay} (${channel.transport})\n`,

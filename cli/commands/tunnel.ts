@@ -49,6 +49,7 @@ export async function tunnelOptions(flags: TunnelFlags): Promise<TunnelOptions> 
     channel,
     transport: flags.transport,
     deadlineMs: flags.timeout,
+    setupSilenceMs: flags.setupSilence,
     resumeDeadlineMs: flags.resumeDeadline,
     ...(flags.relay ? { relay: flags.relay } : {}),
     log: flags.quiet ? () => {} : (line) => process.stderr.write(`flock: ${line}\n`),

@@ -44,6 +44,8 @@ export interface TunnelOptions {
   transport: Transport;
   /** Per stream: give up on a peer that does not pair within this many ms. */
   deadlineMs: number;
+  /** Per stream: the connect option setupSilenceMs (default PEER_SETUP_SILENCE_MS). */
+  setupSilenceMs?: number;
   /** Direct mode (`--relay host:port`): channels become tags, no ticket is asked for. */
   relay?: string;
   /** A broken stream or control channel not resumed within this long fails (docs/stream.md). */
@@ -72,6 +74,7 @@ export async function openTunnelChannel(options: TunnelOptions, channel: string)
     channel,
     transport: options.transport,
     deadlineMs: options.deadlineMs,
+    ...(options.setupSilenceMs ? { setupSilenceMs: options.setupSilenceMs } : {}),
     ...(options.relay ? { relay: options.relay } : {}),
     ...(options.resumeDeadlineMs ? { stream: { resumeDeadlineMs: options.resumeDeadlineMs } } : {}),
   });
