@@ -7,15 +7,19 @@ export interface RecordedRequest {
   body: string;
 }
 
+/** An HTTP status and the JSON body that goes with it. */
+export type RecordedAnswer = [status: number, body: string];
+
 /**
  * A stand-in for the worker on 127.0.0.1:0, for a file's tests: it records every request and
- * answers each with `status` and the JSON `body`. Started before the file's first test,
- * closed after its last.
+ * answers the first with `first`, the next with the next answer given, and every later one
+ * with the last. Started before the file's first test, closed after its last.
  */
 export function useRecordingServer(
-  status: number,
-  body: string,
+  first: RecordedAnswer,
+  ...later: RecordedAnswer[]
 ): { url: () => string; received: RecordedRequest[] } {
+  const answers = [first, ...later];
   const received: RecordedRequest[] = [];
   const server = createServer((req, res) => {
     let text = "";
@@ -24,6 +28,7 @@ export function useRecordingServer(
     });
     req.on("end", () => {
       received.push({ path: req.url ?? "", body: text });
+      const [status, body] = answers[Math.min(received.length, answers.length) - 1] ?? first;
       res.writeHead(status, { "content-type": "application/json" }).end(body);
     });
   });

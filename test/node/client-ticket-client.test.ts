@@ -8,7 +8,7 @@ import { useRecordingServer } from "../helpers/recording-server.ts";
 import { issuePartyCertificate, makeCa, offlineIdentity } from "../helpers/system.ts";
 
 /** Ticket requests, each answered 404 UNKNOWN_DEST. */
-const worker = useRecordingServer(404, '{"error":"no","code":"UNKNOWN_DEST"}');
+const worker = useRecordingServer([404, '{"error":"no","code":"UNKNOWN_DEST"}']);
 
 describe("fetchTicket's signed request", () => {
   it.each([
