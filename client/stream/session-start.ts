@@ -22,16 +22,16 @@ export interface SessionBinding {
   peer: string;
 }
 
-/**
- * The transport broke after this side's OPEN went out and before the peer's arrived. The
- * peer may hold the session open and be resuming it, or may be starting over: the caller
- * looks for it on the session's resume channel first (docs/stream.md "Resume").
- */
 /** The transport broke or went silent under a step: whether the peer got what this side sent is unknown. */
 export function isLostTransport(error: unknown): error is FlockError {
   return error instanceof FlockError && (error.code === "PEER_CLOSED" || error.code === "PEER_SILENT");
 }
 
+/**
+ * The transport broke after this side's OPEN went out and before the peer's arrived. The
+ * peer may hold the session open and be resuming it, or may be starting over: the caller
+ * looks for it on the session's resume channel first (docs/stream.md "Resume").
+ */
 export class OpenInDoubt extends FlockError {
   readonly keys: SessionKeys;
   constructor(keys: SessionKeys, lost: FlockError) {
