@@ -234,10 +234,14 @@ export const run: Bench = async () => {
       const marks = markCompacts.get(variant.name) ?? [];
       if (marks.length > 0) row(variant.name, "mark_compacts_per_gb", percentile(marks, 50), "/GB");
     }
-    const heapRatios = variants.flatMap((v) =>
-      v.base ? [[v.name, v.base, "ratio_to_v8_defaults"] as const] : [],
-    );
-    for (const [variant, base, metric] of [...RATIOS, ...heapRatios]) {
+    // Each heap variant against V8's defaults, and against its yardstick run with the same flags.
+    const heapRatios = oldSpaceMb.flatMap((mb) => [
+      ...variants.flatMap((v) =>
+        v.name.endsWith(`-old${mb}`) ? [[v.name, v.base, "ratio_to_v8_defaults"]] : [],
+      ),
+      ...RATIOS.map(([variant, base, metric]) => [`${variant}-old${mb}`, `${base}-old${mb}`, metric]),
+    ]);
+    for (const [variant, base, metric] of [...RATIOS, ...heapRatios] as Array<[string, string, string]>) {
       const ratios = perRound.flatMap((r) => {
         const mine = r.get(variant);
         const theirs = r.get(base);
