@@ -37,6 +37,10 @@ RUN mkdir -p /app/.flock && chown node:node /app/.flock
 # The node image's unprivileged user; the relay needs no root (ports above 1024).
 USER node
 EXPOSE 6000 9464
-ENV RELAY_NAME=relay-1 RELAY_PORT=6000 METRICS_PORT=9464 METRICS_HOST=127.0.0.1
+# RELAY_OLD_SPACE_MB holds V8's old generation up (node --initial-old-space-size): a relay in
+# use would otherwise run a mark-compact every 20-50 MB it splices (docs/deploying.md, "V8's
+# old generation"); 0 leaves V8's defaults. Node refuses this flag in NODE_OPTIONS, hence the
+# command line. `exec` makes node the container's process, so SIGTERM reaches it and drains.
+ENV RELAY_NAME=relay-1 RELAY_PORT=6000 METRICS_PORT=9464 METRICS_HOST=127.0.0.1 RELAY_OLD_SPACE_MB=64
 STOPSIGNAL SIGTERM
-CMD ["sh", "-c", "exec node bin/flock.js relay start --name \"$RELAY_NAME\" --host 0.0.0.0 --port \"$RELAY_PORT\" --metrics-port \"$METRICS_PORT\" --metrics-host \"$METRICS_HOST\""]
+CMD ["sh", "-c", "exec node --initial-old-space-size=\"$RELAY_OLD_SPACE_MB\" bin/flock.js relay start --name \"$RELAY_NAME\" --host 0.0.0.0 --port \"$RELAY_PORT\" --metrics-port \"$METRICS_PORT\" --metrics-host \"$METRICS_HOST\""]

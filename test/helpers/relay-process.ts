@@ -1,8 +1,9 @@
 /**
  * `flock relay start` in a process of its own, as a data plane is run (bin/flock.js, compiled),
  * in direct mode: its certificates and a saved (empty) revocation list go to a temporary
- * folder, so it needs no worker. The port and the splice path come from its "data plane
- * listening" log line. For tests and benches that need the deployed process itself.
+ * folder laid out as its working directory (certs/, .flock/), so it needs no worker. The port
+ * and the splice path come from its "data plane listening" log line. For tests and benches
+ * that need the deployed process itself.
  */
 import type { ChildProcess, StdioOptions } from "node:child_process";
 import { spawn } from "node:child_process";
@@ -14,7 +15,10 @@ import { relayCaPath, relayPaths } from "../../cli/certs/layout.ts";
 import { saveRevocationState } from "../../dataplane/worker-link/revocation-state.ts";
 
 const FLOCK_BIN = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
-const RELAY_NAME = "bench";
+/** The relay's name in its folder (relayFolder). */
+export const RELAY_NAME = "bench";
+/** A worker URL nothing listens on: the relay runs from its saved revocation list, in direct mode. */
+export const NO_WORKER = "http://127.0.0.1:9";
 
 export interface RelayProcessOptions {
   certs: { relayCaPem: string; certPem: string; keyPem: string };
@@ -33,8 +37,8 @@ export interface RelayProcess {
   stop(): Promise<void>;
 }
 
-export async function startRelayProcess(options: RelayProcessOptions): Promise<RelayProcess> {
-  const { certs } = options;
+/** A folder laid out as a data plane's working directory: certs/ and .flock/ with an empty revocation list. */
+export async function relayFolder(certs: RelayProcessOptions["certs"]): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "flock-relay-process-"));
   const certsDir = join(dir, "certs");
   const paths = relayPaths(certsDir, RELAY_NAME);
@@ -42,15 +46,31 @@ export async function startRelayProcess(options: RelayProcessOptions): Promise<R
   writeFileSync(relayCaPath(certsDir), certs.relayCaPem);
   writeFileSync(paths.cert, certs.certPem);
   writeFileSync(paths.key, certs.keyPem, { mode: 0o600 });
-  await saveRevocationState(join(dir, "state", `relay-${RELAY_NAME}.json`), []);
+  await saveRevocationState(join(dir, ".flock", `relay-${RELAY_NAME}.json`), []);
+  return dir;
+}
+
+export async function startRelayProcess(options: RelayProcessOptions): Promise<RelayProcess> {
+  const dir = await relayFolder(options.certs);
   const args = ["relay", "start", "--name", RELAY_NAME, "--host", "127.0.0.1", "--port", "0", "--no-metrics"];
-  const where = ["--certs", certsDir, "--state-dir", join(dir, "state"), "--url", "http://127.0.0.1:9"];
   const stdio: StdioOptions = ["ignore", "pipe", options.stderr ?? "inherit"];
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), FLOCK_BIN, ...args, ...where], {
-    cwd: dir,
-    env: { ...process.env, ...options.env },
-    stdio,
-  });
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), FLOCK_BIN, ...args, "--url", NO_WORKER],
+    {
+      cwd: dir,
+      env: { ...process.env, ...options.env },
+      stdio,
+    },
+  );
+  return relayListening(child, dir);
+}
+
+/**
+ * Waits for a data plane started in `dir` (relayFolder) to log that it listens; its stdout
+ * is drained after that line. Stopping it removes `dir`.
+ */
+export async function relayListening(child: ChildProcess, dir: string): Promise<RelayProcess> {
   const exited = new Promise<unknown>((resolve) => child.once("exit", resolve));
   const listening = await new Promise<{ port: number; splice: "kernel" | "js" }>((resolve, reject) => {
     let seen = "";
