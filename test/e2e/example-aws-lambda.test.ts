@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
+import { cp, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -72,11 +72,16 @@ describe.skipIf(!hasZipTools)("examples/aws-lambda", { timeout: 120_000 }, () =>
     await new Promise<void>((resolve) => socket.end(`${requestId}: ${message} back`, resolve));
   }
 
-  /** One cold start in `dir` with only what Lambda would set: no NODE_OPTIONS, no path into this repository. */
+  /**
+   * One cold start in `dir` with only what Lambda would set: no NODE_OPTIONS, no path into
+   * this repository. With `wrapper`, Lambda's AWS_LAMBDA_EXEC_WRAPPER: the script gets node's
+   * path and node's arguments.
+   */
   async function invoke(
     dir: string,
     variables: Record<string, string>,
     peerAnswers = true,
+    wrapper?: string,
   ): Promise<unknown> {
     const env = {
       PATH: process.env.PATH,
@@ -85,17 +90,37 @@ describe.skipIf(!hasZipTools)("examples/aws-lambda", { timeout: 120_000 }, () =>
       EVENT: JSON.stringify({ message: "hi" }),
     };
     const answered = peerAnswers ? answerOnce() : undefined;
-    const stdout = await runProgram(process.execPath, ["--input-type=module", "-e", INVOKE], {
-      cwd: dir,
-      env,
-    });
+    const node = [process.execPath, "--input-type=module", "-e", INVOKE];
+    const [program, ...args] = wrapper ? [wrapper, ...node] : node;
+    const stdout = await runProgram(program as string, args, { cwd: dir, env });
     await answered;
     return JSON.parse(stdout);
   }
 
   it("the zip holds the handler and the SDK bundle, and the handler talks to its peer from it", async () => {
-    expect((await readdir(task)).sort()).toEqual(["flock-client.mjs", "index.mjs"]);
+    expect((await readdir(task)).sort()).toEqual(["flock-client.mjs", "heap-floor", "index.mjs"]);
     expect(await invoke(task, { FLOCK_PARTY: encodeIdentityBundle(fn) })).toEqual({
+      statusCode: 200,
+      body: "req-1: hi back",
+    });
+  });
+
+  it("heap-floor starts node with the old generation's floor and node's own arguments, and the handler runs under it", async () => {
+    const wrapper = join(task, "heap-floor");
+    expect((await stat(wrapper)).mode & 0o111).not.toBe(0);
+    const argv = "process.stdout.write(JSON.stringify([process.execArgv, process.argv.slice(1)]))";
+    const run = (env: Record<string, string>) =>
+      runProgram(wrapper, [process.execPath, "-e", argv, "one", "two"], {
+        env: { PATH: process.env.PATH, ...env },
+      });
+    expect(JSON.parse(await run({}))).toEqual([
+      ["--initial-old-space-size=64", "-e", argv],
+      ["one", "two"],
+    ]);
+    expect(JSON.parse(await run({ FLOCK_OLD_SPACE_FLOOR_MB: "128" }))[0][0]).toBe(
+      "--initial-old-space-size=128",
+    );
+    expect(await invoke(task, { FLOCK_PARTY: encodeIdentityBundle(fn) }, true, wrapper)).toEqual({
       statusCode: 200,
       body: "req-1: hi back",
     });
