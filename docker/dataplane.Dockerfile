@@ -5,6 +5,8 @@
 #     -e FLOCK_URL=https://flock.example.workers.dev -e RELAY_NAME=relay-1 flock-dataplane
 # Metrics listen on the container's loopback; to scrape them from a network you trust, add
 #   -e METRICS_HOST=0.0.0.0 -p 9464:9464
+# V8's old generation is held up to 64 MB; another size with -e RELAY_OLD_SPACE_MB=128, V8's
+# defaults with -e RELAY_OLD_SPACE_MB=0 (see ENV below).
 # The build stage compiles dist/ with the dev dependencies (esbuild); the image holds the
 # compiled JavaScript and the runtime dependencies only.
 FROM node:20-bookworm-slim AS build
