@@ -23,5 +23,7 @@ COPY package.json ./
 COPY bin ./bin
 USER node
 # FLOCK_PARTY (or FLOCK_URL, RELAY_CA, RELAY_CERT, RELAY_KEY, USER_CA, PARTY_CERT, PARTY_KEY)
-# and DEST come from the platform's secret store, never from the image.
-CMD ["node", "bin/flock.js", "connect"]
+# and DEST come from the platform's secret store, never from the image. The floor under V8's
+# old generation keeps a receiver out of a mark-compact per scavenge (docs/sdk.md, "Bulk
+# transfers and V8's heap"); NODE_OPTIONS does not take it.
+CMD ["node", "--initial-old-space-size=64", "bin/flock.js", "connect"]

@@ -17,7 +17,9 @@ done
 # The tunnel prints "listening on HOST:PORT" once it accepts connections; port 0 (the
 # default) lets it pick a free one.
 address_file=$(mktemp)
-node "$root/bin/flock.js" tunnel --quiet --listen "127.0.0.1:${TUNNEL_PORT:-0}" >"$address_file" &
+# The tunnel receives the peer's bytes over TLS: a floor under V8's old generation keeps it out
+# of a mark-compact per scavenge (docs/sdk.md, "Bulk transfers and V8's heap").
+node --initial-old-space-size="${FLOCK_OLD_SPACE_FLOOR_MB:-64}" "$root/bin/flock.js" tunnel --quiet --listen "127.0.0.1:${TUNNEL_PORT:-0}" >"$address_file" &
 tunnel=$!
 trap 'kill "$tunnel" 2>/dev/null; rm -f "$address_file"' EXIT
 tries=0

@@ -65,6 +65,17 @@ describe("Dockerfiles (no Docker engine here: what can be checked without one)",
     }
   });
 
+  it("docker/function.Dockerfile starts node with the old generation's floor, on its command line", async () => {
+    const text = await readFile(join(REPO, "docker/function.Dockerfile"), "utf8");
+    const cmd = /^CMD\s+(\[.*\])$/m.exec(text)?.[1];
+    expect(JSON.parse(cmd as string)).toEqual([
+      "node",
+      "--initial-old-space-size=64",
+      "bin/flock.js",
+      "connect",
+    ]);
+  });
+
   it("the example's entrypoint is copied to where ENTRYPOINT runs it, executable, valid sh", async () => {
     const { copies, entrypoint } = parseDockerfile(
       await readFile(join(REPO, "examples/docker-function/Dockerfile"), "utf8"),
