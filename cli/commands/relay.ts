@@ -16,6 +16,7 @@ import { DEFAULT_RELAY_PORT } from "../../protocol/wire.ts";
 import { readPemFile, relayCaPath, relayPaths } from "../certs/layout.ts";
 import { commandGroup, integerIn } from "../command-group.ts";
 import { resolveWorkerUrl } from "../config.ts";
+import { NO_OLD_SPACE_FLOOR_WARNING, oldSpaceFloorMb } from "../old-space-floor.ts";
 
 const DEFAULT_METRICS_PORT = 9464;
 
@@ -181,7 +182,9 @@ export async function relayConfig(
  * pairs, existing ones get up to the drain deadline) and stops. A second signal stops at once.
  */
 export async function runRelay(options: RelayStartOptions, env: NodeJS.ProcessEnv): Promise<void> {
-  const dataPlane: DataPlane = await startDataPlane(await relayConfig(options, env));
+  const config = await relayConfig(options, env);
+  if (oldSpaceFloorMb(process.execArgv) === undefined) config.logger.warn(NO_OLD_SPACE_FLOOR_WARNING);
+  const dataPlane: DataPlane = await startDataPlane(config);
   const stoppedBySignal = new Promise<"signal">((done) => {
     let signalled = false;
     const onSignal = () => {

@@ -33,6 +33,8 @@ export interface RelayProcess {
   readonly child: ChildProcess;
   readonly port: number;
   readonly splice: "kernel" | "js";
+  /** Its stdout (JSON log lines) up to and including the "data plane listening" line. */
+  readonly startLog: string;
   /** SIGTERM, then waits for it to exit and removes its folder. */
   stop(): Promise<void>;
 }
@@ -72,8 +74,8 @@ export async function startRelayProcess(options: RelayProcessOptions): Promise<R
  */
 export async function relayListening(child: ChildProcess, dir: string): Promise<RelayProcess> {
   const exited = new Promise<unknown>((resolve) => child.once("exit", resolve));
+  let seen = "";
   const listening = await new Promise<{ port: number; splice: "kernel" | "js" }>((resolve, reject) => {
-    let seen = "";
     child.stdout?.on("data", (chunk: Buffer) => {
       seen += chunk.toString();
       for (const line of seen.split("\n")) {
@@ -87,6 +89,7 @@ export async function relayListening(child: ChildProcess, dir: string): Promise<
     child,
     port: listening.port,
     splice: listening.splice,
+    startLog: seen,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
