@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import { connect as connectTcp } from "node:net";
 import type { Duplex } from "node:stream";
+import { formatHostPort } from "../../protocol/host-port.ts";
 import { startControlChannel } from "./control-channel.ts";
 import { describeEnd, joinStream, RESET_HOLD_MS } from "./join-stream.ts";
 import type { Tunnel, TunnelOptions } from "./tunnel-stream.ts";
@@ -74,7 +75,7 @@ export function startForwardTunnel(options: TunnelOptions, target: { host: strin
           if (stream.cancelled) return finish(`stream ${channel} cancelled by the listen end`);
           sayReset();
           return finish(
-            `stream ${channel} ended before the connection to ${target.host}:${target.port} was made`,
+            `stream ${channel} ended before the connection to ${formatHostPort(target)} was made`,
           );
         }
         if ("refused" in local) {
@@ -84,7 +85,7 @@ export function startForwardTunnel(options: TunnelOptions, target: { host: strin
           socket.once("end", () => socket.destroy());
           socket.resume();
           setTimeout(() => socket.destroy(), RESET_HOLD_MS).unref();
-          return finish(`stream ${channel}: ${target.host}:${target.port} refused it (${local.refused})`);
+          return finish(`stream ${channel}: ${formatHostPort(target)} refused it (${local.refused})`);
         }
         const joined = joinStream(local.socket, socket, sayReset, limits.streamIdleTimeoutMs);
         stream.resetByPeer = joined.resetByPeer;

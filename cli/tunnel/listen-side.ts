@@ -1,5 +1,6 @@
 import type { AddressInfo, Socket } from "node:net";
 import { createServer } from "node:net";
+import { formatHostPort } from "../../protocol/host-port.ts";
 import { startControlChannel } from "./control-channel.ts";
 import type { JoinedStream } from "./join-stream.ts";
 import { describeEnd, joinStream } from "./join-stream.ts";
@@ -75,7 +76,7 @@ export async function startListenTunnel(
       },
     });
     control.send({ type: "open", channel });
-    options.log(`stream ${channel} opening for ${local.remoteAddress}:${local.remotePort}`);
+    options.log(`stream ${channel} opening for ${programAddress(local)}`);
     const sayReset = () => control.send({ type: "reset", channel });
     openTunnelChannel(options, channel).then(
       ({ socket }) => {
@@ -108,7 +109,7 @@ export async function startListenTunnel(
     // heard here for the socket's whole life. joinStream resets the stream for it, so the
     // forward end resets the service's socket; before that nothing is read from the socket, and
     // a stream that opens for a socket gone meanwhile is reset at once.
-    const from = `${local.remoteAddress}:${local.remotePort}`;
+    const from = programAddress(local);
     local.on("error", (error: NodeJS.ErrnoException) => {
       options.log(`local connection from ${from} failed: ${error.code ?? error.message}`);
     });
@@ -138,4 +139,9 @@ export async function startListenTunnel(
       await closed;
     },
   };
+}
+
+/** Where a program connected from, as HOST:PORT (an IPv6 host in brackets) for status lines. */
+function programAddress(local: Socket): string {
+  return formatHostPort({ host: local.remoteAddress ?? "?", port: local.remotePort ?? 0 });
 }

@@ -52,6 +52,7 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     limits: Partial<TunnelLimits> = {},
     log: string[] = [],
     forwardLimits: Partial<TunnelLimits> = {},
+    listenHost = "127.0.0.1",
   ): Promise<number> {
     const channel = `t${++channelCount}`;
     // A reset reaching the service is what some tests want; it must not be an unhandled error.
@@ -65,15 +66,19 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     tunnels.push(startForwardTunnel({ ...bob, channel, limits: forwardLimits }, { host: "127.0.0.1", port }));
     const listening = await startListenTunnel(
       { ...alice, channel, limits, log: (line) => log.push(line) },
-      { host: "127.0.0.1", port: 0 },
+      { host: listenHost, port: 0 },
     );
     tunnels.push(listening);
     return listening.address.port;
   }
 
   /** Connects, sends `data`, half-closes; resolves with what came back or the error code. */
-  async function exchange(port: number, data: Buffer): Promise<{ received: Buffer; error?: string }> {
-    const socket = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+  async function exchange(
+    port: number,
+    data: Buffer,
+    host = "127.0.0.1",
+  ): Promise<{ received: Buffer; error?: string }> {
+    const socket = connect({ host, port, allowHalfOpen: true });
     const chunks: Buffer[] = [];
     socket.on("data", (chunk: Buffer) => chunks.push(chunk));
     socket.end(data);
@@ -108,7 +113,10 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
     expect((await exchange(port, Buffer.from("x"))).error).toBe("ECONNRESET");
   });
 
-  it("a program's reset is logged by the listen end, is a reset on the service's socket, and ends nothing else", async () => {
+  it.each([
+    ["127.0.0.1", "127.0.0.1"],
+    ["::1", "[::1]"],
+  ])("a program's reset (from %s) is logged by the listen end with its address, is a reset on the service's socket, and ends nothing else", async (host, shown) => {
     const log: string[] = [];
     const serviceErrors: string[] = [];
     const port = await tunnelTo(
@@ -118,15 +126,18 @@ describe("flock tunnel", { timeout: 60_000 }, () => {
       },
       {},
       log,
+      {},
+      host,
     );
-    const program = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+    const program = connect({ host, port, allowHalfOpen: true });
     program.write("x");
     await once(program, "data");
     const { localPort } = program;
     program.resetAndDestroy();
     await vi.waitFor(() => expect(serviceErrors).toEqual(["ECONNRESET"]));
-    expect(log).toContain(`local connection from 127.0.0.1:${localPort} failed: ECONNRESET`);
-    expect((await exchange(port, Buffer.from("still here"))).received.toString()).toBe("still here");
+    expect(log.filter((line) => line.endsWith(` opening for ${shown}:${localPort}`))).toHaveLength(1);
+    expect(log).toContain(`local connection from ${shown}:${localPort} failed: ECONNRESET`);
+    expect((await exchange(port, Buffer.from("still here"), host)).received.toString()).toBe("still here");
   });
 
   it("a service that refuses the connection is a reset on the program's socket", async () => {
