@@ -53,13 +53,24 @@ function countMarkCompacts(): void {
   }).observe({ entryTypes: ["gc"] });
 }
 
+/** The next 'drain'; a stream that closes first (with or without an error) fails the round. */
+function drained(stream: Duplex): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onClose = () => reject(new Error("the stream closed while the sender waited for 'drain'"));
+    stream.once("close", onClose).once("drain", () => {
+      stream.off("close", onClose);
+      resolve();
+    });
+  });
+}
+
 async function send(stream: Duplex, bytes: number, pool: Buffer[]): Promise<void> {
   stream.resume();
   for (let sent = 0, i = 0; sent < bytes; i++) {
     const buffer = pool[i % pool.length] as Buffer;
     const piece = bytes - sent < buffer.length ? buffer.subarray(0, bytes - sent) : buffer;
     sent += piece.length;
-    if (!stream.write(piece)) await new Promise((resolve) => stream.once("drain", resolve));
+    if (!stream.write(piece)) await drained(stream);
   }
   await new Promise<void>((resolve, reject) => {
     stream.once("error", reject);
