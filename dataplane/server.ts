@@ -9,6 +9,7 @@ import { DataPlaneMetrics } from "./metrics.ts";
 import { serveMetrics } from "./metrics-server.ts";
 import { chooseSplicer } from "./pairs/kernel-splice.ts";
 import { Pairs } from "./pairs/pairs.ts";
+import { observeV8 } from "./v8-metrics.ts";
 import { WorkerLink } from "./worker-link/worker-link.ts";
 
 export interface DataPlane {
@@ -77,6 +78,8 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
     waitingSides: () => pairs.waiting,
     openConnections: () => gate.open,
   });
+  // node's own flags, not a config field: the floor is the process's, as its collections are.
+  const stopObservingV8 = observeV8(metrics.registry, process.execArgv);
   link.startReports();
   logger.info(
     {
@@ -101,6 +104,7 @@ export async function startDataPlane(input: DataPlaneConfigInput | DataPlaneConf
       pairs.stopSplices("stopped");
       gate.closeAll();
       handshake.wss.close();
+      stopObservingV8();
       await link.close();
       await metricsServer?.close();
       logger.info("data plane stopped");

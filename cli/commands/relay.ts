@@ -8,6 +8,7 @@ import { type Command, Option } from "commander";
 import pino from "pino";
 import type { DataPlaneConfigInput, DataPlaneLimits } from "../../dataplane/config.ts";
 import { DEFAULT_LIMITS, DEFAULT_METRICS_HOST, DRAIN_DEADLINE_MS } from "../../dataplane/config.ts";
+import { oldSpaceFloorMb } from "../../dataplane/old-space-floor.ts";
 import type { DataPlane } from "../../dataplane/server.ts";
 import { startDataPlane } from "../../dataplane/server.ts";
 import { FlockError } from "../../protocol/errors.ts";
@@ -16,9 +17,11 @@ import { DEFAULT_RELAY_PORT } from "../../protocol/wire.ts";
 import { readPemFile, relayCaPath, relayPaths } from "../certs/layout.ts";
 import { commandGroup, integerIn } from "../command-group.ts";
 import { resolveWorkerUrl } from "../config.ts";
-import { NO_OLD_SPACE_FLOOR_WARNING, oldSpaceFloorMb } from "../old-space-floor.ts";
 
 const DEFAULT_METRICS_PORT = 9464;
+
+export const NO_OLD_SPACE_FLOOR_WARNING =
+  "V8's old generation has no floor: start the relay as `node --initial-old-space-size=64 bin/flock.js relay start ...` (docs/deploying.md, \"V8's old generation\")";
 
 export interface RelayStartOptions {
   name: string;

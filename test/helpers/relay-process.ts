@@ -19,6 +19,15 @@ const FLOCK_BIN = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
 export const RELAY_NAME = "bench";
 /** A worker URL nothing listens on: the relay runs from its saved revocation list, in direct mode. */
 export const NO_WORKER = "http://127.0.0.1:9";
+/**
+ * Node flags that let a test collect all of the relay's garbage on demand (collectGarbage);
+ * its stderr must be piped.
+ */
+export const GC_ON_DEMAND_NODE_ARGS = [
+  "--expose-gc",
+  "--import",
+  new URL("./heap-report.mjs", import.meta.url).href,
+];
 
 export interface RelayProcessOptions {
   certs: { relayCaPem: string; certPem: string; keyPem: string };
@@ -27,12 +36,16 @@ export interface RelayProcessOptions {
   env?: Record<string, string>;
   /** What becomes of its stderr (its stdout is read for the log line, then drained). */
   stderr?: "inherit" | "pipe";
+  /** Serve /metrics on a port it picks (metricsPort); off unless true. */
+  metrics?: boolean;
 }
 
 export interface RelayProcess {
   readonly child: ChildProcess;
   readonly port: number;
   readonly splice: "kernel" | "js";
+  /** null when metrics are off. */
+  readonly metricsPort: number | null;
   /** Its stdout (JSON log lines) up to and including the "data plane listening" line. */
   readonly startLog: string;
   /** SIGTERM, then waits for it to exit and removes its folder. */
@@ -54,7 +67,8 @@ export async function relayFolder(certs: RelayProcessOptions["certs"]): Promise<
 
 export async function startRelayProcess(options: RelayProcessOptions): Promise<RelayProcess> {
   const dir = await relayFolder(options.certs);
-  const args = ["relay", "start", "--name", RELAY_NAME, "--host", "127.0.0.1", "--port", "0", "--no-metrics"];
+  const metrics = options.metrics ? ["--metrics-port", "0"] : ["--no-metrics"];
+  const args = ["relay", "start", "--name", RELAY_NAME, "--host", "127.0.0.1", "--port", "0", ...metrics];
   const stdio: StdioOptions = ["ignore", "pipe", options.stderr ?? "inherit"];
   const child = spawn(
     process.execPath,
@@ -75,20 +89,23 @@ export async function startRelayProcess(options: RelayProcessOptions): Promise<R
 export async function relayListening(child: ChildProcess, dir: string): Promise<RelayProcess> {
   const exited = new Promise<unknown>((resolve) => child.once("exit", resolve));
   let seen = "";
-  const listening = await new Promise<{ port: number; splice: "kernel" | "js" }>((resolve, reject) => {
-    child.stdout?.on("data", (chunk: Buffer) => {
-      seen += chunk.toString();
-      for (const line of seen.split("\n")) {
-        if (line.includes('"data plane listening"')) resolve(JSON.parse(line));
-      }
-    });
-    void exited.then(() => reject(new Error(`flock relay start exited before listening: ${seen}`)));
-  });
+  const listening = await new Promise<{ port: number; splice: "kernel" | "js"; metricsPort: number | null }>(
+    (resolve, reject) => {
+      child.stdout?.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        for (const line of seen.split("\n")) {
+          if (line.includes('"data plane listening"')) resolve(JSON.parse(line));
+        }
+      });
+      void exited.then(() => reject(new Error(`flock relay start exited before listening: ${seen}`)));
+    },
+  );
   child.stdout?.resume();
   return {
     child,
     port: listening.port,
     splice: listening.splice,
+    metricsPort: listening.metricsPort,
     startLog: seen,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
@@ -96,4 +113,24 @@ export async function relayListening(child: ChildProcess, dir: string): Promise<
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Makes a relay started with GC_ON_DEMAND_NODE_ARGS collect all its garbage (a full
+ * mark-compact) and resolves with the V8 heap it still uses.
+ */
+export function collectGarbage(relay: RelayProcess): Promise<number> {
+  const heapUsed = new Promise<number>((resolve) => {
+    let seen = "";
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /heap-used-bytes (\d+)\n/.exec(seen);
+      if (!match) return;
+      relay.child.stderr?.off("data", onData);
+      resolve(Number(match[1]));
+    };
+    relay.child.stderr?.on("data", onData);
+  });
+  relay.child.kill("SIGUSR2");
+  return heapUsed;
 }

@@ -1,3 +1,4 @@
+import { PerformanceObserver } from "node:perf_hooks";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
@@ -23,6 +24,25 @@ async function pairOnce(port: number) {
   await b.sendTicket(await fx.ticket(fx.b, fx.a));
   await Promise.all([a.paired(), b.paired()]);
   return { a, b, secrets: [ticket, sig, certField(fx.a)] };
+}
+
+/** Allocates about 64 MiB that dies at once, so V8 collects its young generation several times. */
+function makeGarbage(): number {
+  let junk: number[] = [];
+  for (let i = 0; i < 8192; i++) junk = new Array<number>(1024).fill(i);
+  return junk.length;
+}
+
+/** Resolves once node has handed a PerformanceObserver the entries of a collection. */
+function nextCollectionSeen(): Promise<void> {
+  return new Promise((resolve) => {
+    const witness = new PerformanceObserver(() => {
+      witness.disconnect();
+      resolve();
+    });
+    witness.observe({ entryTypes: ["gc"] });
+    makeGarbage();
+  });
 }
 
 describe("data plane metrics", () => {
@@ -51,6 +71,25 @@ describe("data plane metrics", () => {
     const after = await (await fetch(`http://127.0.0.1:${dp.metricsPort}/metrics`)).text();
     expect(after).toMatch(/^flock_dataplane_bytes_total 5$/m);
     expect(after).toMatch(/^flock_dataplane_pairs_active 0$/m);
+  });
+
+  it("count V8's collections while the data plane runs, and no longer once it stopped", async () => {
+    const dp = await fx.start();
+    const scrape = async () => (await fetch(`http://127.0.0.1:${dp.metricsPort}/metrics`)).text();
+    await nextCollectionSeen();
+    const live = await scrape();
+    expect(live).toMatch(/^flock_dataplane_gc_total\{kind="minor"\} [1-9]\d*$/m);
+    const seconds = /^flock_dataplane_gc_seconds_total\{kind="minor"\} (\S+)$/m.exec(live)?.[1];
+    expect(Number(seconds)).toBeGreaterThan(0);
+    // The test process was started without the floor.
+    expect(live).toMatch(/^flock_dataplane_old_space_floor_bytes 0$/m);
+
+    await dp.stop();
+    const counted = () => dp.metrics.registry.getSingleMetricAsString("flock_dataplane_gc_total");
+    const atStop = await counted();
+    // An observer left connected would be handed the same entries, before the witness.
+    await nextCollectionSeen();
+    expect(await counted()).toBe(atStop);
   });
 
   it("listen on loopback unless told otherwise, whatever address the relay listens on", async () => {

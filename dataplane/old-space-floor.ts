@@ -3,7 +3,7 @@
  * `--initial-old-space-size=MB`; node takes no other spelling but underscores), or undefined
  * without one or with 0. A relay without it can fall into a mark-compact after every young
  * collection once it holds pairs (docs/deploying.md, "V8's old generation"), and only node's
- * command line can set it, so the relay says so when it starts.
+ * command line can set it, so the relay says so when it starts and shows it in its metrics.
  */
 export function oldSpaceFloorMb(execArgv: readonly string[]): number | undefined {
   const given = execArgv
@@ -13,6 +13,3 @@ export function oldSpaceFloorMb(execArgv: readonly string[]): number | undefined
   const floor = Number(given.at(-1) ?? 0);
   return floor > 0 ? floor : undefined;
 }
-
-export const NO_OLD_SPACE_FLOOR_WARNING =
-  "V8's old generation has no floor: start the relay as `node --initial-old-space-size=64 bin/flock.js relay start ...` (docs/deploying.md, \"V8's old generation\")";
