@@ -12,6 +12,8 @@ import type { ConnectEvent } from "../../client/connect.ts";
 import { openChannel } from "../../client/connect.ts";
 import type { Transport } from "../../client/dial.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
+import { firstEvent } from "../helpers/first-event.ts";
+import { listenerLeakWarnings } from "../helpers/listener-leaks.ts";
 import { useSystemWithPair } from "../helpers/system-suite.ts";
 
 /** Written in backpressured pieces, so most of it is still to send when the peer's end arrives. */
@@ -41,6 +43,7 @@ describe.each([
   ["wss", "tls", false],
 ] as const)("a %s side whose %s peer ended first (wire version 2: %s)", (late: Transport, early: Transport, framing) => {
   it("still delivers everything it sends after the peer's end, on the same transport", async () => {
+    const leaks = listenerLeakWarnings();
     const channel = `late-${late}-${early}-${framing}`;
     const events: ConnectEvent[] = [];
     const open = (identity: IdentityMaterials, transport: Transport) =>
@@ -67,11 +70,12 @@ describe.each([
       const piece = Buffer.alloc(PIECE_BYTES, offset / PIECE_BYTES);
       sent.update(piece);
       if (!lateSide.socket.write(piece)) {
-        await new Promise((r) => lateSide.socket.once("drain", r).once("close", r));
+        await firstEvent(lateSide.socket, ["drain", "close"]);
       }
     }
     lateSide.socket.end();
     expect(lateErrors).toEqual([]);
+    expect(leaks).toEqual([]);
     expect(await received).toEqual({ bytes: LATE_BYTES, sha256: sent.digest("hex") });
     expect(events.filter((e) => e.type === "broken")).toEqual([]);
   });
