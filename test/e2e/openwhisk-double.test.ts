@@ -4,6 +4,7 @@
  */
 import openwhisk from "openwhisk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listenerLeakWarnings } from "../helpers/listener-leaks.ts";
 import { type OpenWhiskDouble, startOpenWhiskDouble } from "../helpers/openwhisk-double.ts";
 import { HELLO_CODE } from "./openwhisk-fixture.ts";
 
@@ -124,5 +125,22 @@ describe("controller double", () => {
     await expect(post("hello?blocking=true")).rejects.toThrow();
     await double.setDown(false);
     expect((await post("hello?blocking=true", { name: "B" })).status).toBe(200);
+  });
+
+  it("streams an oversized list in full to a reader that drains it, leaving no listener behind per wait", async () => {
+    const leaks = listenerLeakWarnings();
+    // Its 64 KiB writes each overfill the response's 16 KiB buffer: one wait per write.
+    const totalBytes = 4 * 1024 * 1024;
+    double.setOversizedLists(totalBytes);
+    try {
+      const res = await fetch(`${double.url}/api/v1/namespaces/_/actions`, { headers: { authorization } });
+      const body = await res.text();
+      expect(body.length).toBe(totalBytes);
+      expect(JSON.parse(body)).toEqual([]);
+    } finally {
+      double.setOversizedLists(null);
+    }
+    expect(await double.streamedLists.at(-1)).toEqual({ bytesWritten: totalBytes, completed: true });
+    expect(leaks).toEqual([]);
   });
 });

@@ -11,6 +11,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { runInNewContext } from "node:vm";
+import { firstEvent } from "./first-event.ts";
 
 /** Invoke payload limit (conf `action.payload` 1 MiB). */
 export const DOUBLE_MAX_INVOKE_BYTES = 1_048_576;
@@ -311,12 +312,7 @@ export async function startOpenWhiskDouble(options: OpenWhiskDoubleOptions = {})
     let bytesWritten = 0;
     const write = async (bytes: Buffer) => {
       bytesWritten += bytes.length;
-      if (!res.write(bytes)) {
-        await new Promise<void>((resolve) => {
-          res.once("drain", resolve);
-          res.once("close", resolve);
-        });
-      }
+      if (!res.write(bytes)) await firstEvent(res, ["drain", "close"]);
     };
     await write(Buffer.from("["));
     while (bytesWritten < totalBytes - 1 && !res.destroyed) {
@@ -324,10 +320,7 @@ export async function startOpenWhiskDouble(options: OpenWhiskDoubleOptions = {})
     }
     if (res.destroyed) return { bytesWritten, completed: false };
     res.end("]");
-    await new Promise<void>((resolve) => {
-      res.once("finish", resolve);
-      res.once("close", resolve);
-    });
+    await firstEvent(res, ["finish", "close"]);
     return { bytesWritten: bytesWritten + 1, completed: res.writableFinished };
   }
 
