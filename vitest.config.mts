@@ -36,6 +36,7 @@ export default defineConfig({
           include: ["test/node/**/*.test.ts", "test/e2e/**/*.test.ts"],
           environment: "node",
           globalSetup: ["test/helpers/fresh-build.ts"],
+          setupFiles: ["test/helpers/fail-on-listener-leaks.ts"],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
