@@ -91,6 +91,30 @@ const RATIOS: Array<[string, string, string]> = [
   ["ws-flock", "ws-node-relay", "ratio_to_node_relay"],
 ];
 
+/**
+ * Each heap variant against V8's defaults, and against the yardsticks of RATIOS: a Node one
+ * run with the same flags, haproxy as it is (it takes no V8 flags, and the data plane image
+ * runs `-old64`, so that is the ratio to haproxy of a relay as deployed).
+ */
+export function heapRatios(
+  all: ReadonlyArray<{ name: string; base?: string }>,
+  sizesMb: readonly number[],
+): Array<[string, string, string]> {
+  const names = new Set(all.map((v) => v.name));
+  return sizesMb.flatMap((mb) => [
+    ...all.flatMap(
+      (v): Array<[string, string, string]> =>
+        v.base !== undefined && v.name.endsWith(`-old${mb}`)
+          ? [[v.name, v.base, "ratio_to_v8_defaults"]]
+          : [],
+    ),
+    ...RATIOS.map(([variant, base, metric]): [string, string, string] => {
+      const sameFlags = `${base}-old${mb}`;
+      return [`${variant}-old${mb}`, names.has(sameFlags) ? sameFlags : base, metric];
+    }),
+  ]);
+}
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** The data plane runs compiled, as deployed: dist/ and the addon are brought up to date first. */
@@ -234,14 +258,7 @@ export const run: Bench = async () => {
       const marks = markCompacts.get(variant.name) ?? [];
       if (marks.length > 0) row(variant.name, "mark_compacts_per_gb", percentile(marks, 50), "/GB");
     }
-    // Each heap variant against V8's defaults, and against its yardstick run with the same flags.
-    const heapRatios = oldSpaceMb.flatMap((mb) => [
-      ...variants.flatMap((v) =>
-        v.name.endsWith(`-old${mb}`) ? [[v.name, v.base, "ratio_to_v8_defaults"]] : [],
-      ),
-      ...RATIOS.map(([variant, base, metric]) => [`${variant}-old${mb}`, `${base}-old${mb}`, metric]),
-    ]);
-    for (const [variant, base, metric] of [...RATIOS, ...heapRatios] as Array<[string, string, string]>) {
+    for (const [variant, base, metric] of [...RATIOS, ...heapRatios(all, oldSpaceMb)]) {
       const ratios = perRound.flatMap((r) => {
         const mine = r.get(variant);
         const theirs = r.get(base);
