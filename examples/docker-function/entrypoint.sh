@@ -18,7 +18,8 @@ done
 # default) lets it pick a free one.
 address_file=$(mktemp)
 # The tunnel receives the peer's bytes over TLS: a floor under V8's old generation keeps it out
-# of a mark-compact per scavenge (docs/sdk.md, "Bulk transfers and V8's heap").
+# of a mark-compact per scavenge (docs/sdk.md, "Bulk transfers and V8's heap");
+# FLOCK_OLD_SPACE_FLOOR_MB sets another floor (MB), as for the Lambda example's heap-floor.
 node --initial-old-space-size="${FLOCK_OLD_SPACE_FLOOR_MB:-64}" "$root/bin/flock.js" tunnel --quiet --listen "127.0.0.1:${TUNNEL_PORT:-0}" >"$address_file" &
 tunnel=$!
 trap 'kill "$tunnel" 2>/dev/null; rm -f "$address_file"' EXIT
