@@ -7,6 +7,14 @@ import { access } from "node:fs/promises";
 const entry = process.argv[2] === "relay" ? "relay.js" : "main.js";
 const main = new URL(`../dist/cli/${entry}`, import.meta.url);
 
+// A reader that stops early (`flock list relays | head -1`) closes the pipe. That ends the
+// output, as SIGPIPE ends a C tool: exit 141 (128 + SIGPIPE) without a stack trace, so a
+// script sees the output was cut. Any other error on the way out stays an error.
+process.stdout.on("error", (error) => {
+  if (error.code !== "EPIPE") throw error;
+  process.exit(141);
+});
+
 // Stack traces for --debug point into the TypeScript sources; other runs skip the cost.
 if (process.argv.includes("--debug")) process.setSourceMapsEnabled(true);
 
