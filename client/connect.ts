@@ -157,7 +157,6 @@ export interface Plan extends Route {
   channel: string;
   deadlineMs: number;
   limits: StreamLimits;
-  resume: boolean;
   onEvent: (event: ConnectEvent) => void;
 }
 
@@ -198,7 +197,6 @@ export function planConnection(options: ConnectOptions): Plan {
     setupSilenceMs,
     direct,
     offerFraming: framing,
-    resumable: framing && resume,
     limits: streamLimits(limits),
     resume,
     onEvent: options.onEvent ?? (() => {}),

@@ -30,8 +30,8 @@ export interface Route {
   direct: { host: string; port: number } | undefined;
   /** Offer SDK wire version 2 in the end-to-end TLS. */
   offerFraming: boolean;
-  /** Say in the hello that this side resumes a broken stream (version 2 with resume on). */
-  resumable: boolean;
+  /** Resume a broken version 2 stream; with `offerFraming`, the hello says this side resumes. */
+  resume: boolean;
   /** How long the peer side may send nothing from PAIRED to the end of the setup (setup-silence.ts). */
   setupSilenceMs: number;
   onEvent: (event: RouteEvent) => void;
@@ -127,7 +127,7 @@ export async function reachPeer(
     },
   };
   const { certDer, key } = relayKeyMaterial(identity);
-  const hello = { relayCertDer: certDer, relayKey: key, resumable: route.resumable };
+  const hello = { relayCertDer: certDer, relayKey: key, resumable: route.offerFraming && route.resume };
   let relay: RelayHosts;
   let claimed: ClaimedDial | undefined;
   let request: HelloRequest;
