@@ -91,12 +91,20 @@ export async function relayListening(child: ChildProcess, dir: string): Promise<
   let seen = "";
   const listening = await new Promise<{ port: number; splice: "kernel" | "js"; metricsPort: number | null }>(
     (resolve, reject) => {
-      child.stdout?.on("data", (chunk: Buffer) => {
+      // Only whole lines are parsed: a chunk may end inside the listening line.
+      let scanned = 0;
+      const onData = (chunk: Buffer) => {
         seen += chunk.toString();
-        for (const line of seen.split("\n")) {
-          if (line.includes('"data plane listening"')) resolve(JSON.parse(line));
+        for (let end = seen.indexOf("\n", scanned); end !== -1; end = seen.indexOf("\n", scanned)) {
+          const line = seen.slice(scanned, end);
+          scanned = end + 1;
+          if (!line.includes('"data plane listening"')) continue;
+          child.stdout?.off("data", onData);
+          resolve(JSON.parse(line));
+          return;
         }
-      });
+      };
+      child.stdout?.on("data", onData);
       void exited.then(() => reject(new Error(`flock relay start exited before listening: ${seen}`)));
     },
   );
