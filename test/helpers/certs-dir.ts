@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import { X509Certificate } from "node:crypto";
-import { join } from "node:path";
+import { writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
 import {
   ExtendedKeyUsage,
   ExtendedKeyUsageExtension,
@@ -77,4 +78,22 @@ export const CORRUPTIBLE_FILES = [
 ] as const;
 
 /** PEM armour around bytes that are no DER. */
-export const CORRUPT_PEM = "-----BEGIN CERTIFICATE-----\nbm90IGRlcg==\n-----END CERTIFICATE-----\n";
+const CORRUPT_PEM = "-----BEGIN CERTIFICATE-----\nbm90IGRlcg==\n-----END CERTIFICATE-----\n";
+
+/**
+ * makeCertsDir with one of CORRUPTIBLE_FILES (`pathOf`, holding a `kind`) overwritten by PEM that
+ * does not parse, and the refusal any reader of it gives: CONFIG_INVALID naming the file.
+ */
+export async function makeCorruptCertsDir(
+  dir: string,
+  pathOf: (root: string) => string,
+  kind: string,
+): Promise<{ root: string; refusal: { code: "CONFIG_INVALID"; message: string } }> {
+  const root = await makeCertsDir(dir);
+  const path = pathOf(root);
+  await writeFile(path, CORRUPT_PEM);
+  return {
+    root,
+    refusal: { code: "CONFIG_INVALID", message: `${relative(process.cwd(), path)} is not a PEM ${kind}.` },
+  };
+}

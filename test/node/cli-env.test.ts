@@ -1,10 +1,10 @@
 import "reflect-metadata";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readPartyConfig } from "../../cli/commands/env.ts";
-import { CORRUPT_PEM, CORRUPTIBLE_FILES, makeCertsDir } from "../helpers/certs-dir.ts";
+import { CORRUPTIBLE_FILES, makeCertsDir, makeCorruptCertsDir } from "../helpers/certs-dir.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -27,14 +27,9 @@ describe("flock env reads the party's files from certs/", () => {
   it.each(
     CORRUPTIBLE_FILES,
   )("names %s that does not parse by its path, with CONFIG_INVALID", async (_, pathOf, kind) => {
-    const root = await makeCertsDir(dir);
-    const path = pathOf(root);
-    await writeFile(path, CORRUPT_PEM);
+    const { root, refusal } = await makeCorruptCertsDir(dir, pathOf, kind);
     await expect(
       readPartyConfig({ user: "u", party: "new", url: URL, certsDir: root }),
-    ).rejects.toMatchObject({
-      code: "CONFIG_INVALID",
-      message: `${relative(process.cwd(), path)} is not a PEM ${kind}.`,
-    });
+    ).rejects.toMatchObject(refusal);
   });
 });

@@ -2,12 +2,12 @@ import "reflect-metadata";
 import { X509Certificate } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { partyPaths, relayCaPath, userPaths } from "../../cli/certs/layout.ts";
 import { exportFrelayLayout } from "../../cli/commands/export.ts";
 import { EXIT_FAILURE } from "../../cli/output.ts";
-import { CORRUPT_PEM, CORRUPTIBLE_FILES, makeCertsDir } from "../helpers/certs-dir.ts";
+import { CORRUPTIBLE_FILES, makeCertsDir, makeCorruptCertsDir } from "../helpers/certs-dir.ts";
 import { runFlock } from "../helpers/run-flock.ts";
 
 let dir: string;
@@ -54,14 +54,11 @@ describe("flock export of a corrupt file", () => {
   it.each(
     CORRUPTIBLE_FILES,
   )("refuses %s that does not parse with CONFIG_INVALID naming it, before writing anything", async (_, pathOf, kind) => {
-    const root = await makeCertsDir(dir);
-    const path = pathOf(root);
-    await writeFile(path, CORRUPT_PEM);
+    const { root, refusal } = await makeCorruptCertsDir(dir, pathOf, kind);
     const out = join(dir, "out");
-    await expect(exportFrelayLayout({ user: "u", certsDir: root, outDir: out })).rejects.toMatchObject({
-      code: "CONFIG_INVALID",
-      message: `${relative(process.cwd(), path)} is not a PEM ${kind}.`,
-    });
+    await expect(exportFrelayLayout({ user: "u", certsDir: root, outDir: out })).rejects.toMatchObject(
+      refusal,
+    );
     expect(await readdir(out).catch(() => "absent")).toBe("absent");
   });
 
