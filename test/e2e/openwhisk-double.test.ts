@@ -4,7 +4,6 @@
  */
 import openwhisk from "openwhisk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listenerLeakWarnings } from "../helpers/listener-leaks.ts";
 import { type OpenWhiskDouble, startOpenWhiskDouble } from "../helpers/openwhisk-double.ts";
 import { HELLO_CODE } from "./openwhisk-fixture.ts";
 
@@ -128,7 +127,7 @@ describe("controller double", () => {
   });
 
   it("streams an oversized list in full to a reader that drains it, leaving no listener behind per wait", async () => {
-    const leaks = listenerLeakWarnings();
+    // A listener left behind per wait fails this test through the setup file fail-on-listener-leaks.ts.
     // Its 64 KiB writes each overfill the response's 16 KiB buffer: one wait per write.
     const totalBytes = 4 * 1024 * 1024;
     double.setOversizedLists(totalBytes);
@@ -141,6 +140,5 @@ describe("controller double", () => {
       double.setOversizedLists(null);
     }
     expect(await double.streamedLists.at(-1)).toEqual({ bytesWritten: totalBytes, completed: true });
-    expect(leaks).toEqual([]);
   });
 });
