@@ -31,15 +31,12 @@ function isSimulatorAssertion(error: unknown): boolean {
 }
 
 export class MigrationFailed extends Error {
-  /** The failure is the simulator's own assertion, not the migration's SQL. */
-  readonly simulatorFault: boolean;
   /** The migration that failed. */
   readonly migration: string;
   /** The migrations this call applied before the failed one. */
   readonly applied: string[];
   constructor(migration: string, cause: Error, applied: string[]) {
-    super(`Migration ${migration} failed: ${cause.message}`);
-    this.simulatorFault = isSimulatorAssertion(cause);
+    super(`Migration ${migration} failed: ${cause.message}`, { cause });
     this.migration = migration;
     this.applied = applied;
   }
@@ -50,7 +47,7 @@ export class MigrationFailed extends Error {
  * (a transaction) together with its bookkeeping row, so a failed migration leaves no trace.
  * Returns the names applied now.
  */
-export async function applyMigrations(db: D1Database, dir: string): Promise<string[]> {
+async function applyMigrations(db: D1Database, dir: string): Promise<string[]> {
   await db.prepare(CREATE_MIGRATIONS_TABLE).run();
   const applied = await db.prepare(`SELECT name FROM ${MIGRATIONS_TABLE}`).all<{ name: string }>();
   const done = new Set(applied.results.map((row) => row.name));
@@ -86,7 +83,7 @@ export async function applyMigrationsRestarting(
     return await applyMigrations(await open(), dir);
   } catch (error) {
     const failed = error instanceof MigrationFailed ? error : undefined;
-    if (!(failed ? failed.simulatorFault : isSimulatorAssertion(error))) throw error;
+    if (!isSimulatorAssertion(failed ? failed.cause : error)) throw error;
     await restart();
     const rest = await applyMigrations(await open(), dir);
     const committedAnyway = failed && !rest.includes(failed.migration) ? [failed.migration] : [];
