@@ -105,24 +105,21 @@ describe("applyMigrationsRestarting", () => {
     };
   }
 
-  it("restarts workerd once when the simulator asserts, and goes on where it stopped, each migration once", async () => {
-    const db = opener((d, open) => (open === 1 ? assertingFrom(d, 2) : d));
-    const all = ["0001_a.sql", "0002_b.sql", "0003_c.sql"];
-    expect(await applyMigrationsRestarting(db.open, db.restart, dir)).toEqual(all);
-    expect(db.restarts.count).toBe(1);
-    expect(await db.names()).toEqual(all);
-  });
-
-  it("restarts too when the assertion comes before any migration, from the proxy's prepare", async () => {
-    const db = opener((d, open) => (open === 1 ? assertingPrepare(d) : d));
-    const all = ["0001_a.sql", "0002_b.sql", "0003_c.sql"];
-    expect(await applyMigrationsRestarting(db.open, db.restart, dir)).toEqual(all);
-    expect(db.restarts.count).toBe(1);
-    expect(await db.names()).toEqual(all);
-  });
-
-  it("counts a migration whose batch committed before the assertion as applied by this start", async () => {
-    const db = opener((d, open) => (open === 1 ? assertingAfterCommit(d, 2) : d));
+  it.each([
+    {
+      when: "restarts workerd once when the simulator asserts, and goes on where it stopped, each migration once",
+      broken: (d: D1Database) => assertingFrom(d, 2),
+    },
+    {
+      when: "restarts too when the assertion comes before any migration, from the proxy's prepare",
+      broken: assertingPrepare,
+    },
+    {
+      when: "counts a migration whose batch committed before the assertion as applied by this start",
+      broken: (d: D1Database) => assertingAfterCommit(d, 2),
+    },
+  ])("$when", async ({ broken }) => {
+    const db = opener((d, open) => (open === 1 ? broken(d) : d));
     const all = ["0001_a.sql", "0002_b.sql", "0003_c.sql"];
     expect(await applyMigrationsRestarting(db.open, db.restart, dir)).toEqual(all);
     expect(db.restarts.count).toBe(1);
