@@ -7,6 +7,8 @@
  * round trip. A party spread over several isolates gets a budget in each.
  */
 import { FlockError } from "../../protocol/errors.ts";
+import type { TicketBucketRow } from "../db/ticket-buckets.ts";
+import { availableTickets, type TicketRateLimit } from "./rate-limit.ts";
 
 /** Lookups a party gets at once: a side waiting for each of this many peers may look at the same moment. */
 export const PAIR_LOOKUP_BURST = 20;
@@ -15,20 +17,16 @@ export const PAIR_LOOKUPS_PER_SECOND = 2;
 /** Parties whose bucket an isolate keeps; past it the least recently seen is dropped (and starts full again). */
 export const MAX_PAIR_LOOKUP_BUCKETS = 1_000;
 
-interface Bucket {
-  tokens: number;
-  /** Unix seconds of the last take. */
-  at: number;
-}
+/** Refilled as a ticket bucket is (availableTickets), at the lookup's own rates. */
+const PAIR_LOOKUP_LIMIT: TicketRateLimit = { perSecond: PAIR_LOOKUPS_PER_SECOND, burst: PAIR_LOOKUP_BURST };
 
 export class PairLookupBudget {
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #buckets = new Map<string, TicketBucketRow>();
 
   /** Takes one lookup of `party` (user/party) at `now` (unix seconds), or refuses with when one is back. */
   take(party: string, now: number): void {
     const last = this.#buckets.get(party);
-    const refill = last ? Math.max(0, now - last.at) * PAIR_LOOKUPS_PER_SECOND : PAIR_LOOKUP_BURST;
-    const tokens = Math.min(PAIR_LOOKUP_BURST, (last?.tokens ?? 0) + refill);
+    const tokens = availableTickets(last, PAIR_LOOKUP_LIMIT, now);
     if (tokens < 1) {
       throw new FlockError("PAIR_LOOKUP_LIMITED", undefined, {
         retryAfterSeconds: Math.ceil((1 - tokens) / PAIR_LOOKUPS_PER_SECOND),
@@ -40,7 +38,7 @@ export class PairLookupBudget {
       const oldest = this.#buckets.keys().next().value;
       if (oldest !== undefined) this.#buckets.delete(oldest);
     }
-    this.#buckets.set(party, { tokens: tokens - 1, at: Math.max(now, last?.at ?? now) });
+    this.#buckets.set(party, { tokens: tokens - 1, updated_at: Math.max(now, last?.updated_at ?? now) });
   }
 
   /** How many parties' buckets are kept, for the test of the bound. */
