@@ -109,9 +109,12 @@ describe.each(attacks)("%s towards the receiver", (_name, attack) => {
   });
 
   it("without resume: the receiver gets STREAM_TRUNCATED with its byte count, or (cut before the session opened) everything", async () => {
-    const { sent, atBob } = await transfer([attack], { ...fastStream, resume: false });
+    const { sent, atBob, events } = await transfer([attack], { ...fastStream, resume: false });
+    expect(proxy.current?.attacked).toBe(1);
     if (atBob.ended && atBob.error === undefined) {
       expect(atBob).toMatchObject({ sha256: sent, bytes: PAYLOAD_BYTES });
+      // The cut did land, before the session opened, and a new attempt carried the stream.
+      expect(events.some((e) => e.type === "resumed" || e.type === "retry")).toBe(true);
       return;
     }
     expect(atBob.ended).toBe(false);
