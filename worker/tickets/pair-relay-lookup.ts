@@ -7,10 +7,10 @@ import { PAIR_RELAY_PATH } from "../../protocol/wire.ts";
 import { firstRow, runBatch } from "../db/batch.ts";
 import { selectAssignedRelay } from "../db/pair-assignments.ts";
 import { type PartyRow, selectPartyByFingerprint } from "../db/parties.ts";
-import { type Signer, verifySignedRequestOf } from "../signed-requests/authenticate.ts";
+import { verifySignedRequestOf } from "../signed-requests/authenticate.ts";
 import { signerKeyOf } from "../signed-requests/signer-keys.ts";
 import type { PairLookupBudget } from "./pair-lookup-budget.ts";
-import { type KnownCaller, knownCaller, rememberCaller } from "./ticket-caches.ts";
+import { type KnownCaller, knownCaller, rememberCaller, signerOfKnown } from "./ticket-caches.ts";
 import { parseChannel } from "./ticket-request-body.ts";
 
 /**
@@ -32,12 +32,13 @@ export async function lookUpPairRelay(
 ): Promise<PairRelayResponse> {
   const kid = signedRequestKid(jws);
   const known = knownCaller(kid) ?? (await callerOfKid(db, kid));
-  const signer: Signer<KnownCaller["caller"]> | undefined = known && {
-    record: known.caller,
-    notAfter: known.caller.not_after,
-    key: async () => known.key,
-  };
-  const { signer: caller, payload } = await verifySignedRequestOf(jws, "POST", PAIR_RELAY_PATH, signer, now);
+  const { signer: caller, payload } = await verifySignedRequestOf(
+    jws,
+    "POST",
+    PAIR_RELAY_PATH,
+    known && signerOfKnown(known),
+    now,
+  );
   budget.take(partyRef(caller.user_name, caller.name), now);
   const { dest, channel } = parsePairRelayRequestBody(payload.body);
   if (dest === caller.name) throw new FlockError("SAME_PARTY");

@@ -28,7 +28,7 @@ import {
   bucketEmptied,
   type TicketRateLimit,
 } from "./rate-limit.ts";
-import { type KnownCaller, knownCaller, rememberCaller } from "./ticket-caches.ts";
+import { type KnownCaller, knownCaller, rememberCaller, signerOfKnown } from "./ticket-caches.ts";
 import type { TicketKeys } from "./ticket-keys.ts";
 import { claimedDests, destsOf, parseTicketRequestBody } from "./ticket-request-body.ts";
 
@@ -79,8 +79,13 @@ async function fromMemory(
   live: LiveRelay[],
 ): Promise<Answer | undefined> {
   const { db, kid, now } = context;
-  const signer = { record: known.caller, notAfter: known.caller.not_after, key: async () => known.key };
-  const { payload } = await verifySignedRequestOf(context.jws, "POST", TICKETS_PATH, signer, now);
+  const { payload } = await verifySignedRequestOf(
+    context.jws,
+    "POST",
+    TICKETS_PATH,
+    signerOfKnown(known),
+    now,
+  );
   return withRequestNonce(db, kid, payload, now, async (nonce) => {
     const request = parseTicketRequestBody(payload.body);
     assertWithinBurst(context.limit, destsOf(request).length);

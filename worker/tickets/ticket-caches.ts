@@ -8,6 +8,7 @@
  * D1 says.
  */
 import type { PartyRow } from "../db/parties.ts";
+import type { Signer } from "../signed-requests/authenticate.ts";
 
 /** A caller as its certificate fixes it: a kid is the SHA-256 of one certificate, whose names and expiry never change. */
 export interface KnownCaller {
@@ -22,6 +23,11 @@ const callers = new Map<string, KnownCaller>();
 
 export function knownCaller(kid: string): KnownCaller | undefined {
   return callers.get(kid);
+}
+
+/** A remembered caller as verifySignedRequestOf takes it: its key is already imported. */
+export function signerOfKnown(known: KnownCaller): Signer<KnownCaller["caller"]> {
+  return { record: known.caller, notAfter: known.caller.not_after, key: async () => known.key };
 }
 
 export function rememberCaller(kid: string, known: KnownCaller): void {
