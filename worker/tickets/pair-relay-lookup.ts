@@ -62,7 +62,7 @@ async function callerOfKid(db: D1Database, kid: string): Promise<KnownCaller | u
 }
 
 /** The signed body: `{dest, channel?}`, nothing else, so a body that names a pair is refused, not ignored. */
-export function parsePairRelayRequestBody(value: unknown): PairRelayRequestBody {
+function parsePairRelayRequestBody(value: unknown): PairRelayRequestBody {
   const isObject = typeof value === "object" && value !== null && !Array.isArray(value);
   if (!isObject || Object.keys(value).some((key) => key !== "dest" && key !== "channel")) {
     throw new FlockError("BAD_REQUEST", "The signed body must be an object {dest, channel?}.");
