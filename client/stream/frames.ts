@@ -68,11 +68,11 @@ function readU64(from: Buffer, at: number, what: string): number {
   return high * TWO_32 + from.readUInt32BE(at + 4);
 }
 
-/** Writes a DATA header into the first DATA_HEADER_BYTES of `out`. */
-export function writeDataHeader(out: Buffer, offset: number, length: number): void {
-  out[0] = FRAME_DATA;
-  writeU64(out, 1, offset);
-  out.writeUInt32BE(length, 9);
+/** Writes a DATA header into `out` at `at`: in place, in front of a payload already there. */
+export function writeDataHeader(out: Buffer, offset: number, length: number, at = 0): void {
+  out[at] = FRAME_DATA;
+  writeU64(out, at + 1, offset);
+  out.writeUInt32BE(length, at + 9);
 }
 
 export function encodeDataHeader(offset: number, length: number): Buffer {

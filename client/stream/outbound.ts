@@ -172,7 +172,8 @@ export class Outbound {
   #fill(): void {
     const pending = this.#pending;
     if (pending) {
-      pending.taken += this.buffer.append(pending.chunk.subarray(pending.taken));
+      const { chunk, taken } = pending;
+      pending.taken += this.buffer.append(taken === 0 ? chunk : chunk.subarray(taken));
       if (pending.taken === pending.chunk.length) {
         this.#pending = undefined;
         pending.callback();

@@ -150,7 +150,8 @@ export class SendBuffer {
     while (copied < take) {
       const last = this.#openSegment();
       const n = Math.min(take - copied, last.bytes.length - last.at - last.used);
-      last.bytes.set(chunk.subarray(copied, copied + n), last.at + last.used);
+      // A view costs more than the copy of a small write: none when all of `chunk` fits.
+      last.bytes.set(n === chunk.length ? chunk : chunk.subarray(copied, copied + n), last.at + last.used);
       last.used += n;
       copied += n;
       this.#end += n;
@@ -167,16 +168,17 @@ export class SendBuffer {
       const headerRoom = last.rooms < HEADER_ROOMS_PER_BLOCK;
       const at = after + (headerRoom ? DATA_HEADER_BYTES : 0);
       if (last.sealed && at < last.bytes.length) {
-        return this.#push({ bytes: last.bytes, at, headerRoom, rooms: last.rooms + (headerRoom ? 1 : 0) });
+        return this.#push(last.bytes, at, headerRoom, last.rooms + (headerRoom ? 1 : 0));
       }
     }
     this.#blocks++;
     const bytes = this.#free.pop() ?? Buffer.allocUnsafe(this.blockAllocation);
-    return this.#push({ bytes, at: DATA_HEADER_BYTES, headerRoom: true, rooms: 1 });
+    return this.#push(bytes, DATA_HEADER_BYTES, true, 1);
   }
 
-  #push(where: { bytes: Buffer; at: number; headerRoom: boolean; rooms: number }): Segment {
-    const segment = { start: this.#end, used: 0, block: true, sealed: false, ...where };
+  #push(bytes: Buffer, at: number, headerRoom: boolean, rooms: number): Segment {
+    // Built in Segment's order, as a kept write's is: one object shape on the send path.
+    const segment = { start: this.#end, bytes, at, used: 0, block: true, headerRoom, rooms, sealed: false };
     this.#segments.push(segment);
     return segment;
   }
@@ -229,7 +231,7 @@ export class SendBuffer {
     const length = Math.min(segment.used - from, MAX_DATA_FRAME_BYTES);
     if (segment.headerRoom && from === 0) {
       const header = segment.at - DATA_HEADER_BYTES;
-      writeDataHeader(segment.bytes.subarray(header), offset, length);
+      writeDataHeader(segment.bytes, offset, length, header);
       return { buffers: [segment.bytes.subarray(header, segment.at + length)], length };
     }
     const payload = segment.bytes.subarray(segment.at + from, segment.at + from + length);
