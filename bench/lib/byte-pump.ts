@@ -1,4 +1,55 @@
+import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
+
+const MiB = 1024 * 1024;
+/** The writer cycles through this many distinct 1 MiB buffers, as fresh application data would. */
+const POOL_BYTES = 64 * MiB;
+const WRITE_BYTES = MiB;
+
+/** The buffers a bench writer cycles through: POOL_BYTES of distinct random WRITE_BYTES pieces. */
+export function writePool(): Buffer[] {
+  return Array.from({ length: POOL_BYTES / WRITE_BYTES }, () => randomBytes(WRITE_BYTES));
+}
+
+/** The next 'drain'; a stream that closes first (with or without an error) fails the transfer. */
+function drained(stream: Duplex): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onClose = () => reject(new Error("the stream closed while the writer waited for 'drain'"));
+    stream.once("close", onClose).once("drain", () => {
+      stream.off("close", onClose);
+      resolve();
+    });
+  });
+}
+
+/** Writes `bytes` to `stream` from the buffers of `pool` in turn (the last cut short), waiting for 'drain' when told to. */
+export async function writeFromPool(stream: Duplex, bytes: number, pool: Buffer[]): Promise<void> {
+  for (let sent = 0, i = 0; sent < bytes; i++) {
+    const buffer = pool[i % pool.length] as Buffer;
+    const piece = bytes - sent < buffer.length ? buffer.subarray(0, bytes - sent) : buffer;
+    sent += piece.length;
+    if (!stream.write(piece)) await drained(stream);
+  }
+}
+
+/**
+ * Resolves, with the time of the first byte (performance.now()), when `stream` ends after
+ * exactly `bytes`; rejects on a short or long end and on an error.
+ */
+export function receiveAll(stream: Duplex, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let count = 0;
+    let first = 0;
+    stream.on("data", (chunk: Buffer) => {
+      if (count === 0) first = performance.now();
+      count += chunk.length;
+    });
+    stream.once("end", () =>
+      count === bytes ? resolve(first) : reject(new Error(`received ${count} of ${bytes} bytes`)),
+    );
+    stream.once("error", reject);
+  });
+}
 
 export interface Pumped {
   /** 10^6 bytes per second, first write to the receiver's end. */
@@ -23,22 +74,8 @@ export async function pumpBytes(from: Duplex, to: Duplex, bytes: number, pool: B
   const faults = process.resourceUsage().minorPageFault;
   const cpu = process.cpuUsage();
   const started = performance.now();
-  const received = new Promise<void>((resolve, reject) => {
-    let count = 0;
-    to.on("data", (c: Buffer) => {
-      count += c.length;
-    });
-    to.once("end", () =>
-      count === bytes ? resolve() : reject(new Error(`received ${count} of ${bytes} bytes`)),
-    );
-    to.once("error", reject);
-  });
-  for (let sent = 0, i = 0; sent < bytes; i++) {
-    const buffer = pool[i % pool.length] as Buffer;
-    const piece = bytes - sent < buffer.length ? buffer.subarray(0, bytes - sent) : buffer;
-    sent += piece.length;
-    if (!from.write(piece)) await new Promise((resolve) => from.once("drain", resolve));
-  }
+  const received = receiveAll(to, bytes);
+  await writeFromPool(from, bytes, pool);
   from.end();
   await received;
   const seconds = (performance.now() - started) / 1000;

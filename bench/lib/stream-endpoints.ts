@@ -8,7 +8,6 @@
  * `startEndpoints()` forks this module; each `pump` opens a pair (direct loopback TLS, or
  * through the relay with `openChannel`), moves `bytes` with pumpBytes and closes it.
  */
-import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { StreamOptions } from "../../client/connect.ts";
@@ -17,7 +16,7 @@ import type { IdentityMaterials } from "../../client/identity.ts";
 import { FramedStream } from "../../client/stream/framed-stream.ts";
 import { streamLimits } from "../../client/stream/stream-limits.ts";
 import type { Pumped } from "./byte-pump.ts";
-import { pumpBytes } from "./byte-pump.ts";
+import { pumpBytes, writePool } from "./byte-pump.ts";
 import { forkServing, serveRequests } from "./child-requests.ts";
 import { directPair } from "./direct-pair.ts";
 
@@ -28,11 +27,6 @@ export const VARIANTS = {
 } satisfies Record<string, StreamOptions>;
 export type Variant = keyof typeof VARIANTS;
 export type EndpointPath = "direct" | "tcp";
-
-const MiB = 1024 * 1024;
-/** The writer cycles through this many distinct 1 MiB buffers, as fresh application data would. */
-const POOL_BYTES = 64 * MiB;
-const WRITE_BYTES = MiB;
 
 interface PumpRequest {
   path: EndpointPath;
@@ -84,7 +78,7 @@ async function direct(request: PumpRequest): Promise<OpenPair> {
 }
 
 function serve(): void {
-  const pool = Array.from({ length: POOL_BYTES / WRITE_BYTES }, () => randomBytes(WRITE_BYTES));
+  const pool = writePool();
   serveRequests(async (request: PumpRequest) => {
     const { from, to, close } = await (request.path === "direct" ? direct(request) : throughRelay(request));
     try {

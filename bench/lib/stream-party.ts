@@ -9,19 +9,15 @@
  * pair of processes with V8's defaults and one with the old generation's limit held up, see
  * docs/benchmarks.md, "Stream (wire version 2)").
  */
-import { randomBytes } from "node:crypto";
 import { constants, PerformanceObserver } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { openChannel } from "../../client/connect.ts";
 import type { IdentityMaterials } from "../../client/identity.ts";
+import { receiveAll, writeFromPool, writePool } from "./byte-pump.ts";
 import { forkServing, serveRequests } from "./child-requests.ts";
 import type { Variant } from "./stream-endpoints.ts";
 import { VARIANTS } from "./stream-endpoints.ts";
-
-const MiB = 1024 * 1024;
-const POOL_BYTES = 64 * MiB;
-const WRITE_BYTES = MiB;
 
 export type PartyRole = "send" | "receive";
 
@@ -53,25 +49,9 @@ function countMarkCompacts(): void {
   }).observe({ entryTypes: ["gc"] });
 }
 
-/** The next 'drain'; a stream that closes first (with or without an error) fails the round. */
-function drained(stream: Duplex): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onClose = () => reject(new Error("the stream closed while the sender waited for 'drain'"));
-    stream.once("close", onClose).once("drain", () => {
-      stream.off("close", onClose);
-      resolve();
-    });
-  });
-}
-
 async function send(stream: Duplex, bytes: number, pool: Buffer[]): Promise<void> {
   stream.resume();
-  for (let sent = 0, i = 0; sent < bytes; i++) {
-    const buffer = pool[i % pool.length] as Buffer;
-    const piece = bytes - sent < buffer.length ? buffer.subarray(0, bytes - sent) : buffer;
-    sent += piece.length;
-    if (!stream.write(piece)) await drained(stream);
-  }
+  await writeFromPool(stream, bytes, pool);
   await new Promise<void>((resolve, reject) => {
     stream.once("error", reject);
     stream.end(resolve);
@@ -79,25 +59,13 @@ async function send(stream: Duplex, bytes: number, pool: Buffer[]): Promise<void
 }
 
 async function receive(stream: Duplex, bytes: number): Promise<number> {
-  let count = 0;
-  let first = 0;
-  await new Promise<void>((resolve, reject) => {
-    stream.on("data", (chunk: Buffer) => {
-      if (count === 0) first = performance.now();
-      count += chunk.length;
-    });
-    stream.once("end", () =>
-      count === bytes ? resolve() : reject(new Error(`received ${count} of ${bytes} bytes`)),
-    );
-    stream.once("error", reject);
-  });
+  const first = await receiveAll(stream, bytes);
   return bytes / 1e6 / ((performance.now() - first) / 1000);
 }
 
 function serve(role: PartyRole): void {
   countMarkCompacts();
-  const pool =
-    role === "send" ? Array.from({ length: POOL_BYTES / WRITE_BYTES }, () => randomBytes(WRITE_BYTES)) : [];
+  const pool = role === "send" ? writePool() : [];
   serveRequests(async (request: HalfRequest): Promise<HalfPumped> => {
     const { socket } = await openChannel({
       identity: request.identity,
